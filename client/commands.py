@@ -1,0 +1,239 @@
+"""The user commands, one small function each, returning an exit code."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import stat
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from venvd.client.connection import (
+    DaemonUnavailable,
+    Message,
+    request,
+    start_daemon,
+    stream,
+    wait_for_daemon,
+)
+from venvd.daemon.errors import VenvdError
+from venvd.daemon.paths import Paths, user_paths
+from venvd.shell import HookConfig, get_shell
+
+START_TIMEOUT = 10.0
+
+
+def ask(message: Message, timeout: float | None = 30.0) -> Message:
+    """Send *message*, starting the daemon first if it is not running."""
+    sock = str(user_paths().socket)
+    try:
+        reply = request(sock, message, timeout)
+    except DaemonUnavailable:
+        ensure_daemon()
+        reply = request(sock, message, timeout)
+    if not reply.get("ok"):
+        raise VenvdError(str(reply.get("error", "the daemon refused the request")))
+    return reply
+
+
+def ensure_daemon() -> None:
+    sock = str(user_paths().socket)
+    start_daemon()
+    if not wait_for_daemon(sock, time.monotonic() + START_TIMEOUT):
+        raise VenvdError(f"the daemon did not start; see {user_paths().daemon_log}")
+
+
+def directory(args: argparse.Namespace) -> str:
+    return os.path.abspath(args.dir)
+
+
+def hook(args: argparse.Namespace) -> int:
+    """Print the init code; it runs nothing and prints nothing while the shell starts."""
+    paths = user_paths()
+    export_py = Path(__file__).with_name("export.py")
+    standalone = export_py.parents[1].name == "venvd"
+    flags = ("-I", "-S") if standalone else ("-I",)
+    config = HookConfig(
+        python=sys.executable, export_argv=(*flags, str(export_py)),
+        socket=str(paths.socket), generation=str(paths.generation), state_db=str(paths.db),
+    )
+    sys.stdout.write(get_shell(args.shell).hook(config))
+    return 0
+
+
+def export(args: argparse.Namespace) -> int:
+    from venvd.client.export import main as export_main
+
+    return export_main([args.shell])
+
+
+def allow(args: argparse.Namespace) -> int:
+    reply = ask({"op": "allow", "dir": directory(args)})
+    print(f"venvd: allowed {reply['project']}; its environment is synced in the background")
+    return 0
+
+
+def deny(args: argparse.Namespace) -> int:
+    reply = ask({"op": "deny", "dir": directory(args)})
+    print(f"venvd: denied {reply['project']}; it will not be activated or synced")
+    return 0
+
+
+def status(args: argparse.Namespace) -> int:
+    reply = ask({"op": "status", "dir": directory(args), "all": args.all})
+    found: list[dict[str, Any]] = reply["projects"]
+    if args.json:
+        print(json.dumps(found if args.all else found[0], indent=2, sort_keys=True))
+    elif args.all:
+        print_table(found)
+    else:
+        print_status(found[0])
+    return 0
+
+
+def print_status(p: dict[str, Any]) -> None:
+    python = p["python"]
+    rows = [
+        ("project", p["project"]),
+        ("trusted", "yes" if p["trusted"] else "no (run 'venvd allow')"),
+        ("python", f"{python['wanted']} (from {python['source']})"
+                   + (f" -> {python['actual']} {python['version']}" if python["actual"] else "")),
+        ("env", p["env"]),
+        ("lockfile", f"{p['lockfile']} ({p['engine']})" if p["lockfile"] else "-"),
+        ("state", p["state"]),
+        ("last sync", describe_sync(p["last_sync"])),
+    ]
+    if p.get("problem"):
+        rows.append(("problem", p["problem"]))
+    for key, value in rows:
+        print(f"{key:<10} {value}")
+
+
+def describe_sync(s: dict[str, Any] | None) -> str:
+    if s is None:
+        return "never"
+    text = f"{s['result']} at {s['started']}, {s['seconds']} s"
+    if s["result"] == "ok":
+        return text + f", +{s['added']} -{s['removed']} ~{s['changed']}"
+    return text + f": {s['error']}"
+
+
+def print_table(found: list[dict[str, Any]]) -> None:
+    print(f"{'STATE':<10} {'PYTHON':<10} {'LAST SYNC':<22} PROJECT")
+    for p in found:
+        last = p["last_sync"]
+        when = f"{last['result']} {last['started']}" if last else "never"
+        print(f"{p['state']:<10} {p['python']['version'] or '-':<10} {when:<22} {p['project']}")
+
+
+def sync(args: argparse.Namespace) -> int:
+    message = {"op": "sync", "dir": directory(args), "wait": args.wait}
+    if not args.wait:
+        reply = ask(message)
+        print(f"venvd: sync of {reply['project']} started; see 'venvd status'")
+        return 0
+    ask({"op": "ping"})
+    final: Message = {}
+    for final in stream(str(user_paths().socket), {"v": 1, **message}, None):
+        if "progress" in final:
+            print(final["progress"], flush=True)
+    if not final.get("ok"):
+        print(f"venvd: sync failed: {final.get('error')}", file=sys.stderr)
+        return 1
+    print(f"venvd: synced ({describe_sync(final.get('last_sync'))})")
+    return 0
+
+
+def logs(args: argparse.Namespace) -> int:
+    reply = ask({"op": "logs", "dir": directory(args)})
+    if not reply["syncs"]:
+        print(f"venvd: no syncs recorded for {reply['project']}")
+    for record in reversed(reply["syncs"]):
+        print(f"=== {describe_sync(record)}")
+        print(record["output"])
+    return 0
+
+
+def daemon(args: argparse.Namespace) -> int:
+    action: str = args.action
+    return DAEMON_ACTIONS[action](user_paths())
+
+
+def daemon_start(paths: Paths) -> int:
+    try:
+        reply = request(str(paths.socket), {"op": "ping"}, 2.0)
+        print(f"venvd: the daemon is already running (pid {reply.get('pid')})")
+        return 0
+    except DaemonUnavailable:
+        ensure_daemon()
+    print(f"venvd: daemon started (socket {paths.socket})")
+    return 0
+
+
+def daemon_stop(paths: Paths) -> int:
+    try:
+        pid = request(str(paths.socket), {"op": "ping"}, 2.0).get("pid")
+        request(str(paths.socket), {"op": "stop"}, 5.0)
+    except DaemonUnavailable:
+        print("venvd: the daemon is not running")
+        return 0
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline and isinstance(pid, int) and _alive(pid):
+        time.sleep(0.05)
+    print("venvd: daemon stopped")
+    return 0
+
+
+def daemon_restart(paths: Paths) -> int:
+    daemon_stop(paths)
+    return daemon_start(paths)
+
+
+def daemon_status(paths: Paths) -> int:
+    try:
+        s = request(str(paths.socket), {"op": "daemon-status"}, 5.0)
+    except DaemonUnavailable:
+        print("venvd: the daemon is not running ('venvd daemon start' starts it)")
+        return 1
+    print(f"pid       {s['pid']}\nuptime    {s['uptime']:.0f} s\n"
+          f"memory    {s['rss'] / 1e6:.1f} MB\nthreads   {s['threads']}\n"
+          f"projects  {s['projects']}\nshells    {s['shells']}\n"
+          f"queue     {', '.join(f'{k} ({v})' for k, v in s['queue'].items()) or 'empty'}\n"
+          f"socket    {s['socket']}")
+    return 0
+
+
+def daemon_run(paths: Paths) -> int:
+    from venvd.daemon.__main__ import main as daemon_main
+
+    return daemon_main(["venvd", "run"])
+
+
+DAEMON_ACTIONS = {
+    "start": daemon_start, "stop": daemon_stop, "restart": daemon_restart,
+    "status": daemon_status, "run": daemon_run,
+}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def doctor(args: argparse.Namespace) -> int:
+    from venvd.client.doctor import run_checks
+
+    return run_checks(user_paths())
+
+
+def socket_is_private(path: Path) -> bool:
+    info = path.stat()
+    return stat.S_IMODE(info.st_mode) & 0o077 == 0 and info.st_uid == os.getuid()

@@ -1,0 +1,84 @@
+"""Talking to the daemon, and starting it. Standard library only (the export path uses it)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any, Optional
+
+Message = dict[str, Any]
+
+
+class DaemonUnavailable(Exception):
+    """No daemon answered on the socket in time."""
+
+
+def stream(sock_path: str, message: Message, timeout: Optional[float]) -> Iterator[Message]:
+    """Send *message*; yield every reply line until one without ``progress``."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(timeout)
+        try:
+            sock.connect(sock_path)
+            sock.sendall(json.dumps({"v": 1, **message}).encode() + b"\n")
+            reader = sock.makefile("rb")
+        except OSError as exc:
+            raise DaemonUnavailable(f"cannot reach the daemon at {sock_path}: {exc}") from None
+        while True:
+            try:
+                line = reader.readline()
+            except OSError as exc:
+                raise DaemonUnavailable(f"the daemon did not answer: {exc}") from None
+            if not line:
+                raise DaemonUnavailable("the daemon closed the connection without answering")
+            reply: Message = json.loads(line)
+            yield reply
+            if "progress" not in reply:
+                return
+    finally:
+        sock.close()
+
+
+def request(sock_path: str, message: Message, timeout: Optional[float] = 10.0) -> Message:
+    """One request, one reply."""
+    last: Message = {}
+    for last in stream(sock_path, message, timeout):
+        pass
+    return last
+
+
+def start_daemon(python: str = sys.executable) -> None:
+    """Start the daemon detached (its own session), without waiting for it.
+
+    It gets the environment this shell had before venvd touched it, so a project's env
+    never leaks into the daemon (which looks for interpreters on ``PATH``).
+    """
+    from venvd.shell.activation import current_state, revert
+
+    env = dict(os.environ)
+    state = current_state(env)
+    if state is not None:
+        revert(env, state)
+    env.pop("VENVD_STATE", None)
+    subprocess.Popen(
+        [python, "-I", "-m", "venvd.daemon", "run", "--log-file"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd="/", env=env, start_new_session=True, close_fds=True,
+    )
+
+
+def wait_for_daemon(sock_path: str, deadline: float) -> bool:
+    """Poll the socket until the daemon answers or *deadline* (monotonic) passes."""
+    while time.monotonic() < deadline:
+        try:
+            if request(sock_path, {"op": "ping"}, timeout=1.0).get("ok"):
+                return True
+        except DaemonUnavailable:
+            pass
+        time.sleep(0.05)
+    return False

@@ -1,0 +1,80 @@
+"""``venvd doctor``: check the setup and say what to fix."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+from pathlib import Path
+from typing import Callable
+
+from venvd.client.connection import DaemonUnavailable, request
+from venvd.daemon import sync
+from venvd.daemon.paths import Paths
+
+Check = Callable[[Paths], "tuple[bool, str]"]
+
+RC_FILES = {"bash": "~/.bashrc", "zsh": "~/.zshrc", "fish": "~/.config/fish/config.fish"}
+
+
+def check_daemon(paths: Paths) -> tuple[bool, str]:
+    try:
+        pid = request(str(paths.socket), {"op": "ping"}, 3.0).get("pid")
+    except DaemonUnavailable:
+        return False, "daemon: not running; 'venvd daemon start' starts it"
+    return True, f"daemon: running (pid {pid})"
+
+
+def check_socket(paths: Paths) -> tuple[bool, str]:
+    folder = paths.runtime
+    if not folder.exists():
+        return True, f"socket folder: {folder} not created yet"
+    info = folder.stat()
+    if stat.S_IMODE(info.st_mode) & 0o077 or info.st_uid != os.getuid():
+        return False, f"socket folder: {folder} is open to others; run 'chmod 700 {folder}'"
+    return True, f"socket folder: {folder} is private"
+
+
+def check_hooks(paths: Paths) -> tuple[bool, str]:
+    missing = []
+    for shell, rc in RC_FILES.items():
+        if shutil.which(shell) is None:
+            continue
+        path = Path(os.path.expanduser(rc))
+        if not path.is_file() or "venvd" not in path.read_text(errors="replace"):
+            missing.append(f"{shell} ({rc})")
+    if missing:
+        return False, "hooks: missing in " + ", ".join(missing) + "; see the README"
+    return True, "hooks: present for every installed shell"
+
+
+def check_interpreters(paths: Paths) -> tuple[bool, str]:
+    found = sync.interpreters()
+    if not found:
+        return False, "interpreters: none found (install one with pyenv or 'uv python install')"
+    versions = ", ".join(sorted({i.version_str for i in found}))
+    return True, f"interpreters: {len(found)} found ({versions})"
+
+
+def check_inotify(paths: Paths) -> tuple[bool, str]:
+    try:
+        watches = int(Path("/proc/sys/fs/inotify/max_user_watches").read_text())
+    except (OSError, ValueError):
+        return True, "inotify: not available; venvd falls back to polling"
+    if watches < 8192:
+        return False, (f"inotify: max_user_watches is {watches}; raise it with "
+                       "'sysctl fs.inotify.max_user_watches=65536'")
+    return True, f"inotify: max_user_watches {watches}"
+
+
+CHECKS: tuple[Check, ...] = (check_daemon, check_socket, check_hooks, check_interpreters,
+                             check_inotify)
+
+
+def run_checks(paths: Paths) -> int:
+    failed = 0
+    for check in CHECKS:
+        ok, text = check(paths)
+        failed += not ok
+        print(("ok    " if ok else "FIX   ") + text)
+    return 1 if failed else 0

@@ -1,0 +1,116 @@
+"""``venvd export SHELL``: what the hook runs when ``$PWD`` or the daemon's generation changed.
+
+Prints the shell code that moves this shell to the state wanted for ``$PWD`` (often nothing),
+and the daemon's messages on stderr. Imports only the standard library and venvd's own
+stdlib-only modules, and runs with ``python -I -S`` from the hook. If the daemon is down or
+slow it still activates an existing env of an allowed project, and starts the daemon.
+It never prints a traceback into a prompt.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+if __name__ == "__main__" and not __package__ and Path(__file__).parents[1].name == "venvd":
+    # Run as a script with -I -S (no site): find the venvd package beside us.
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from venvd.client.connection import DaemonUnavailable, request, start_daemon  # noqa: E402
+from venvd.daemon import projects, trust  # noqa: E402
+from venvd.shell import UnknownShell, get_shell  # noqa: E402
+from venvd.shell.activation import Wanted, plan  # noqa: E402
+
+#: How long a prompt may wait for the daemon before falling back to what is on disk.
+TIMEOUT = 1.0
+
+
+def wanted_from(exports: dict[str, object], project: str | None) -> Wanted:
+    variables = {k: (None if v is None else str(v)) for k, v in exports.items() if k != "PATH"}
+    path = exports.get("PATH")
+    prepend = str(path)[len("prepend "):] if isinstance(path, str) else None
+    return Wanted(project, variables, prepend)
+
+
+def ask_daemon(sock: str, directory: str, pid: int) -> tuple[Wanted, list[str]]:
+    reply = request(sock, {"op": "export", "dir": directory, "pid": pid}, timeout=TIMEOUT)
+    if not reply.get("ok"):
+        return Wanted(), [str(reply.get("error", "the daemon refused the request"))]
+    exports = reply.get("exports") or {}
+    return wanted_from(exports, reply.get("project")), list(reply.get("messages") or [])
+
+
+def on_disk(directory: str, state_db: str) -> Wanted:
+    """What to activate without the daemon: an existing env of an allowed project."""
+    root = projects.find_project(directory)
+    if root is None:
+        return Wanted()
+    project = projects.real(root)
+    env = projects.env_path(project)
+    record = trust.read_record(state_db, project) if state_db else None
+    if not trust.decide(record, project, ()) or not projects.env_is_usable(env):
+        return Wanted(project)
+    return wanted_from(projects.activation(project, env), project)
+
+
+def parse(argv: list[str]) -> dict[str, str]:
+    if not argv:
+        raise UnknownShell("usage: venvd export bash|zsh|fish")
+    options = {"shell": argv[0], "socket": "", "state-db": "", "pid": ""}
+    rest = argv[1:]
+    while rest:
+        key, rest = rest[0], rest[1:]
+        if not key.startswith("--") or key[2:] not in options or not rest:
+            raise UnknownShell(f"usage: venvd export SHELL [--socket S] [--state-db F] [--pid N]"
+                               f" (unexpected {key!r})")
+        options[key[2:]], rest = rest[0], rest[1:]
+    return options
+
+
+def default_paths(options: dict[str, str]) -> None:
+    if not options["socket"] or not options["state-db"]:
+        from venvd.daemon.paths import user_paths
+
+        paths = user_paths()
+        options["socket"] = options["socket"] or str(paths.socket)
+        options["state-db"] = options["state-db"] or str(paths.db)
+
+
+def current_directory() -> str:
+    pwd = os.environ.get("PWD", "")
+    try:
+        if os.path.isabs(pwd) and os.path.samefile(pwd, "."):
+            return pwd
+        return os.getcwd()
+    except OSError:
+        return pwd or "/"
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        options = parse(sys.argv[1:] if argv is None else argv)
+        shell = get_shell(options["shell"])
+    except UnknownShell as exc:
+        print(f"venvd: {exc}", file=sys.stderr)
+        return 2
+    try:
+        default_paths(options)
+        pid = int(options["pid"]) if options["pid"].isdigit() else os.getppid()
+        directory = current_directory()
+        try:
+            wanted, messages = ask_daemon(options["socket"], directory, pid)
+        except DaemonUnavailable:
+            start_daemon()
+            wanted, messages = on_disk(directory, options["state-db"]), []
+        sys.stdout.write(shell.export(plan(os.environ, wanted, str(pid))))
+        for message in messages:
+            print(f"venvd: {message}", file=sys.stderr)
+        return 0
+    except Exception as exc:  # the prompt must survive anything
+        print(f"venvd: export failed: {exc!r}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""The ``venvd`` command: a table of small commands, each returning an exit code.
+
+Exit codes: 0 success, 1 the operation failed, 2 usage error, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Callable
+
+from venvd.client import commands
+from venvd.daemon.errors import UsageError, VenvdError
+
+Command = Callable[[argparse.Namespace], int]
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="venvd", description=(
+        "Keeps each project's Python environment in sync and active in your shell."))
+    sub = top.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def add(name: str, func: Command, text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=text, description=text)
+        p.set_defaults(func=func)
+        return p
+
+    for name, func, text in (
+        ("hook", commands.hook, "print the shell init code to eval from your rc file"),
+        ("export", commands.export, "print the exports for $PWD (what the hook runs)"),
+    ):
+        add(name, func, text).add_argument("shell", choices=("bash", "zsh", "fish"))
+    for name, func, text in (
+        ("allow", commands.allow, "trust a project: activate and sync it"),
+        ("deny", commands.deny, "distrust a project: never activate or sync it"),
+        ("logs", commands.logs, "print the output of a project's last syncs"),
+    ):
+        add(name, func, text).add_argument("dir", nargs="?", default=".")
+    status = add("status", commands.status, "show a project's environment and sync state")
+    status.add_argument("dir", nargs="?", default=".")
+    status.add_argument("--all", action="store_true", help="every tracked project")
+    status.add_argument("--json", action="store_true", help="stable machine-readable output")
+    sync = add("sync", commands.sync, "sync a project's environment now")
+    sync.add_argument("dir", nargs="?", default=".")
+    sync.add_argument("--wait", action="store_true", help="stream progress; fail if it fails")
+    daemon = add("daemon", commands.daemon, "start, stop or inspect the background daemon")
+    daemon.add_argument("action", choices=("start", "stop", "restart", "status", "run"))
+    add("doctor", commands.doctor, "check the setup and say what to fix")
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["export"]:
+        # The prompt path: skip argparse and the user commands entirely.
+        from venvd.client.export import main as export_main
+
+        return export_main(args[1:])
+    try:
+        namespace = parser().parse_args(args)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    try:
+        func: Command = namespace.func
+        return func(namespace)
+    except UsageError as exc:
+        print(f"venvd: {exc}", file=sys.stderr)
+        return 2
+    except VenvdError as exc:
+        print(f"venvd: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,101 @@
+"""User configuration (``config.toml``) and per-project configuration (``.venvd.toml`` or
+``[tool.venvd]`` in ``pyproject.toml``)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from venvd.daemon.errors import VenvdError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on older Pythons only
+    import tomli as tomllib
+
+
+class ConfigError(VenvdError):
+    """A configuration file that cannot be used; the message names the file and the problem."""
+
+
+@dataclass(frozen=True)
+class UserConfig:
+    trusted_roots: tuple[str, ...] = ()
+    parallel_syncs: int = 2
+    debounce_seconds: float = 0.3
+
+
+@dataclass(frozen=True)
+class ProjectConfig:
+    python: Optional[str] = None
+    requirements: tuple[str, ...] = ()
+    extras: tuple[str, ...] = ()
+    groups: tuple[str, ...] = ()
+    source: Optional[str] = None
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """Parse *path*; a broken file becomes a ConfigError that names the file and the line."""
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        return {}
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def load_user_config(path: Path) -> UserConfig:
+    data = read_toml(path)
+    roots = data.get("trusted_roots", [])
+    parallel = data.get("parallel_syncs", 2)
+    debounce = data.get("debounce_seconds", 0.3)
+    if not isinstance(roots, list) or not all(isinstance(r, str) for r in roots):
+        raise ConfigError(f"{path}: trusted_roots must be a list of paths")
+    if not isinstance(parallel, int) or parallel < 1:
+        raise ConfigError(f"{path}: parallel_syncs must be a whole number of at least 1")
+    if not isinstance(debounce, (int, float)) or debounce < 0:
+        raise ConfigError(f"{path}: debounce_seconds must be a number of seconds")
+    return UserConfig(tuple(os.path.expanduser(r) for r in roots), parallel, float(debounce))
+
+
+def load_project_config(project: Path) -> ProjectConfig:
+    """``.venvd.toml`` wins over ``[tool.venvd]`` in ``pyproject.toml``."""
+    own = project / ".venvd.toml"
+    if own.is_file():
+        return _project_config(read_toml(own), str(own.name))
+    pyproject = read_toml(project / "pyproject.toml")
+    tool = pyproject.get("tool", {})
+    section = tool.get("venvd", {}) if isinstance(tool, dict) else {}
+    return _project_config(section, "pyproject.toml [tool.venvd]" if section else None)
+
+
+def _project_config(data: Any, source: Optional[str]) -> ProjectConfig:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a table")
+    python = data.get("python")
+    if python is not None and not isinstance(python, str):
+        raise ConfigError(f"{source}: python must be a string such as \"3.12\"")
+    return ProjectConfig(
+        python=python,
+        requirements=_strings(data, "requirements", source),
+        extras=_strings(data, "extras", source),
+        groups=_strings(data, "groups", source),
+        source=source,
+        raw=data,
+    )
+
+
+def _strings(data: dict[str, Any], key: str, source: Optional[str]) -> tuple[str, ...]:
+    value = data.get(key, [])
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{source}: {key} must be a list of strings")
+    return tuple(value)

@@ -1,0 +1,12 @@
+"""Sync engines, one module per lockfile format, most specific first."""
+
+from __future__ import annotations
+
+from venvd.daemon.engines.base import Engine
+from venvd.daemon.engines.pyproject import Pyproject
+from venvd.daemon.engines.requirements import Requirements
+from venvd.daemon.engines.uvlock import UvLock
+
+ENGINES: tuple[Engine, ...] = (UvLock(), Requirements(), Pyproject())
+
+__all__ = ["ENGINES", "Engine"]

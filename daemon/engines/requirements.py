@@ -1,0 +1,69 @@
+"""``requirements*.txt``: resolved into a complete pin set with ``uv pip compile``, then synced
+exactly with ``uv pip sync`` (packages not in the set are removed).
+
+A file of top-level pins (``Django==4.2.8``) gets its dependencies that way; a compiled file
+(pip-compile, ``pip freeze``) resolves to itself, so it is installed exactly as pinned. A file
+with ``--hash`` entries is synced as it is, with hashes required, since compiling would drop them.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Optional
+
+from venvd.daemon.config import ProjectConfig
+from venvd.daemon.engines.base import Job
+from venvd.daemon.errors import VenvdError
+
+_INCLUDE = re.compile(r"^\s*(?:-r|-c|--requirement|--constraint)[\s=]+(\S+)")
+
+
+def includes(path: Path, seen: Optional[set[Path]] = None) -> list[Path]:
+    """*path* and every file it pulls in with ``-r``/``-c``, recursively, each once."""
+    seen = set() if seen is None else seen
+    if path in seen or not path.is_file():
+        return []
+    seen.add(path)
+    found = [path]
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        match = _INCLUDE.match(line)
+        if match:
+            found += includes((path.parent / match.group(1)).resolve(), seen)
+    return found
+
+
+class Requirements:
+    name = "uv-pip-sync"
+
+    def inputs(self, project: Path, config: ProjectConfig) -> Optional[tuple[str, ...]]:
+        chosen = config.requirements or (
+            ("requirements.txt",) if (project / "requirements.txt").is_file() else ()
+        )
+        if not chosen:
+            return None
+        files: list[Path] = []
+        seen: set[Path] = set()
+        for name in chosen:
+            files += includes((project / name).resolve(), seen)
+        missing = [n for n in chosen if not (project / n).is_file()]
+        if missing:
+            raise VenvdError(f"requirement file not found: {', '.join(missing)}")
+        return tuple(_relative(f, project) for f in files)
+
+    def install(self, job: Job) -> None:
+        top = [str(job.project / n) for n in (job.config.requirements or ("requirements.txt",))]
+        if any("--hash" in Path(f).read_text(encoding="utf-8", errors="replace") for f in top):
+            job.run([job.uv, "pip", "sync", "--require-hashes", "--python", job.env_python, *top])
+            return
+        pins = job.work / "requirements.lock.txt"
+        job.run([job.uv, "pip", "compile", "--quiet", "--no-header", "--python", job.env_python,
+                 "--output-file", str(pins), *top])
+        job.run([job.uv, "pip", "sync", "--python", job.env_python, str(pins)])
+
+
+def _relative(path: Path, project: Path) -> str:
+    try:
+        return str(path.relative_to(project.resolve()))
+    except ValueError:
+        return str(path)

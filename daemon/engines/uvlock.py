@@ -1,0 +1,26 @@
+"""``uv.lock``: ``uv sync --locked`` into the environment folder venvd prepared."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+from venvd.daemon.config import ProjectConfig
+from venvd.daemon.engines.base import Job
+
+
+class UvLock:
+    name = "uv-sync"
+
+    def inputs(self, project: Path, config: ProjectConfig) -> Optional[tuple[str, ...]]:
+        if not (project / "uv.lock").is_file():
+            return None
+        return ("uv.lock", "pyproject.toml")
+
+    def install(self, job: Job) -> None:
+        argv = [job.uv, "sync", "--locked", "--python", job.env_python]
+        for extra in job.config.extras:
+            argv += ["--extra", extra]
+        for group in job.config.groups:
+            argv += ["--group", group]
+        job.run(argv, {"UV_PROJECT_ENVIRONMENT": str(job.env)})

@@ -1,0 +1,30 @@
+"""One error family for everything venvd reports to users."""
+
+from __future__ import annotations
+
+
+class VenvdError(Exception):
+    """An expected failure, shown to the user as one clear message (exit code 1)."""
+
+
+class UsageError(VenvdError):
+    """The command line was wrong (exit code 2)."""
+
+
+class CommandFailed(VenvdError):
+    """A subprocess failed; keeps the command, its exit code and its output."""
+
+    def __init__(self, argv: list[str], returncode: int, output: str) -> None:
+        self.argv = argv
+        self.returncode = returncode
+        self.output = output
+        super().__init__(f"{argv[0]} exited with {returncode}: {first_error_line(output)}")
+
+
+def first_error_line(output: str) -> str:
+    """The line of *output* most likely to say what went wrong."""
+    lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
+    for line in lines:
+        if line.lower().startswith(("error", "×", "x ")) or "error:" in line.lower():
+            return line.lstrip("×x ").strip()
+    return lines[-1] if lines else "no output"

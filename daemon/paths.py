@@ -1,0 +1,89 @@
+"""Where venvd keeps things, per user (platformdirs), and the checks that keep them private."""
+
+from __future__ import annotations
+
+import os
+import stat
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import platformdirs
+
+from venvd.daemon.errors import VenvdError
+
+APP = "venvd"
+
+
+@dataclass(frozen=True)
+class Paths:
+    runtime: Path
+    state: Path
+    data: Path
+    config: Path
+    cache: Path
+    log: Path
+
+    @property
+    def socket(self) -> Path:
+        return self.runtime / "daemon.sock"
+
+    @property
+    def lock(self) -> Path:
+        return self.runtime / "daemon.lock"
+
+    @property
+    def pid(self) -> Path:
+        return self.runtime / "daemon.pid"
+
+    @property
+    def generation(self) -> Path:
+        return self.runtime / "generation"
+
+    @property
+    def db(self) -> Path:
+        return self.state / "state.sqlite3"
+
+    @property
+    def config_file(self) -> Path:
+        return self.config / "config.toml"
+
+    @property
+    def envs(self) -> Path:
+        return self.data / "envs"
+
+    @property
+    def daemon_log(self) -> Path:
+        return self.log / "daemon.log"
+
+
+def user_paths() -> Paths:
+    """The current user's venvd folders."""
+    with warnings.catch_warnings():
+        # platformdirs warns on stderr when XDG_RUNTIME_DIR is unset; that must not reach
+        # a prompt. Its fallback folder is checked by private_dir() instead.
+        warnings.simplefilter("ignore")
+        runtime = platformdirs.user_runtime_path(APP)
+    return Paths(
+        runtime=runtime,
+        state=platformdirs.user_state_path(APP),
+        data=platformdirs.user_data_path(APP),
+        config=platformdirs.user_config_path(APP),
+        cache=platformdirs.user_cache_path(APP),
+        log=platformdirs.user_log_path(APP),
+    )
+
+
+def private_dir(path: Path) -> Path:
+    """Create *path* (mode 0700) or check that it is ours and private.
+
+    The runtime folder may fall back to a shared place such as ``/tmp``; a folder there made
+    by someone else, or open to others, must never hold our socket.
+    """
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    info = path.lstat()
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
+        raise VenvdError(f"{path} is not a folder owned by you; refusing to use it")
+    if stat.S_IMODE(info.st_mode) & 0o077:
+        path.chmod(0o700)
+    return path

@@ -1,0 +1,343 @@
+"""The daemon's brain: answers requests, decides when to sync, and tells shells what changed."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import psutil
+
+from venvd.daemon import projects, sync, trust
+from venvd.daemon.config import UserConfig, load_user_config
+from venvd.daemon.errors import CommandFailed, VenvdError, first_error_line
+from venvd.daemon.paths import Paths
+from venvd.daemon.protocol import Message
+from venvd.daemon.queue import SyncQueue
+from venvd.daemon.store import Store, SyncRecord
+
+log = logging.getLogger("venvd")
+
+SHELL_CHECK_SECONDS = 30.0
+
+
+@dataclass
+class ShellInfo:
+    """A shell that asked for exports: where it is and what it has yet to be told."""
+
+    project: Optional[str] = None
+    told: set[str] = field(default_factory=set)
+    inbox: list[str] = field(default_factory=list)
+
+
+class Daemon:
+    def __init__(self, paths: Paths, uv: str) -> None:
+        self.paths = paths
+        self.uv = uv
+        self.store = Store(paths.db)
+        self.config = self._load_config()
+        self.started = time.time()
+        self.shells: dict[int, ShellInfo] = {}
+        self.failed: dict[str, str] = {}  # project -> fingerprint whose sync failed
+        self._lock = threading.RLock()
+        self._shells_checked = time.monotonic()
+        self.queue = SyncQueue(self._run_sync, self.config.parallel_syncs)
+        self.stop_requested = threading.Event()
+        self.bump()
+
+    def _load_config(self) -> UserConfig:
+        try:
+            return load_user_config(self.paths.config_file)
+        except VenvdError as exc:
+            log.error("%s; using defaults", exc)
+            return UserConfig()
+
+    # generation: shells look again when this changes
+    def bump(self) -> None:
+        gen = self.paths.generation
+        tmp = gen.with_name(f".generation.{os.getpid()}")
+        tmp.write_text(f"{time.time_ns()}\n")
+        os.replace(tmp, gen)
+
+    # requests
+    def handle(self, request: Message, emit: Callable[[Message], None]) -> Message:
+        op = str(request["op"]).replace("-", "_")
+        handler: Callable[[Message, Callable[[Message], None]], Message] = getattr(
+            self, "op_" + op
+        )
+        try:
+            return handler(request, emit)
+        except VenvdError as exc:
+            return {"ok": False, "error": str(exc)}
+
+    def op_ping(self, request: Message, emit: Callable[[Message], None]) -> Message:
+        return {"ok": True, "pid": os.getpid()}
+
+    def op_stop(self, request: Message, emit: Callable[[Message], None]) -> Message:
+        self.stop_requested.set()
+        return {"ok": True}
+
+    def op_export(self, request: Message, emit: Callable[[Message], None]) -> Message:
+        directory = _directory(request)
+        shell = self._shell(request.get("pid"))
+        root = projects.find_project(directory)
+        project = projects.real(root) if root else None
+        reply: Message = {"ok": True, "project": project, "exports": {}}
+        with self._lock:
+            shell.project = project
+        if project is not None:
+            if self.is_trusted(project):
+                reply["exports"] = self._exports_for(project, shell)
+            else:
+                self._tell_once(shell, "untrusted:" + project,
+                                f"{project} is not allowed; run 'venvd allow' to trust it")
+        with self._lock:
+            reply["messages"], shell.inbox = shell.inbox, []
+        return reply
+
+    def _exports_for(self, project: str, shell: ShellInfo) -> dict[str, Any]:
+        self.store.touch_project(project)
+        self.ensure_synced(project, shell)
+        env = projects.env_path(project)
+        if not projects.env_is_usable(env):
+            return {}
+        return projects.activation(project, env)
+
+    def op_allow(self, request: Message, emit: Callable[[Message], None]) -> Message:
+        project = self._project_of(request)
+        self.store.set_trust(project, True, trust.config_digest(project))
+        self.failed.pop(project, None)
+        self.bump()
+        return {"ok": True, "project": project}
+
+    def op_deny(self, request: Message, emit: Callable[[Message], None]) -> Message:
+        project = self._project_of(request)
+        self.store.set_trust(project, False, trust.config_digest(project))
+        self.bump()
+        return {"ok": True, "project": project}
+
+    def op_sync(self, request: Message, emit: Callable[[Message], None]) -> Message:
+        project = self._project_of(request)
+        if not self.is_trusted(project):
+            raise VenvdError(f"{project} is not allowed; run 'venvd allow' first")
+        self.failed.pop(project, None)
+        if not request.get("wait"):
+            self.queue.request(project)
+            return {"ok": True, "project": project, "state": self.queue.state(project)}
+        with self.queue.listen(project) as inbox:
+            self.queue.request(project)
+            while True:
+                line = inbox.get()
+                if line is not None:
+                    emit({"ok": True, "progress": line})
+                elif self.queue.state(project) is None:
+                    break
+        last = self.store.syncs(project, 1)
+        record = last[0] if last else None
+        ok = record is not None and record.result == "ok"
+        reply: Message = {"ok": ok, "project": project, "last_sync": _record_json(record)}
+        if not ok:
+            reply["error"] = record.error if record and record.error else "sync failed"
+        return reply
+
+    def op_logs(self, request: Message, emit: Callable[[Message], None]) -> Message:
+        project = self._project_of(request)
+        limit = int(request.get("limit") or 5)
+        records = self.store.syncs(project, max(1, min(limit, 50)))
+        return {"ok": True, "project": project,
+                "syncs": [{**_record_json(r), "output": r.output} for r in records]}
+
+    def op_status(self, request: Message, emit: Callable[[Message], None]) -> Message:
+        if request.get("all"):
+            return {"ok": True, "projects": [self.status(p) for p in self.store.projects()]}
+        return {"ok": True, "projects": [self.status(self._project_of(request))]}
+
+    def op_daemon_status(self, request: Message, emit: Callable[[Message], None]) -> Message:
+        me = psutil.Process()
+        with me.oneshot():
+            memory = me.memory_info().rss
+            threads = me.num_threads()
+            cpu = me.cpu_times()
+        return {
+            "ok": True, "pid": os.getpid(), "uptime": time.time() - self.started,
+            "rss": memory, "threads": threads, "cpu_seconds": cpu.user + cpu.system,
+            "socket": str(self.paths.socket), "projects": len(self.store.projects()),
+            "shells": len(self.shells), "queue": self.queue.busy(),
+        }
+
+    # trust, syncing, state
+    def is_trusted(self, project: str) -> bool:
+        return trust.decide(self.store.trust(project), project, self.config.trusted_roots)
+
+    def ensure_synced(self, project: str, shell: Optional[ShellInfo] = None) -> None:
+        """Queue a sync when the env is missing, broken or behind its inputs."""
+        if self.queue.state(project) is not None:
+            return
+        try:
+            plan = sync.make_plan(Path(project))
+        except VenvdError as exc:
+            if shell is not None:
+                self._tell_once(shell, f"plan:{project}:{exc}", f"{_name(project)}: {exc}")
+            return
+        if self.failed.get(project) == plan.fingerprint:
+            return
+        record = self.store.project(project) or {}
+        env = projects.env_path(project)
+        if record.get("fingerprint") == plan.fingerprint and projects.env_is_usable(env):
+            return
+        if shell is not None and not projects.env_is_usable(env):
+            shell.inbox.append(
+                f"creating the environment for {_name(project)} "
+                f"(Python {plan.interpreter.version_str}) in the background"
+            )
+        self.queue.request(project)
+
+    def _run_sync(self, project: str, progress: Callable[[str], None],
+                  cancel: threading.Event) -> None:
+        started = time.time()
+        try:
+            plan = sync.make_plan(Path(project))
+            outcome = sync.run(plan, self.paths.envs, self.uv, progress, cancel)
+        except CommandFailed as exc:
+            self._sync_failed(project, started, first_error_line(exc.output), exc.output)
+            return
+        except VenvdError as exc:
+            self._sync_failed(project, started, str(exc), str(exc))
+            return
+        except Exception as exc:  # a bug must not kill the worker; it is recorded and logged
+            log.exception("sync of %s crashed", project)
+            self._sync_failed(project, started, f"internal error: {exc!r}", repr(exc))
+            return
+        self.failed.pop(project, None)
+        self.store.record_env(
+            project, fingerprint=plan.fingerprint, engine=plan.engine.name,
+            lockfile=plan.lockfile, python=plan.interpreter.path,
+            python_version=plan.interpreter.version_str,
+            env_target=str(os.readlink(projects.env_path(project))),
+        )
+        self.store.add_sync(SyncRecord(
+            project, plan.engine.name, started, outcome.seconds, "ok", outcome.added,
+            outcome.removed, outcome.changed, None, "\n".join(outcome.output)))
+        note = "switched" if outcome.switched_only else "synced"
+        self._tell_project(project, f"{note} {_name(project)} in {outcome.seconds:.1f} s "
+                                    f"(+{outcome.added} −{outcome.removed} ~{outcome.changed})")
+        self.bump()
+
+    def _sync_failed(self, project: str, started: float, error: str, output: str) -> None:
+        try:
+            self.failed[project] = sync.make_plan(Path(project)).fingerprint
+        except VenvdError:
+            self.failed[project] = ""
+        self.store.add_sync(SyncRecord(project, None, started, time.time() - started,
+                                       "failed", error=error, output=output))
+        self._tell_project(project, f"sync failed for {_name(project)}: {error} — venvd logs")
+        self.bump()
+
+    def status(self, project: str) -> Message:
+        trusted = self.is_trusted(project)
+        record = self.store.project(project) or {}
+        last = self.store.syncs(project, 1)
+        env = projects.env_path(project)
+        usable = projects.env_is_usable(env)
+        wanted: Optional[str] = None
+        source: Optional[str] = None
+        error: Optional[str] = None
+        engine = record.get("engine")
+        lockfile = record.get("lockfile")
+        fingerprint: Optional[str] = None
+        try:
+            plan = sync.make_plan(Path(project))
+            wanted, source = plan.request.spec, plan.request.source
+            engine, lockfile, fingerprint = plan.engine.name, plan.lockfile, plan.fingerprint
+        except VenvdError as exc:
+            error = str(exc)
+        state = self._state(project, trusted, usable, fingerprint, record, last)
+        return {
+            "project": project, "trusted": trusted,
+            "python": {"wanted": wanted, "source": source,
+                       "actual": record.get("python") if usable else None,
+                       "version": record.get("python_version") if usable else None},
+            "env": env, "lockfile": lockfile, "engine": engine, "state": state,
+            "last_sync": _record_json(last[0] if last else None),
+            "drift": [], "problem": error,
+            "exports": projects.activation(project, env) if usable and trusted else {},
+        }
+
+    def _state(self, project: str, trusted: bool, usable: bool, fingerprint: Optional[str],
+               record: dict[str, Any], last: list[SyncRecord]) -> str:
+        if not trusted:
+            return "untrusted"
+        queued = self.queue.state(project)
+        if queued is not None:
+            return queued
+        if fingerprint is None or (last and last[0].result == "failed"
+                                   and self.failed.get(project) == fingerprint):
+            return "failed"
+        if not usable:
+            return "missing"
+        return "synced" if record.get("fingerprint") == fingerprint else "drifted"
+
+    # shells
+    def _shell(self, pid: Any) -> ShellInfo:
+        key = pid if isinstance(pid, int) and pid > 0 else 0
+        with self._lock:
+            self._forget_dead_shells()
+            return self.shells.setdefault(key, ShellInfo())
+
+    def _forget_dead_shells(self) -> None:
+        now = time.monotonic()
+        if now - self._shells_checked < SHELL_CHECK_SECONDS:
+            return
+        self._shells_checked = now
+        for pid in [p for p in self.shells if p and not psutil.pid_exists(p)]:
+            del self.shells[pid]
+
+    def _tell_once(self, shell: ShellInfo, key: str, text: str) -> None:
+        with self._lock:
+            if key not in shell.told:
+                shell.told.add(key)
+                shell.inbox.append(text)
+
+    def _tell_project(self, project: str, text: str) -> None:
+        with self._lock:
+            for shell in self.shells.values():
+                if shell.project == project:
+                    shell.inbox.append(text)
+
+    def _project_of(self, request: Message) -> str:
+        directory = _directory(request)
+        root = projects.find_project(directory)
+        if root is None:
+            raise VenvdError(f"no project at or above {directory}")
+        return projects.real(root)
+
+    def close(self) -> None:
+        self.queue.shutdown()
+        self.store.close()
+
+
+def _directory(request: Message) -> str:
+    directory = request.get("dir")
+    if not isinstance(directory, str) or not os.path.isabs(directory):
+        raise VenvdError("request needs 'dir', an absolute path")
+    return directory
+
+
+def _name(project: str) -> str:
+    return os.path.basename(project) or project
+
+
+def _record_json(record: Optional[SyncRecord]) -> Optional[Message]:
+    if record is None:
+        return None
+    return {
+        "result": record.result, "engine": record.engine,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(record.started)),
+        "seconds": None if record.seconds is None else round(record.seconds, 3),
+        "added": record.added, "removed": record.removed, "changed": record.changed,
+        "error": record.error,
+    }

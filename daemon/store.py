@@ -1,0 +1,160 @@
+"""Persistent state (projects, trust, sync history) in SQLite, so a restart loses nothing."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS trust (
+    path TEXT PRIMARY KEY,
+    allowed INTEGER NOT NULL,
+    config_digest TEXT NOT NULL,
+    changed REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS projects (
+    path TEXT PRIMARY KEY,
+    fingerprint TEXT,
+    env_target TEXT,
+    python TEXT,
+    python_version TEXT,
+    engine TEXT,
+    lockfile TEXT,
+    last_seen REAL
+);
+CREATE TABLE IF NOT EXISTS syncs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    project TEXT NOT NULL,
+    engine TEXT,
+    started REAL NOT NULL,
+    seconds REAL,
+    result TEXT NOT NULL,
+    added INTEGER NOT NULL DEFAULT 0,
+    removed INTEGER NOT NULL DEFAULT 0,
+    changed INTEGER NOT NULL DEFAULT 0,
+    error TEXT,
+    output TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS syncs_project ON syncs(project, id);
+"""
+
+
+@dataclass(frozen=True)
+class SyncRecord:
+    project: str
+    engine: Optional[str]
+    started: float
+    seconds: Optional[float]
+    result: str
+    added: int = 0
+    removed: int = 0
+    changed: int = 0
+    error: Optional[str] = None
+    output: str = ""
+
+
+class Store:
+    """One connection shared by the daemon's threads, serialised by a lock."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA busy_timeout=2000")
+        with self._tx() as db:
+            db.executescript(_SCHEMA)
+            db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _one(self, sql: str, *args: Any) -> Optional[sqlite3.Row]:
+        with self._lock:
+            row: Optional[sqlite3.Row] = self._db.execute(sql, args).fetchone()
+            return row
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # trust
+    def set_trust(self, path: str, allowed: bool, digest: str) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO trust(path, allowed, config_digest, changed) "
+                "VALUES (?, ?, ?, ?)",
+                (path, int(allowed), digest, time.time()),
+            )
+
+    def trust(self, path: str) -> Optional[tuple[bool, str]]:
+        row = self._one("SELECT allowed, config_digest FROM trust WHERE path=?", path)
+        return None if row is None else (bool(row["allowed"]), str(row["config_digest"]))
+
+    # projects
+    def project(self, path: str) -> Optional[dict[str, Any]]:
+        row = self._one("SELECT * FROM projects WHERE path=?", path)
+        return None if row is None else dict(row)
+
+    def projects(self) -> list[str]:
+        with self._lock:
+            return [r[0] for r in self._db.execute("SELECT path FROM projects ORDER BY path")]
+
+    def touch_project(self, path: str) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO projects(path, last_seen) VALUES (?, ?) "
+                "ON CONFLICT(path) DO UPDATE SET last_seen=excluded.last_seen",
+                (path, time.time()),
+            )
+
+    def record_env(self, path: str, **fields: Optional[str]) -> None:
+        allowed = {"fingerprint", "env_target", "python", "python_version", "engine", "lockfile"}
+        if not fields or not set(fields) <= allowed:
+            raise ValueError(f"bad project fields {sorted(fields)}")
+        self.touch_project(path)
+        assignments = ", ".join(f"{name}=?" for name in sorted(fields))
+        with self._tx() as db:
+            db.execute(
+                f"UPDATE projects SET {assignments} WHERE path=?",
+                (*(fields[n] for n in sorted(fields)), path),
+            )
+
+    # sync history
+    def add_sync(self, record: SyncRecord) -> int:
+        with self._tx() as db:
+            cursor = db.execute(
+                "INSERT INTO syncs(project, engine, started, seconds, result, added, removed,"
+                " changed, error, output) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (record.project, record.engine, record.started, record.seconds, record.result,
+                 record.added, record.removed, record.changed, record.error, record.output),
+            )
+            return int(cursor.lastrowid or 0)
+
+    def syncs(self, path: str, limit: int = 5) -> list[SyncRecord]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT * FROM syncs WHERE project=? ORDER BY id DESC LIMIT ?", (path, limit)
+            ).fetchall()
+        return [SyncRecord(**{k: r[k] for k in r.keys() if k != "id"}) for r in rows]
+
+    def sync_count(self, path: str) -> int:
+        row = self._one("SELECT COUNT(*) AS n FROM syncs WHERE project=?", path)
+        return int(row["n"]) if row else 0

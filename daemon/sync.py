@@ -1,0 +1,188 @@
+"""Planning and running one sync: which interpreter, which engine, which inputs, and an env
+built beside the live one and switched in atomically only when it is complete.
+
+``<project>/.venv`` is a symlink to one folder per lock state under the user data dir, so a
+switch is one ``rename`` and a lock state built before (the other branch) is switched back to
+without reinstalling.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from venvd.daemon import projects, pythons
+from venvd.daemon.config import ProjectConfig, load_project_config, read_toml
+from venvd.daemon.engines import ENGINES, Engine
+from venvd.daemon.engines.base import Job, Progress, count_changes
+from venvd.daemon.errors import VenvdError
+
+COMPLETE = ".venvd-complete"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything a sync of a project depends on; its fingerprint names the lock state."""
+
+    project: Path
+    config: ProjectConfig
+    request: pythons.PythonRequest
+    interpreter: pythons.Interpreter
+    engine: Engine
+    inputs: tuple[str, ...]
+    fingerprint: str
+
+    @property
+    def lockfile(self) -> str:
+        return self.inputs[0]
+
+
+@dataclass
+class Outcome:
+    plan: Optional[Plan]
+    result: str
+    seconds: float
+    added: int = 0
+    removed: int = 0
+    changed: int = 0
+    error: Optional[str] = None
+    output: list[str] = field(default_factory=list)
+    switched_only: bool = False
+
+
+def python_request(project: Path, config: ProjectConfig) -> tuple[list[str], pythons.PythonRequest]:
+    """The interpreter the project asks for, first match wins (see DESIGN.md, Projects)."""
+    if config.python:
+        return [config.python], pythons.PythonRequest(config.python, config.source or "config")
+    found = pythons.read_python_version_file(project)
+    if found is not None:
+        specs, path = found
+        if not specs:
+            raise VenvdError(f"{path} names no Python version")
+        return specs, pythons.PythonRequest(" ".join(specs), str(path))
+    requires = read_toml(project / "pyproject.toml").get("project", {}).get("requires-python")
+    if isinstance(requires, str):
+        return [requires], pythons.PythonRequest(requires, "requires-python")
+    return ["system"], pythons.PythonRequest("system", "default")
+
+
+def interpreters() -> list[pythons.Interpreter]:
+    return pythons.discover(
+        pythons.default_pyenv_root(), pythons.default_uv_python_dir(), os.environ.get("PATH", "")
+    )
+
+
+def choose_interpreter(project: Path, config: ProjectConfig) -> tuple[pythons.PythonRequest,
+                                                                      pythons.Interpreter]:
+    specs, request = python_request(project, config)
+    found = interpreters()
+    try:
+        if request.source == "requires-python":
+            return request, pythons.choose_for_requires_python(specs[0], found)
+        if request.source == "default":
+            try:
+                return request, pythons.choose(specs, found)
+            except pythons.InterpreterNotFound:
+                return request, max(found, key=lambda i: i.version)
+        return request, pythons.choose(specs, found)
+    except (pythons.InterpreterNotFound, ValueError) as exc:
+        raise VenvdError(str(exc)) from None
+
+
+def make_plan(project: Path) -> Plan:
+    """Decide how *project* is synced; raise VenvdError saying why it cannot be."""
+    config = load_project_config(project)
+    for engine in ENGINES:
+        inputs = engine.inputs(project, config)
+        if inputs is not None:
+            break
+    else:
+        raise VenvdError(f"{project}: nothing to sync from (no lockfile or requirements)")
+    request, interpreter = choose_interpreter(project, config)
+    return Plan(project, config, request, interpreter, engine, inputs,
+                fingerprint(project, engine.name, interpreter, inputs, config))
+
+
+def fingerprint(project: Path, engine: str, interpreter: pythons.Interpreter,
+                inputs: tuple[str, ...], config: ProjectConfig) -> str:
+    digest = hashlib.sha256()
+    parts = [engine, os.path.realpath(interpreter.path), interpreter.version_str,
+             repr(sorted(config.raw.items()))]
+    for part in parts:
+        digest.update(part.encode() + b"\0")
+    for name in inputs:
+        digest.update(name.encode() + b"\0")
+        try:
+            digest.update((project / name).read_bytes())
+        except OSError:
+            digest.update(b"<missing>")
+    return digest.hexdigest()
+
+
+def env_store(envs: Path, project: Path) -> Path:
+    """The folder holding a project's lock states, named so a person can tell whose it is."""
+    key = hashlib.sha256(str(project).encode()).hexdigest()[:12]
+    return envs / f"{project.name[:40]}-{key}"
+
+
+def run(plan: Plan, envs: Path, uv: str, progress: Progress,
+        cancel: threading.Event) -> Outcome:
+    """Bring the project's env to *plan*: switch to a built lock state, or build and switch."""
+    start = time.monotonic()
+    target = env_store(envs, plan.project) / plan.fingerprint[:16]
+    if is_complete(target):
+        switch(plan.project, target)
+        return Outcome(plan, "ok", time.monotonic() - start, switched_only=True)
+    if target.exists():
+        shutil.rmtree(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    job = Job(plan.project, target, plan.interpreter.path, plan.config, uv, plan.inputs,
+              progress, cancel)
+    try:
+        job.run([uv, "venv", "--quiet", "--python", plan.interpreter.path,
+                 "--prompt", plan.project.name, str(target)])
+        plan.engine.install(job)
+    except BaseException:
+        shutil.rmtree(target, ignore_errors=True)
+        raise
+    (target / COMPLETE).write_text(plan.fingerprint + "\n")
+    switch(plan.project, target)
+    counts = count_changes("\n".join(job.output))
+    return Outcome(plan, "ok", time.monotonic() - start, counts.added, counts.removed,
+                   counts.changed, output=job.output)
+
+
+def is_complete(target: Path) -> bool:
+    return (target / COMPLETE).is_file() and projects.env_is_usable(str(target))
+
+
+def switch(project: Path, target: Path) -> None:
+    """Point ``<project>/.venv`` at *target* in one atomic rename.
+
+    A real ``.venv`` folder made by someone else is kept, renamed aside, never deleted.
+    """
+    link = Path(projects.env_path(str(project)))
+    if link.is_symlink() and os.readlink(link) == str(target):
+        return
+    if link.exists() and not link.is_symlink():
+        aside = _free_name(link.with_name(".venv.before-venvd"))
+        link.rename(aside)
+    tmp = link.with_name(f".venv.venvd-{os.getpid()}-{threading.get_ident()}")
+    if tmp.is_symlink():
+        tmp.unlink()
+    tmp.symlink_to(target, target_is_directory=True)
+    os.replace(tmp, link)
+
+
+def _free_name(path: Path) -> Path:
+    candidate, n = path, 1
+    while candidate.exists() or candidate.is_symlink():
+        n += 1
+        candidate = path.with_name(f"{path.name}.{n}")
+    return candidate

@@ -1,0 +1,144 @@
+"""Activation as data: what venvd changed in a shell, kept in one variable, reversible.
+
+Like direnv's ``DIRENV_DIFF``, the whole state lives in the shell's environment, so the
+client keeps nothing between calls and subshells, tmux panes and nested shells inherit it.
+The state is tagged with the shell that made it: a shell that inherits it is brought to the
+wanted state by reverting and re-applying, which never doubles or strips a ``PATH`` entry.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Optional
+
+STATE_VAR = "VENVD_STATE"
+PATH_VAR = "PATH"
+
+Env = Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """What the shell should have for the current directory."""
+
+    project: Optional[str] = None
+    variables: Mapping[str, Optional[str]] = field(default_factory=dict)
+    path_prepend: Optional[str] = None
+
+    @property
+    def active(self) -> bool:
+        return bool(self.variables) or self.path_prepend is not None
+
+
+@dataclass(frozen=True)
+class State:
+    """What venvd did to a shell: the values it set, the ones they replaced, its PATH entry."""
+
+    shell: str
+    project: Optional[str]
+    prev: Mapping[str, Optional[str]]
+    set: Mapping[str, Optional[str]]
+    path: Optional[str]
+
+    def encode(self) -> str:
+        raw = json.dumps(
+            {"v": 1, "shell": self.shell, "project": self.project, "prev": self.prev,
+             "set": self.set, "path": self.path},
+            sort_keys=True, separators=(",", ":"), ensure_ascii=True,
+        )
+        return base64.urlsafe_b64encode(raw.encode()).decode()
+
+    @classmethod
+    def decode(cls, text: str) -> Optional[State]:
+        """The state in *text*, or ``None`` if it is missing or not ours (never raises)."""
+        try:
+            data = json.loads(base64.urlsafe_b64decode(text.encode()))
+            if data.get("v") != 1:
+                return None
+            return cls(str(data["shell"]), data["project"], dict(data["prev"]),
+                       dict(data["set"]), data["path"])
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return None
+
+
+def current_state(env: Env) -> Optional[State]:
+    text = env.get(STATE_VAR)
+    return State.decode(text) if text else None
+
+
+def revert(env: dict[str, str], state: State) -> None:
+    """Undo *state* in *env*: only what venvd set and nobody has changed since."""
+    for name, value in state.set.items():
+        if env.get(name) == value:
+            _assign(env, name, state.prev.get(name))
+    if state.path is not None and PATH_VAR in env:
+        entries = env[PATH_VAR].split(":")
+        if state.path in entries:
+            entries.remove(state.path)
+            env[PATH_VAR] = ":".join(entries)
+
+
+def apply(env: dict[str, str], wanted: Wanted, shell: str) -> Optional[State]:
+    """Move *env* to *wanted*; return the state to remember, or ``None`` if nothing was done.
+
+    A virtualenv that someone activated by hand is left alone: venvd steps back until it is
+    deactivated.
+    """
+    if not wanted.active:
+        return None
+    own_env = wanted.variables.get("VIRTUAL_ENV")
+    by_hand = env.get("VIRTUAL_ENV")
+    if by_hand and by_hand != own_env:
+        return None
+    prev = {name: env.get(name) for name in wanted.variables}
+    for name, value in wanted.variables.items():
+        _assign(env, name, value)
+    if wanted.path_prepend is not None:
+        current = env.get(PATH_VAR)
+        env[PATH_VAR] = wanted.path_prepend + (":" + current if current else "")
+    return State(shell, wanted.project, prev, dict(wanted.variables), wanted.path_prepend)
+
+
+def plan(env: Env, wanted: Wanted, shell: str) -> dict[str, Optional[str]]:
+    """The variable changes that take a shell whose environment is *env* to *wanted*.
+
+    Empty when the shell is already there, so an unchanged prompt prints nothing.
+    """
+    state = current_state(env)
+    if state is not None and _in_place(env, state, wanted, shell):
+        return {}
+    after = dict(env)
+    if state is not None:
+        revert(after, state)
+    new_state = apply(after, wanted, shell)
+    if new_state is None:
+        after.pop(STATE_VAR, None)
+    else:
+        after[STATE_VAR] = new_state.encode()
+    return diff(env, after)
+
+
+def diff(before: Env, after: Env) -> dict[str, Optional[str]]:
+    """Name -> new value (``None``: unset) for every variable that differs."""
+    names = set(before) | set(after)
+    return {n: after.get(n) for n in sorted(names) if before.get(n) != after.get(n)}
+
+
+def _in_place(env: Env, state: State, wanted: Wanted, shell: str) -> bool:
+    if state.shell != shell or state.project != wanted.project:
+        return False
+    if dict(state.set) != dict(wanted.variables) or state.path != wanted.path_prepend:
+        return False
+    if any(env.get(name) != value for name, value in state.set.items()):
+        return False
+    return state.path is None or env.get(PATH_VAR, "").split(":")[0] == state.path
+
+
+def _assign(env: dict[str, str], name: str, value: Optional[str]) -> None:
+    if value is None:
+        env.pop(name, None)
+    else:
+        env[name] = value
