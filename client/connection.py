@@ -46,10 +46,8 @@ def stream(sock_path: str, message: Message, timeout: Optional[float]) -> Iterat
 
 def request(sock_path: str, message: Message, timeout: Optional[float] = 10.0) -> Message:
     """One request, one reply."""
-    last: Message = {}
-    for last in stream(sock_path, message, timeout):
-        pass
-    return last
+    replies = list(stream(sock_path, message, timeout))
+    return replies[-1]
 
 
 def start_daemon(python: str = sys.executable) -> None:

@@ -17,10 +17,10 @@ if __name__ == "__main__" and not __package__ and Path(__file__).parents[1].name
     # Run as a script with -I -S (no site): find the venvd package beside us.
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from venvd.client.connection import DaemonUnavailable, request, start_daemon  # noqa: E402
-from venvd.daemon import projects, trust  # noqa: E402
-from venvd.shell import UnknownShell, get_shell  # noqa: E402
-from venvd.shell.activation import Wanted, plan  # noqa: E402
+from venvd.client.connection import DaemonUnavailable, request, start_daemon
+from venvd.daemon import projects, trust
+from venvd.shell import UnknownShell, get_shell
+from venvd.shell.activation import Wanted, plan
 
 #: How long a prompt may wait for the daemon before falling back to what is on disk.
 TIMEOUT = 1.0

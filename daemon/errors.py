@@ -21,10 +21,14 @@ class CommandFailed(VenvdError):
         super().__init__(f"{argv[0]} exited with {returncode}: {first_error_line(output)}")
 
 
+#: uv starts its error reports with a multiplication sign.
+UV_ERROR_MARK = "\u00d7"
+
+
 def first_error_line(output: str) -> str:
     """The line of *output* most likely to say what went wrong."""
     lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
     for line in lines:
-        if line.lower().startswith(("error", "×", "x ")) or "error:" in line.lower():
-            return line.lstrip("×x ").strip()
+        if line.lower().startswith(("error", UV_ERROR_MARK)) or "error:" in line.lower():
+            return line.lstrip(UV_ERROR_MARK + " ").strip()
     return lines[-1] if lines else "no output"

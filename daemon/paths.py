@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import platformdirs
-
 from venvd.daemon.errors import VenvdError
 
 APP = "venvd"

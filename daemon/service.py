@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 import psutil
-
 from venvd.daemon import projects, sync, trust
 from venvd.daemon.config import UserConfig, load_user_config
 from venvd.daemon.errors import CommandFailed, VenvdError, first_error_line
@@ -224,7 +223,7 @@ class Daemon:
             outcome.removed, outcome.changed, None, "\n".join(outcome.output)))
         note = "switched" if outcome.switched_only else "synced"
         self._tell_project(project, f"{note} {_name(project)} in {outcome.seconds:.1f} s "
-                                    f"(+{outcome.added} −{outcome.removed} ~{outcome.changed})")
+                                    f"(+{outcome.added} -{outcome.removed} ~{outcome.changed})")
         self.bump()
 
     def _sync_failed(self, project: str, started: float, error: str, output: str) -> None:

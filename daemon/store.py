@@ -153,7 +153,7 @@ class Store:
             rows = self._db.execute(
                 "SELECT * FROM syncs WHERE project=? ORDER BY id DESC LIMIT ?", (path, limit)
             ).fetchall()
-        return [SyncRecord(**{k: r[k] for k in r.keys() if k != "id"}) for r in rows]
+        return [SyncRecord(**{k: v for k, v in dict(r).items() if k != "id"}) for r in rows]
 
     def sync_count(self, path: str) -> int:
         row = self._one("SELECT COUNT(*) AS n FROM syncs WHERE project=?", path)

@@ -38,9 +38,7 @@ def decide(record: tuple[bool, str] | None, project: str, roots: Iterable[str]) 
         allowed, digest = record
         if not allowed:
             return False
-        if digest == config_digest(project):
-            return True
-        return False
+        return digest == config_digest(project)
     return under_roots(project, roots)
 
 

@@ -1,4 +1,4 @@
-"""zsh: the hook runs on ``precmd`` and ``chpwd`` (so ``cd proj && python`` already sees the env)."""
+"""zsh: the hook runs on ``precmd`` and on ``chpwd``, so ``cd proj && python`` sees the env."""
 
 from __future__ import annotations
 
