@@ -47,7 +47,7 @@ def ensure_daemon() -> None:
 
 
 def directory(args: argparse.Namespace) -> str:
-    return os.path.abspath(args.dir)
+    return os.path.abspath(str(args.dir))
 
 
 def hook(args: argparse.Namespace) -> int:

@@ -148,7 +148,7 @@ class Daemon:
         limit = int(request.get("limit") or 5)
         records = self.store.syncs(project, max(1, min(limit, 50)))
         return {"ok": True, "project": project,
-                "syncs": [{**_record_json(r), "output": r.output} for r in records]}
+                "syncs": [{**(_record_json(r) or {}), "output": r.output} for r in records]}
 
     def op_status(self, request: Message, emit: Callable[[Message], None]) -> Message:
         if request.get("all"):

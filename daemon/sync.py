@@ -66,7 +66,8 @@ def python_request(project: Path, config: ProjectConfig) -> tuple[list[str], pyt
         if not specs:
             raise VenvdError(f"{path} names no Python version")
         return specs, pythons.PythonRequest(" ".join(specs), str(path))
-    requires = read_toml(project / "pyproject.toml").get("project", {}).get("requires-python")
+    project_table = read_toml(project / "pyproject.toml").get("project", {})
+    requires = project_table.get("requires-python") if isinstance(project_table, dict) else None
     if isinstance(requires, str):
         return [requires], pythons.PythonRequest(requires, "requires-python")
     return ["system"], pythons.PythonRequest("system", "default")
@@ -90,7 +91,7 @@ def choose_interpreter(project: Path, config: ProjectConfig) -> tuple[pythons.Py
                 return request, pythons.choose(specs, found)
             except pythons.InterpreterNotFound:
                 return request, max(found, key=lambda i: i.version)
-        return request, pythons.choose(specs, found)
+        return request, pythons.choose(specs, found, request.source)
     except (pythons.InterpreterNotFound, ValueError) as exc:
         raise VenvdError(str(exc)) from None
 
