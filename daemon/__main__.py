@@ -32,8 +32,12 @@ def main(argv: list[str]) -> int:
     try:
         return run(paths, find_uv())
     except VenvdError as exc:
+        logging.error("%s", exc)
         print(f"venvd: {exc}", file=sys.stderr)
         return 1
+    except Exception:
+        logging.exception("the daemon stopped on an unexpected error")
+        raise
 
 
 if __name__ == "__main__":

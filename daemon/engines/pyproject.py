@@ -26,7 +26,8 @@ class Pyproject:
         for group in job.config.groups:
             argv += ["--group", group]
         job.run(argv)
-        job.run([job.uv, "pip", "sync", "--python", job.env_python, str(pins)])
+        job.run([job.uv, "pip", "sync", "--allow-empty-requirements",
+                 "--python", job.env_python, str(pins)])
         if "build-system" in read_toml(job.project / "pyproject.toml"):
             job.run([job.uv, "pip", "install", "--no-deps", "--python", job.env_python,
                      "-e", str(job.project)])

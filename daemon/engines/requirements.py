@@ -54,12 +54,14 @@ class Requirements:
     def install(self, job: Job) -> None:
         top = [str(job.project / n) for n in (job.config.requirements or ("requirements.txt",))]
         if any("--hash" in Path(f).read_text(encoding="utf-8", errors="replace") for f in top):
-            job.run([job.uv, "pip", "sync", "--require-hashes", "--python", job.env_python, *top])
+            job.run([job.uv, "pip", "sync", "--allow-empty-requirements",
+                     "--require-hashes", "--python", job.env_python, *top])
             return
         pins = job.work / "requirements.lock.txt"
         job.run([job.uv, "pip", "compile", "--quiet", "--no-header", "--python", job.env_python,
                  "--output-file", str(pins), *top])
-        job.run([job.uv, "pip", "sync", "--python", job.env_python, str(pins)])
+        job.run([job.uv, "pip", "sync", "--allow-empty-requirements",
+                 "--python", job.env_python, str(pins)])
 
 
 def _relative(path: Path, project: Path) -> str:
