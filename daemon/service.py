@@ -110,6 +110,7 @@ class Daemon:
         project = self._project_of(request)
         self.store.set_trust(project, True, trust.config_digest(project))
         self.failed.pop(project, None)
+        self.ensure_synced(project)
         self.bump()
         return {"ok": True, "project": project}
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import threading
 import time
@@ -129,7 +130,8 @@ def fingerprint(project: Path, engine: str, interpreter: pythons.Interpreter,
 def env_store(envs: Path, project: Path) -> Path:
     """The folder holding a project's lock states, named so a person can tell whose it is."""
     key = hashlib.sha256(str(project).encode()).hexdigest()[:12]
-    return envs / f"{project.name[:40]}-{key}"
+    readable = re.sub(r"[^A-Za-z0-9._-]+", "_", project.name)[:40].strip("._") or "project"
+    return envs / f"{readable}-{key}"
 
 
 def run(plan: Plan, envs: Path, uv: str, progress: Progress,

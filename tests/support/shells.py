@@ -1,0 +1,119 @@
+"""Drive real interactive bash, zsh and fish in a pty, the way a person at a terminal would."""
+
+from __future__ import annotations
+
+import itertools
+import re
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Optional
+
+import pexpect
+
+SHELLS = ("bash", "zsh", "fish")
+_counter = itertools.count()
+
+#: How each shell reads a variable, tests a condition, and finds a command.
+SYNTAX = {
+    "bash": {"var": '"${%s-}"', "cd": 'cd "$%s"'},
+    "zsh": {"var": '"${%s-}"', "cd": 'cd "$%s"'},
+    "fish": {"var": '"$%s"', "cd": 'cd "$%s"'},
+}
+
+
+def shell_path(kind: str) -> Optional[str]:
+    return shutil.which(kind)
+
+
+def write_rc(kind: str, env: dict[str, str], before: str = "", after: str = "") -> dict[str, str]:
+    """The shell's startup file with the hook line the README gives; returns env additions."""
+    home = Path(env["HOME"])
+    if kind == "bash":
+        rc = home / ".bashrc"
+        rc.write_text(f"PS1='$ '\n{before}\neval \"$(venvd hook bash)\"\n{after}\n")
+        return {}
+    if kind == "zsh":
+        rc = home / ".zshrc"
+        rc.write_text(f"PROMPT='%% '\nunsetopt BEEP\n{before}\neval \"$(venvd hook zsh)\"\n"
+                      f"{after}\n")
+        return {"ZDOTDIR": str(home)}
+    config = Path(env.get("XDG_CONFIG_HOME") or home / ".config") / "fish"
+    config.mkdir(parents=True, exist_ok=True)
+    (config / "config.fish").write_text(
+        f"function fish_greeting; end\nfunction fish_prompt; echo -n '> '; end\n{before}\n"
+        f"venvd hook fish | source\n{after}\n")
+    return {}
+
+
+class Shell:
+    """One interactive shell; ``run`` sends a command line and returns what it printed."""
+
+    def __init__(self, kind: str, env: dict[str, str], cwd: Path, rc_before: str = "",
+                 rc_after: str = "") -> None:
+        exe = shell_path(kind)
+        if exe is None:
+            raise RuntimeError(f"{kind} is not installed")
+        self.kind = kind
+        home = Path(env["HOME"])
+        env = {**env, **write_rc(kind, env, rc_before, rc_after), "TERM": "dumb"}
+        args = {"bash": ["--noprofile", "--rcfile", str(home / ".bashrc"), "-i"],
+                "zsh": ["-i"], "fish": ["-i"]}[kind]
+        self.child = pexpect.spawn(exe, args, env=env, cwd=str(cwd), encoding="utf-8",
+                                   codec_errors="replace", timeout=30, dimensions=(50, 400))
+        self.transcript: list[str] = []
+        self.prompt_output = ""
+        self.run("true")  # the shell is up and its first prompt has run
+
+    def run(self, command: str, timeout: float = 30) -> str:
+        """Run *command*; return its output (stdout and stderr, as the terminal shows them)."""
+        n = next(_counter)
+        begin, end = f"@@B{n}@@", f"@@E{n}@@"
+        # The markers are printed in two halves so that the echoed command line never
+        # matches them; only the command's own output does.
+        self.child.sendline(f"printf '%s%s\\n' '@@B{n}' '@@'; {command}; "
+                            f"printf '%s%s\\n' '@@E{n}' '@@'")
+        self.child.expect(re.escape(begin) + r"\r?\n(.*?)" + re.escape(end), timeout=timeout)
+        assert self.child.match is not None
+        out = str(self.child.match.group(1)).replace("\r\n", "\n")
+        before = str(self.child.before or "")
+        self.transcript.append(before + out)
+        self.prompt_output = before  # what the prompt printed before the command (messages)
+        return out
+
+    def status_of(self, command: str) -> int:
+        """Run *command* on a line of its own; return ``$?`` as seen at the next command line,
+        after the prompt (and so the hook) ran in between."""
+        self.child.sendline(command)
+        var = "$status" if self.kind == "fish" else "$?"
+        self.child.sendline(f"printf '@@S%s@@\\n' {var}")
+        self.child.expect(r"@@S(\d+)@@", timeout=30)
+        assert self.child.match is not None
+        return int(self.child.match.group(1))
+
+    def var(self, name: str) -> str:
+        return self.run(f"printf '%s' {SYNTAX[self.kind]['var'] % name}").strip("\n")
+
+    def cd_var(self, name: str) -> str:
+        """``cd`` into the directory named by environment variable *name* (never typed)."""
+        return self.run(SYNTAX[self.kind]["cd"] % name)
+
+    def prompts_until(self, check: Callable[[], bool], timeout: float = 60,
+                      what: str = "condition") -> None:
+        """Press enter until *check* holds (each prompt runs the hook) or the deadline passes."""
+        deadline = time.monotonic() + timeout
+        while not check():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{self.kind}: {what} did not hold within {timeout} s;\n"
+                                     + "".join(self.transcript[-5:]))
+            self.run("true")
+
+    def close(self) -> None:
+        if self.child.isalive():
+            self.child.sendline("exit")
+            try:
+                self.child.expect(pexpect.EOF, timeout=5)
+            except pexpect.TIMEOUT:
+                pass
+        self.child.close(force=True)

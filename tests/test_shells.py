@@ -1,0 +1,92 @@
+"""Real bash, zsh and fish in a pty: cd into, out of and between projects."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from conftest import Py, Sandbox
+from support.shells import Shell
+
+
+def allow_and_sync(box: Sandbox, project: Path) -> None:
+    box.venvd("allow", str(project))
+    status = box.wait_state(project)
+    assert status["state"] == "synced", status
+
+
+def wait_active(sh: Shell, project: Path) -> None:
+    sh.prompts_until(lambda: sh.var("VIRTUAL_ENV") == f"{project}/.venv", 120,
+                     f"VIRTUAL_ENV={project}/.venv")
+
+
+def path_entries(sh: Shell) -> list[str]:
+    if sh.kind == "fish":
+        return sh.run("printf '%s\\n' $PATH").splitlines()
+    return sh.var("PATH").split(":")
+
+
+def test_cd_activates_switches_and_reverts(daemon: Sandbox, shell_kind: str,
+                                           two_pythons: tuple[Py, Py]) -> None:
+    py_a, py_b = two_pythons
+    a = daemon.project("alpha-proj", py_a.minor, "beta\n")
+    b = daemon.project("bravo-proj", py_b.minor, "gamma==1.0\n")
+    allow_and_sync(daemon, a)
+    allow_and_sync(daemon, b)
+
+    sh = daemon.shell(shell_kind, cwd=daemon.root)
+    before = path_entries(sh)
+    assert sh.var("VIRTUAL_ENV") == ""
+
+    sh.run(f"cd {a}")
+    wait_active(sh, a)
+    assert sh.run("python --version").strip() == f"Python {py_a.version}"
+    assert path_entries(sh)[0] == f"{a}/.venv/bin"
+    # beta's dependency was resolved and installed too
+    assert sh.run("python -c 'import alpha, beta; print(alpha.__version__)'").strip() == "2.0"
+
+    sh.run(f"cd {b}")  # straight from one project into the other
+    wait_active(sh, b)
+    assert sh.run("python --version").strip() == f"Python {py_b.version}"
+    entries = path_entries(sh)
+    assert f"{a}/.venv/bin" not in entries and entries[0] == f"{b}/.venv/bin"
+
+    # a PATH entry the user adds meanwhile survives leaving
+    extra = str(daemon.root / "user-bin")
+    if shell_kind == "fish":
+        sh.run(f"set -gx PATH {extra} $PATH")
+    else:
+        sh.run(f"export PATH={extra}:$PATH")
+    sh.run(f"cd {daemon.root}")
+    sh.prompts_until(lambda: sh.var("VIRTUAL_ENV") == "", 30, "VIRTUAL_ENV unset")
+    assert path_entries(sh) == [extra, *before]
+    assert sh.var("VIRTUAL_ENV_PROMPT") == ""
+
+
+def test_exit_status_and_other_prompt_hooks_survive(daemon: Sandbox, shell_kind: str) -> None:
+    if shell_kind == "bash":
+        before = "other_hook() { OTHER_RAN=$((OTHER_RAN+1)); }\nPROMPT_COMMAND=(other_hook)"
+    elif shell_kind == "zsh":
+        before = ("autoload -Uz add-zsh-hook\nother_hook() { OTHER_RAN=$((OTHER_RAN+1)); }\n"
+                  "add-zsh-hook precmd other_hook")
+    else:
+        before = ("set -g OTHER_RAN 0\nfunction other_hook --on-event fish_prompt\n"
+                  "  set -g OTHER_RAN (math $OTHER_RAN + 1)\nend")
+    sh = daemon.shell(shell_kind, rc_before=before)
+    first = int(sh.var("OTHER_RAN") or 0)
+    sh.run("true")
+    assert int(sh.var("OTHER_RAN")) > first
+    assert sh.status_of("false") == 1
+    assert sh.status_of("true") == 0
+    # PWD changes on the same line, so the hook runs an export at that prompt
+    fail3 = "(exit 3)" if shell_kind != "fish" else "sh -c 'exit 3'"
+    assert sh.status_of(f"cd /; {fail3}") == 3
+
+
+def test_bash_prompt_command_string_form_keeps_other_commands(daemon: Sandbox) -> None:
+    sh = daemon.shell("bash", rc_before="PROMPT_COMMAND='OTHER_RAN=yes'")
+    sh.run("unset OTHER_RAN")
+    assert sh.var("OTHER_RAN") == "yes"
+    assert "_venvd_hook" in sh.var("PROMPT_COMMAND")
+    # sourcing the hook twice registers it once
+    sh.run('eval "$(venvd hook bash)"')
+    assert sh.var("PROMPT_COMMAND").count("_venvd_hook") == 1
