@@ -22,8 +22,8 @@ from xprocess import ProcessStarter
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from support.shells import SHELLS, Shell, shell_path  # noqa: E402
-from support.wheels import build_wheelhouse  # noqa: E402
+from support.shells import SHELLS, Shell, shell_path
+from support.wheels import build_wheelhouse
 
 _names = itertools.count()
 
@@ -295,7 +295,7 @@ def daemon(sandbox: Sandbox, xprocess: Any) -> Iterator[Sandbox]:
 
     class Starter(ProcessStarter):  # type: ignore[misc]
         pattern = "listening on"
-        args = [sys.executable, "-m", "venvd.daemon", "run"]
+        args = (sys.executable, "-m", "venvd.daemon", "run")
         env = sandbox.env
         timeout = 60
         terminate_on_interrupt = True

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import Py, Sandbox
+from conftest import Py, Sandbox, wait_for
 from support.shells import Shell
 
 
@@ -90,3 +90,62 @@ def test_bash_prompt_command_string_form_keeps_other_commands(daemon: Sandbox) -
     # sourcing the hook twice registers it once
     sh.run('eval "$(venvd hook bash)"')
     assert sh.var("PROMPT_COMMAND").count("_venvd_hook") == 1
+
+
+HOSTILE = "we ird 'sq' \"dq\" $(touch pwned1) `touch pwned2` ; touch pwned3 * ü\nnext"
+
+
+def test_hostile_directory_name_activates_and_executes_nothing(daemon: Sandbox,
+                                                                shell_kind: str) -> None:
+    project = daemon.project(HOSTILE, requirements="gamma\n")
+    allow_and_sync(daemon, project)
+    daemon.env["HOSTILE"] = str(project)
+    sh = daemon.shell(shell_kind, cwd=daemon.root)
+    sh.cd_var("HOSTILE")
+    expected = f"{project}/.venv"
+    sh.prompts_until(lambda: sh.run(
+        "test \"$VIRTUAL_ENV\" = \"$HOSTILE/.venv\" && printf '%s' yes") == "yes",
+        60, f"VIRTUAL_ENV={expected!r}")
+    assert sh.run("test \"$(command -v python)\" = \"$HOSTILE/.venv/bin/python\" && "
+                  "printf '%s' yes") == "yes"
+    assert sh.run("python -c 'import gamma; print(gamma.__version__)'").strip() == "1.0"
+    sh.run("cd /")
+    sh.prompts_until(lambda: sh.var("VIRTUAL_ENV") == "", 30, "VIRTUAL_ENV unset")
+    pwned = [p for p in daemon.root.rglob("pwned*")] + list(Path("/").glob("pwned*"))
+    assert pwned == [], f"a directory name was executed: {pwned}"
+
+
+def test_untrusted_project_stays_inactive_with_one_message(daemon: Sandbox,
+                                                           shell_kind: str) -> None:
+    project = daemon.project("stranger", requirements="gamma\n")
+    sh = daemon.shell(shell_kind, cwd=daemon.root)
+    messages = sh.run(f"cd {project}")  # zsh and fish run the hook on the cd itself
+    for _ in range(4):
+        sh.run("true")
+        messages += sh.prompt_output
+    assert messages.count("venvd allow") == 1, messages
+    assert sh.var("VIRTUAL_ENV") == ""
+    assert not (project / ".venv").exists() and not (project / ".venv").is_symlink()
+    assert daemon.status(project)["state"] == "untrusted"
+    # allowing it from inside the shell activates it at a later prompt
+    sh.run("venvd allow")
+    sh.prompts_until(lambda: sh.var("VIRTUAL_ENV") == f"{project}/.venv", 120,
+                     "activation after allow")
+
+
+def test_daemon_killed_prompt_still_activates_and_daemon_restarts(
+        daemon: Sandbox, shell_kind: str) -> None:
+    project = daemon.project("sturdy", requirements="gamma\n")
+    allow_and_sync(daemon, project)
+    sh = daemon.shell(shell_kind, cwd=daemon.root)
+    old_pid = daemon.kill_daemon()
+    assert not daemon.alive()
+    sh.run(f"cd {project}")
+    # the prompt that follows the cd works from what is on disk
+    assert sh.var("VIRTUAL_ENV") == f"{project}/.venv"
+    assert sh.run("python -c 'import gamma; print(gamma.__name__)'").strip() == "gamma"
+    new_pid = wait_for(lambda: daemon.alive() and int(daemon.pid_file.read_text()), 30,
+                       "the hook to restart the daemon")
+    assert new_pid != old_pid
+    sh.run("cd /")
+    assert sh.var("VIRTUAL_ENV") == ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import re
 import shutil
@@ -112,8 +113,6 @@ class Shell:
     def close(self) -> None:
         if self.child.isalive():
             self.child.sendline("exit")
-            try:
+            with contextlib.suppress(pexpect.TIMEOUT):
                 self.child.expect(pexpect.EOF, timeout=5)
-            except pexpect.TIMEOUT:
-                pass
         self.child.close(force=True)
