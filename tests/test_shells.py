@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 from conftest import Py, Sandbox, wait_for
@@ -149,3 +151,35 @@ def test_daemon_killed_prompt_still_activates_and_daemon_restarts(
     assert new_pid != old_pid
     sh.run("cd /")
     assert sh.var("VIRTUAL_ENV") == ""
+
+
+def test_nested_shell_is_not_doubled_and_hand_activated_venv_is_left_alone(
+        daemon: Sandbox, shell_kind: str) -> None:
+    project = daemon.project("nested", requirements="gamma\n")
+    allow_and_sync(daemon, project)
+    other = daemon.root / "other-venv"
+    daemon.venvd("status", str(project))  # the daemon is up; make a venv by hand with uv
+    uv = Path(sys.executable).with_name("uv")
+    subprocess.run([str(uv), "venv", "--quiet", str(other)], env=daemon.env, check=True)
+    sh = daemon.shell(shell_kind, cwd=project)
+    wait_active(sh, project)
+    own_bin = f"{project}/.venv/bin"
+
+    nested = {"bash": "bash --noprofile --rcfile ~/.bashrc -i", "zsh": "zsh -i",
+              "fish": "fish -i"}[shell_kind]
+    sh.child.sendline(nested)
+    sh.run("true")
+    assert sh.var("VIRTUAL_ENV") == f"{project}/.venv"
+    assert path_entries(sh).count(own_bin) == 1
+    sh.child.sendline("exit")
+    sh.run("true")
+    assert path_entries(sh).count(own_bin) == 1
+
+    activate = "activate.fish" if shell_kind == "fish" else "activate"
+    sh.run(f"source {other}/bin/{activate}")
+    sh.run("true")
+    assert sh.var("VIRTUAL_ENV") == str(other)
+    entries = path_entries(sh)
+    assert entries[0] == f"{other}/bin" and own_bin not in entries
+    sh.run(f"cd {daemon.root}")  # leaving the project keeps the hand-made venv
+    assert sh.var("VIRTUAL_ENV") == str(other)
