@@ -18,6 +18,7 @@ from venvd.daemon.paths import Paths
 from venvd.daemon.protocol import Message
 from venvd.daemon.queue import SyncQueue
 from venvd.daemon.store import Store, SyncRecord
+from venvd.daemon.watch import Watcher
 
 log = logging.getLogger("venvd")
 
@@ -46,6 +47,9 @@ class Daemon:
         self._shells_checked = time.monotonic()
         self.queue = SyncQueue(self._run_sync, self.config.parallel_syncs)
         self.stop_requested = threading.Event()
+        self.watcher = Watcher(self._changed, self.config.debounce_seconds,
+                               force_polling=os.environ.get("VENVD_FORCE_POLLING") == "1")
+        self.watcher.start()
         self.bump()
 
     def _load_config(self) -> UserConfig:
@@ -100,6 +104,8 @@ class Daemon:
 
     def _exports_for(self, project: str, shell: ShellInfo) -> dict[str, Any]:
         self.store.touch_project(project)
+        if not self.watcher.is_watched(project):
+            self.track(project)
         self.ensure_synced(project, shell)
         env = projects.env_path(project)
         if not projects.env_is_usable(env):
@@ -110,6 +116,7 @@ class Daemon:
         project = self._project_of(request)
         self.store.set_trust(project, True, trust.config_digest(project))
         self.failed.pop(project, None)
+        self.track(project)
         self.ensure_synced(project)
         self.bump()
         return {"ok": True, "project": project}
@@ -117,6 +124,7 @@ class Daemon:
     def op_deny(self, request: Message, emit: Callable[[Message], None]) -> Message:
         project = self._project_of(request)
         self.store.set_trust(project, False, trust.config_digest(project))
+        self.watcher.unwatch(project)
         self.bump()
         return {"ok": True, "project": project}
 
@@ -167,7 +175,29 @@ class Daemon:
             "rss": memory, "threads": threads, "cpu_seconds": cpu.user + cpu.system,
             "socket": str(self.paths.socket), "projects": len(self.store.projects()),
             "shells": len(self.shells), "queue": self.queue.busy(),
+            "watch": {"mode": self.watcher.mode(), "projects": len(self.watcher.watched()),
+                      "folders": len(self.watcher.folders()), "problem": self.watcher.problem},
         }
+
+    # watching
+    def track(self, project: str, plan: Optional[sync.Plan] = None) -> None:
+        """Watch *project*'s root and the folders its requirement files live in."""
+        try:
+            plan = plan or sync.make_plan(Path(project))
+        except VenvdError:
+            self.watcher.watch(project)
+            return
+        files = [Path(project) / name for name in plan.inputs]
+        folders = {str(f.parent) for f in files} - {project}
+        self.watcher.watch(project, folders, {f.name for f in files})
+
+    def _changed(self, project: str) -> None:
+        """A watched file changed (debounced): follow it if the project is allowed."""
+        log.info("change in %s", project)
+        if self.is_trusted(project):
+            self.ensure_synced(project)
+        else:  # e.g. an edited .venvd.toml revoked the trust: shells must look again
+            self.bump()
 
     # trust, syncing, state
     def is_trusted(self, project: str) -> bool:
@@ -222,6 +252,7 @@ class Daemon:
         self.store.add_sync(SyncRecord(
             project, plan.engine.name, started, outcome.seconds, "ok", outcome.added,
             outcome.removed, outcome.changed, None, "\n".join(outcome.output)))
+        self.track(project, plan)
         note = "switched" if outcome.switched_only else "synced"
         self._tell_project(project, f"{note} {_name(project)} in {outcome.seconds:.1f} s "
                                     f"(+{outcome.added} -{outcome.removed} ~{outcome.changed})")
@@ -264,6 +295,7 @@ class Daemon:
             "env": env, "lockfile": lockfile, "engine": engine, "state": state,
             "last_sync": _record_json(last[0] if last else None),
             "drift": [], "problem": error,
+            "watch": self.watcher.mode() if self.watcher.is_watched(project) else None,
             "exports": projects.activation(project, env) if usable and trusted else {},
         }
 
@@ -316,6 +348,7 @@ class Daemon:
         return projects.real(root)
 
     def close(self) -> None:
+        self.watcher.stop()
         self.queue.shutdown()
         self.store.close()
 

@@ -1,0 +1,197 @@
+"""Watching projects: each tracked project's root, non-recursively, plus the folders its
+requirement files live in; never whole trees.
+
+Events are filtered to the files that matter (``.python-version``, manifests, lockfiles,
+requirement files) and debounced per project, so a ``git checkout`` that rewrites ten files
+makes one call to ``on_change``. Where inotify cannot be used (the watch limit is reached, a
+filesystem without it), a polling observer takes over and :attr:`Watcher.polling` says so.
+One timer thread serves every project's debounce, so threads stay bounded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Optional
+
+from venvd.daemon.projects import MARKERS
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+from watchdog.observers.api import BaseObserver, ObservedWatch
+from watchdog.observers.polling import PollingObserver
+
+log = logging.getLogger("venvd.watch")
+
+#: Names in a project root whose change means the env may have to follow.
+WATCHED_NAMES = frozenset({*MARKERS, ".python-version", ".venvd.toml", "pyproject.toml"})
+
+
+def interesting(name: str, extra: Iterable[str] = ()) -> bool:
+    """Whether a change to the file *name* (a base name) can change the wanted env."""
+    if name in WATCHED_NAMES or name in extra:
+        return True
+    return name.startswith("requirements") and name.endswith((".txt", ".in"))
+
+
+class _Handler(FileSystemEventHandler):
+    def __init__(self, watcher: Watcher, folder: str) -> None:
+        self.watcher = watcher
+        self.folder = folder
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.event_type in ("opened", "closed_no_write"):
+            return
+        paths = [event.src_path, getattr(event, "dest_path", "")]
+        for path in paths:
+            if isinstance(path, bytes):
+                path = os.fsdecode(path)
+            if path and os.path.dirname(path) == self.folder:
+                self.watcher.saw(self.folder, os.path.basename(path))
+
+
+class Watcher:
+    """Watches folders for projects and calls ``on_change(project)`` once per burst."""
+
+    def __init__(self, on_change: Callable[[str], None], debounce: float,
+                 force_polling: bool = False) -> None:
+        self.on_change = on_change
+        self.debounce = debounce
+        self.polling = force_polling
+        self.problem: Optional[str] = None
+        self._observer: BaseObserver = PollingObserver() if force_polling else Observer()
+        self._lock = threading.Condition()
+        self._folders: dict[str, tuple[ObservedWatch, set[str]]] = {}  # folder -> watch, projects
+        self._names: dict[str, set[str]] = {}  # project -> extra file names to care about
+        self._due: list[tuple[float, str]] = []
+        self._pending: dict[str, float] = {}
+        self._stopped = False
+        self._timer = threading.Thread(target=self._fire, name="venvd-debounce", daemon=True)
+
+    def start(self) -> None:
+        self._observer.start()
+        self._timer.start()
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopped = True
+            self._lock.notify_all()
+        self._observer.stop()
+        self._observer.join(timeout=5)
+
+    # what is watched
+    def watch(self, project: str, folders: Iterable[str] = (), names: Iterable[str] = ()) -> None:
+        """Watch *project*'s root and *folders* (those holding its requirement files)."""
+        wanted = {project, *(os.path.realpath(f) for f in folders)}
+        with self._lock:
+            self._names[project] = set(names)
+            for folder, (_, owners) in list(self._folders.items()):
+                if project in owners and folder not in wanted:
+                    self._drop(folder, project)
+            for folder in wanted:
+                self._add(folder, project)
+
+    def unwatch(self, project: str) -> None:
+        with self._lock:
+            self._names.pop(project, None)
+            self._pending.pop(project, None)
+            for folder, (_, owners) in list(self._folders.items()):
+                if project in owners:
+                    self._drop(folder, project)
+
+    def is_watched(self, project: str) -> bool:
+        with self._lock:
+            return project in self._names
+
+    def mode(self) -> str:
+        return "polling" if self.polling else "inotify"
+
+    def watched(self) -> list[str]:
+        with self._lock:
+            return sorted(self._names)
+
+    def folders(self) -> list[str]:
+        with self._lock:
+            return sorted(self._folders)
+
+    def _add(self, folder: str, project: str) -> None:
+        if folder in self._folders:
+            self._folders[folder][1].add(project)
+            return
+        if not os.path.isdir(folder):
+            return
+        try:
+            handle = self._observer.schedule(_Handler(self, folder), folder, recursive=False)
+        except OSError as exc:
+            if self.polling:
+                log.warning("cannot watch %s: %s", folder, exc)
+                return
+            self._fall_back_to_polling(exc)
+            handle = self._observer.schedule(_Handler(self, folder), folder, recursive=False)
+        self._folders[folder] = (handle, {project})
+
+    def _drop(self, folder: str, project: str) -> None:
+        handle, owners = self._folders[folder]
+        owners.discard(project)
+        if not owners:
+            del self._folders[folder]
+            with contextlib.suppress(KeyError, OSError):
+                self._observer.unschedule(handle)
+
+    def _fall_back_to_polling(self, exc: OSError) -> None:
+        """inotify failed (e.g. the watch limit): move every watch to a polling observer."""
+        self.problem = (f"inotify unavailable ({exc.strerror or exc}); polling for changes "
+                        "instead (raise fs.inotify.max_user_watches to fix)")
+        log.warning("%s", self.problem)
+        old = self._observer
+        self.polling = True
+        self._observer = PollingObserver()
+        folders = dict(self._folders)
+        self._folders.clear()
+        for folder, (_, owners) in folders.items():
+            handle = self._observer.schedule(_Handler(self, folder), folder, recursive=False)
+            self._folders[folder] = (handle, owners)
+        self._observer.start()
+        old.stop()
+
+    # events and debounce
+    def saw(self, folder: str, name: str) -> None:
+        with self._lock:
+            entry = self._folders.get(folder)
+            if entry is None:
+                return
+            for project in entry[1]:
+                extra = self._names.get(project, set())
+                if folder == project:
+                    relevant = interesting(name, extra)
+                else:  # a folder holding requirement files (and maybe their includes)
+                    relevant = name in extra or name.endswith((".txt", ".in"))
+                if relevant:
+                    due = time.monotonic() + self.debounce
+                    self._pending[project] = due
+                    heapq.heappush(self._due, (due, project))
+                    self._lock.notify_all()
+
+    def _fire(self) -> None:
+        while True:
+            with self._lock:
+                while not self._stopped and not self._ready():
+                    timeout = self._due[0][0] - time.monotonic() if self._due else None
+                    self._lock.wait(timeout)
+                if self._stopped:
+                    return
+                due, project = heapq.heappop(self._due)
+                if self._pending.get(project) != due:
+                    continue  # superseded by a later event of the same burst
+                del self._pending[project]
+            try:
+                self.on_change(project)
+            except Exception:
+                log.exception("handling a change in %s failed", project)
+
+    def _ready(self) -> bool:
+        return bool(self._due) and self._due[0][0] <= time.monotonic()
