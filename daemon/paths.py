@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import platformdirs
+
 from venvd.daemon.errors import VenvdError
 
 APP = "venvd"

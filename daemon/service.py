@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 import psutil
+
 from venvd.daemon import projects, sync, trust
 from venvd.daemon.config import UserConfig, load_user_config
 from venvd.daemon.errors import CommandFailed, VenvdError, first_error_line

@@ -19,11 +19,12 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Optional
 
-from venvd.daemon.projects import MARKERS
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver, ObservedWatch
 from watchdog.observers.polling import PollingObserver
+
+from venvd.daemon.projects import MARKERS
 
 log = logging.getLogger("venvd.watch")
 

@@ -6,9 +6,11 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import Py
+
 from venvd.daemon import pythons as finder
 from venvd.daemon.pythons import Interpreter, InterpreterNotFound
+
+from conftest import Py
 
 
 def test_version_file_format_and_search(tmp_path: Path) -> None:
