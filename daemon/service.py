@@ -12,7 +12,7 @@ from typing import Any, Callable, Optional
 
 import psutil
 
-from venvd.daemon import projects, sync, trust
+from venvd.daemon import drift, projects, sync, trust
 from venvd.daemon.config import UserConfig, load_user_config
 from venvd.daemon.errors import CommandFailed, VenvdError, first_error_line
 from venvd.daemon.paths import Paths
@@ -256,7 +256,8 @@ class Daemon:
         self.track(project, plan)
         note = "switched" if outcome.switched_only else "synced"
         self._tell_project(project, f"{note} {_name(project)} in {outcome.seconds:.1f} s "
-                                    f"(+{outcome.added} -{outcome.removed} ~{outcome.changed})")
+                                    f"(+{outcome.added} \u2212{outcome.removed} "
+                                    f"~{outcome.changed})")
         self.bump()
 
     def _sync_failed(self, project: str, started: float, error: str, output: str) -> None:
@@ -287,7 +288,10 @@ class Daemon:
             engine, lockfile, fingerprint = plan.engine.name, plan.lockfile, plan.fingerprint
         except VenvdError as exc:
             error = str(exc)
+        drifted = drift.drift(Path(env).resolve()) if usable and trusted else []
         state = self._state(project, trusted, usable, fingerprint, record, last)
+        if state == "synced" and drifted:
+            state = "drifted"
         return {
             "project": project, "trusted": trusted,
             "python": {"wanted": wanted, "source": source,
@@ -295,7 +299,7 @@ class Daemon:
                        "version": record.get("python_version") if usable else None},
             "env": env, "lockfile": lockfile, "engine": engine, "state": state,
             "last_sync": _record_json(last[0] if last else None),
-            "drift": [], "problem": error,
+            "drift": drifted, "problem": error,
             "watch": self.watcher.mode() if self.watcher.is_watched(project) else None,
             "exports": projects.activation(project, env) if usable and trusted else {},
         }
@@ -312,7 +316,11 @@ class Daemon:
             return "failed"
         if not usable:
             return "missing"
-        return "synced" if record.get("fingerprint") == fingerprint else "drifted"
+        if record.get("fingerprint") == fingerprint:
+            return "synced"
+        # its files changed while nobody watched (no shell there since the daemon started)
+        self.ensure_synced(project)
+        return self.queue.state(project) or "queued"
 
     # shells
     def _shell(self, pid: Any) -> ShellInfo:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from venvd.daemon import projects, pythons
+from venvd.daemon import drift, projects, pythons
 from venvd.daemon.config import ProjectConfig, load_project_config, read_toml
 from venvd.daemon.engines import ENGINES, Engine
 from venvd.daemon.engines.base import Job, Progress, count_changes
@@ -154,6 +154,7 @@ def run(plan: Plan, envs: Path, uv: str, progress: Progress,
     except BaseException:
         shutil.rmtree(target, ignore_errors=True)
         raise
+    drift.record(target)
     (target / COMPLETE).write_text(plan.fingerprint + "\n")
     switch(plan.project, target)
     counts = count_changes("\n".join(job.output))

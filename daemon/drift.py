@@ -1,0 +1,61 @@
+"""Drift: packages installed in an env that differ from what its last sync installed
+(someone ran ``pip install`` by hand).
+
+A sync ends by recording what it installed (``<env>/.venvd/installed.json``); drift compares the
+env's ``*.dist-info`` folders with that record. Reading metadata from disk costs no process.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import metadata
+from pathlib import Path
+
+RECORD = Path(".venvd") / "installed.json"
+
+
+def site_packages(env: Path) -> list[str]:
+    return [str(p) for p in sorted(env.glob("lib/python*/site-packages"))]
+
+
+def installed(env: Path) -> dict[str, str]:
+    """Normalised distribution name -> version, for everything in *env*'s site-packages."""
+    found: dict[str, str] = {}
+    for dist in metadata.distributions(path=site_packages(env)):
+        name = dist.metadata["Name"] if dist.metadata else None
+        if name:
+            found[normalise(name)] = dist.version
+    return found
+
+
+def normalise(name: str) -> str:
+    return name.lower().replace("_", "-").replace(".", "-")
+
+
+def record(env: Path) -> None:
+    """Remember what the sync installed (called once the env is complete)."""
+    path = env / RECORD
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(json.dumps(installed(env), sort_keys=True, indent=0) + "\n")
+
+
+def drift(env: Path) -> list[str]:
+    """One line per difference: ``+ name 1.0`` extra, ``- name 1.0`` missing,
+    ``~ name 1.0 -> 2.0`` changed. Empty when the env is as synced (or was never recorded)."""
+    try:
+        expected: dict[str, str] = json.loads((env / RECORD).read_text())
+    except (OSError, ValueError):
+        return []
+    now = installed(env)
+    lines = []
+    for name in sorted(set(expected) | set(now)):
+        want, have = expected.get(name), now.get(name)
+        if want == have:
+            continue
+        if want is None:
+            lines.append(f"+ {name} {have} (not in the lock)")
+        elif have is None:
+            lines.append(f"- {name} {want} (missing)")
+        else:
+            lines.append(f"~ {name} {have} (lock: {want})")
+    return lines

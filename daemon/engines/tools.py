@@ -1,0 +1,81 @@
+"""Lockfiles synced by their own tool: ``poetry.lock`` through Poetry, ``pdm.lock`` through PDM.
+
+The tool installs into the folder venvd prepared (it is handed over as the active virtualenv),
+so the switch stays atomic. A tool that is not installed is a plan error that says how to get it.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Optional
+
+from venvd.daemon.config import ProjectConfig
+from venvd.daemon.engines.base import Job
+from venvd.daemon.errors import VenvdError
+
+
+def find_tool(name: str, lockfile: str, how: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        raise VenvdError(f"{lockfile} needs {how}, which is not installed; install it with "
+                         f"'uv tool install {name}' (or 'pipx install {name}')")
+    return path
+
+
+def tool_version(path: str) -> tuple[int, ...]:
+    try:
+        out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=30,
+                             check=False).stdout
+    except (OSError, subprocess.SubprocessError):
+        return ()
+    match = re.search(r"(\d+)\.(\d+)(?:\.(\d+))?", out)
+    return tuple(int(g) for g in match.groups() if g is not None) if match else ()
+
+
+class Poetry:
+    name = "poetry"
+
+    def inputs(self, project: Path, config: ProjectConfig) -> Optional[tuple[str, ...]]:
+        if not (project / "poetry.lock").is_file():
+            return None
+        find_tool("poetry", "poetry.lock", "Poetry")
+        return ("poetry.lock", "pyproject.toml")
+
+    def command(self, job: Job, poetry: str) -> list[str]:
+        version = tool_version(poetry)
+        argv = [poetry, "sync"] if version >= (2,) else [poetry, "install", "--sync"]
+        argv += ["--no-interaction", "--no-ansi"]
+        for extra in job.config.extras:
+            argv += ["--extras", extra]
+        if job.config.groups:
+            argv += ["--with", ",".join(job.config.groups)]
+        return argv
+
+    def install(self, job: Job) -> None:
+        poetry = find_tool("poetry", "poetry.lock", "Poetry")
+        job.run(self.command(job, poetry), {"VIRTUAL_ENV": str(job.env),
+                                            "POETRY_VIRTUALENVS_CREATE": "false"})
+
+
+class Pdm:
+    name = "pdm"
+
+    def inputs(self, project: Path, config: ProjectConfig) -> Optional[tuple[str, ...]]:
+        if not (project / "pdm.lock").is_file():
+            return None
+        find_tool("pdm", "pdm.lock", "PDM")
+        return ("pdm.lock", "pyproject.toml")
+
+    def command(self, job: Job, pdm: str) -> list[str]:
+        argv = [pdm, "sync", "--clean", "--no-interactive"]
+        for group in (*job.config.extras, *job.config.groups):
+            argv += ["--group", group]
+        return argv
+
+    def install(self, job: Job) -> None:
+        pdm = find_tool("pdm", "pdm.lock", "PDM")
+        job.run(self.command(job, pdm), {"VIRTUAL_ENV": str(job.env), "PDM_PYTHON":
+                                         job.env_python, "PDM_CHECK_UPDATE": "false"})
