@@ -157,6 +157,14 @@ def logs(args: argparse.Namespace) -> int:
     return 0
 
 
+def prune(args: argparse.Namespace) -> int:
+    removed: list[str] = ask({"op": "prune"})["removed"]
+    for path in removed:
+        print(f"removed {path}")
+    print(f"venvd: pruned {len(removed)} cached environment(s)")
+    return 0
+
+
 def daemon(args: argparse.Namespace) -> int:
     action: str = args.action
     return DAEMON_ACTIONS[action](user_paths())

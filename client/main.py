@@ -45,6 +45,7 @@ def parser() -> argparse.ArgumentParser:
     sync.add_argument("--wait", action="store_true", help="stream progress; fail if it fails")
     daemon = add("daemon", commands.daemon, "start, stop or inspect the background daemon")
     daemon.add_argument("action", choices=("start", "stop", "restart", "status", "run"))
+    add("prune", commands.prune, "remove cached environments no project uses")
     add("doctor", commands.doctor, "check the setup and say what to fix")
     return top
 

@@ -26,6 +26,7 @@ class UserConfig:
     trusted_roots: tuple[str, ...] = ()
     parallel_syncs: int = 2
     debounce_seconds: float = 0.3
+    keep_states: int = 3
 
 
 @dataclass(frozen=True)
@@ -56,13 +57,17 @@ def load_user_config(path: Path) -> UserConfig:
     roots = data.get("trusted_roots", [])
     parallel = data.get("parallel_syncs", 2)
     debounce = data.get("debounce_seconds", 0.3)
+    keep = data.get("keep_states", 3)
     if not isinstance(roots, list) or not all(isinstance(r, str) for r in roots):
         raise ConfigError(f"{path}: trusted_roots must be a list of paths")
     if not isinstance(parallel, int) or parallel < 1:
         raise ConfigError(f"{path}: parallel_syncs must be a whole number of at least 1")
     if not isinstance(debounce, (int, float)) or debounce < 0:
         raise ConfigError(f"{path}: debounce_seconds must be a number of seconds")
-    return UserConfig(tuple(os.path.expanduser(r) for r in roots), parallel, float(debounce))
+    if not isinstance(keep, int) or keep < 1:
+        raise ConfigError(f"{path}: keep_states must be a whole number of at least 1")
+    return UserConfig(tuple(os.path.expanduser(r) for r in roots), parallel, float(debounce),
+                      keep)
 
 
 def load_project_config(project: Path) -> ProjectConfig:

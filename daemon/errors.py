@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 
 class VenvdError(Exception):
     """An expected failure, shown to the user as one clear message (exit code 1)."""
@@ -21,6 +23,8 @@ class CommandFailed(VenvdError):
         super().__init__(f"{argv[0]} exited with {returncode}: {first_error_line(output)}")
 
 
+_CAUSE = re.compile(r"^(?:caused by|cause):\s*(.*)$", re.IGNORECASE)
+
 #: uv starts its error reports with a multiplication sign.
 UV_ERROR_MARK = "\u00d7"
 
@@ -28,7 +32,12 @@ UV_ERROR_MARK = "\u00d7"
 def first_error_line(output: str) -> str:
     """The line of *output* most likely to say what went wrong."""
     lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
-    for line in lines:
+    for i, line in enumerate(lines):
         if line.lower().startswith(("error", UV_ERROR_MARK)) or "error:" in line.lower():
-            return line.lstrip(UV_ERROR_MARK + " ").strip()
+            first = line.lstrip(UV_ERROR_MARK + " ").strip()
+            # uv explains an error in "Caused by:" lines; the deepest cause is the useful part
+            causes = [c for c in map(_CAUSE.match, lines[i + 1:]) if c]
+            if causes:
+                first += ": " + causes[-1].group(1).strip()
+            return first
     return lines[-1] if lines else "no output"

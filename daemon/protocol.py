@@ -11,7 +11,8 @@ MAX_REQUEST = 64 * 1024
 #: A client must send its request within this many seconds of connecting.
 REQUEST_TIMEOUT = 5.0
 
-OPS = ("ping", "export", "status", "allow", "deny", "sync", "logs", "daemon-status", "stop")
+OPS = ("ping", "export", "status", "allow", "deny", "sync", "logs", "daemon-status", "stop",
+       "prune")
 
 Message = dict[str, Any]
 

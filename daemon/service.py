@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import threading
 import time
 from dataclasses import dataclass, field
@@ -180,6 +181,27 @@ class Daemon:
                       "folders": len(self.watcher.folders()), "problem": self.watcher.problem},
         }
 
+    def op_prune(self, request: Message, emit: Callable[[Message], None]) -> Message:
+        """Remove lock states no project uses: those of projects that are gone or denied,
+        and each project's states beyond ``keep_states``."""
+        in_use: dict[str, str] = {}
+        for project in self.store.projects():
+            if os.path.isdir(project):
+                in_use[str(sync.env_store(self.paths.envs, Path(project)))] = project
+        removed: list[str] = []
+        busy = self.queue.busy()
+        envs = self.paths.envs
+        for store in sorted(envs.iterdir()) if envs.is_dir() else []:
+            owner = in_use.get(str(store))
+            if owner is None:
+                shutil.rmtree(store, ignore_errors=True)
+                removed.append(str(store))
+            elif owner not in busy:
+                link = Path(projects.env_path(owner))
+                current = link.resolve() if link.is_symlink() else None
+                removed += map(str, sync.prune_states(store, self.config.keep_states, current))
+        return {"ok": True, "removed": removed}
+
     # watching
     def track(self, project: str, plan: Optional[sync.Plan] = None) -> None:
         """Watch *project*'s root and the folders its requirement files live in."""
@@ -232,7 +254,8 @@ class Daemon:
         started = time.time()
         try:
             plan = sync.make_plan(Path(project))
-            outcome = sync.run(plan, self.paths.envs, self.uv, progress, cancel)
+            outcome = sync.run(plan, self.paths.envs, self.uv, progress, cancel,
+                               self.config.keep_states)
         except CommandFailed as exc:
             self._sync_failed(project, started, first_error_line(exc.output), exc.output)
             return

@@ -8,6 +8,7 @@ without reinstalling.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -25,6 +26,8 @@ from venvd.daemon.engines.base import Job, Progress, count_changes
 from venvd.daemon.errors import VenvdError
 
 COMPLETE = ".venvd-complete"
+#: Lock states kept per project (the live one included), so a branch switch back is instant.
+KEEP_STATES = 3
 
 
 @dataclass(frozen=True)
@@ -135,16 +138,23 @@ def env_store(envs: Path, project: Path) -> Path:
 
 
 def run(plan: Plan, envs: Path, uv: str, progress: Progress,
-        cancel: threading.Event) -> Outcome:
-    """Bring the project's env to *plan*: switch to a built lock state, or build and switch."""
+        cancel: threading.Event, keep: int = KEEP_STATES) -> Outcome:
+    """Bring the project's env to *plan*: switch to a built lock state, or build and switch.
+
+    A built state that drifted (packages changed by hand) is not reused: a fresh one is built
+    beside it, switched in, and the drifted one removed.
+    """
     start = time.monotonic()
-    target = env_store(envs, plan.project) / plan.fingerprint[:16]
-    if is_complete(target):
-        switch(plan.project, target)
+    store = env_store(envs, plan.project)
+    built = find_built(store, plan.fingerprint)
+    if built is not None and not drift.drift(built):
+        switch(plan.project, built)
+        prune_states(store, keep=keep, current=built)
         return Outcome(plan, "ok", time.monotonic() - start, switched_only=True)
-    if target.exists():
-        shutil.rmtree(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    target = store / plan.fingerprint[:16]
+    if built is not None or target.exists():
+        target = store / f"{plan.fingerprint[:16]}-{time.time_ns():x}"
+    store.mkdir(parents=True, exist_ok=True)
     job = Job(plan.project, target, plan.interpreter.path, plan.config, uv, plan.inputs,
               progress, cancel)
     try:
@@ -157,9 +167,47 @@ def run(plan: Plan, envs: Path, uv: str, progress: Progress,
     drift.record(target)
     (target / COMPLETE).write_text(plan.fingerprint + "\n")
     switch(plan.project, target)
+    if built is not None:
+        shutil.rmtree(built, ignore_errors=True)
+    prune_states(store, keep=keep, current=target)
     counts = count_changes("\n".join(job.output))
     return Outcome(plan, "ok", time.monotonic() - start, counts.added, counts.removed,
                    counts.changed, output=job.output)
+
+
+def find_built(store: Path, fingerprint: str) -> Optional[Path]:
+    """A complete env already built for *fingerprint* (the other branch's lock state)."""
+    for folder in sorted(store.glob(fingerprint[:16] + "*"), reverse=True):
+        try:
+            if (folder / COMPLETE).read_text().strip() == fingerprint and is_complete(folder):
+                return folder
+        except OSError:
+            continue
+    return None
+
+
+def prune_states(store: Path, keep: int, current: Optional[Path]) -> list[Path]:
+    """Remove all but the *keep* most recently used lock states (never *current*)."""
+    states = [f for f in store.iterdir() if f.is_dir()] if store.is_dir() else []
+    states.sort(key=lambda f: _last_used(f), reverse=True)
+    removed = []
+    kept = 1 if current is not None else 0
+    for folder in states:
+        if folder == current:
+            continue
+        if kept < keep and is_complete(folder):
+            kept += 1
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder)
+    return removed
+
+
+def _last_used(folder: Path) -> float:
+    try:
+        return (folder / COMPLETE).stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def is_complete(target: Path) -> bool:
@@ -172,6 +220,8 @@ def switch(project: Path, target: Path) -> None:
     A real ``.venv`` folder made by someone else is kept, renamed aside, never deleted.
     """
     link = Path(projects.env_path(str(project)))
+    with contextlib.suppress(OSError):
+        os.utime(target / COMPLETE)  # most recently used: kept longest by prune_states
     if link.is_symlink() and os.readlink(link) == str(target):
         return
     if link.exists() and not link.is_symlink():

@@ -1,0 +1,213 @@
+"""Every lock format synced for real and exactly, offline from the wheels the tests build."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from venvd.daemon.config import ProjectConfig
+from venvd.daemon.engines.base import Job
+from venvd.daemon.engines.pipfile import requirement_lines
+from venvd.daemon.engines.tools import Pdm, Poetry
+
+from conftest import Sandbox, wait_for
+
+
+def installed(project: Path) -> dict[str, str]:
+    """What ``.venv`` holds, as uv sees it (name -> version)."""
+    uv = Path(sys.executable).with_name("uv")
+    out = subprocess.run([str(uv), "pip", "freeze", "--python", str(project / ".venv/bin/python")],
+                         capture_output=True, text=True, check=True).stdout
+    pins = {}
+    for line in out.splitlines():
+        name, sep, version = line.partition("==")
+        if sep:
+            pins[name.lower()] = version
+        elif " @ " in line:
+            pins[line.split(" @ ")[0].lower()] = "editable"
+    return pins
+
+
+def synced(box: Sandbox, project: Path) -> dict[str, object]:
+    status = box.wait_state(project)
+    assert status["state"] == "synced", status
+    return status
+
+
+def wheel_hash(wheelhouse: Path, name: str, version: str) -> str:
+    data = (wheelhouse / f"{name}-{version}-py3-none-any.whl").read_bytes()
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def test_pipfile_lock_pins_and_hashes(daemon: Sandbox, wheelhouse: Path) -> None:
+    lock = {"_meta": {"hash": {"sha256": "x"}, "pipfile-spec": 6, "requires": {},
+                      "sources": []},
+            "default": {"alpha": {"version": "==1.0",
+                                  "hashes": [wheel_hash(wheelhouse, "alpha", "1.0")]},
+                        "beta": {"version": "==1.0",
+                                 "hashes": [wheel_hash(wheelhouse, "beta", "1.0")]}},
+            "develop": {"gamma": {"version": "==1.0",
+                                  "hashes": [wheel_hash(wheelhouse, "gamma", "1.0")]}}}
+    project = daemon.project("pipenv-style", requirements=None,
+                             files={"Pipfile.lock": json.dumps(lock)})
+    daemon.venvd("allow", str(project))
+    status = synced(daemon, project)
+    assert status["engine"] == "pipfile-lock" and status["lockfile"] == "Pipfile.lock"
+    assert installed(project) == {"alpha": "1.0", "beta": "1.0"}
+
+    # a hash that does not match: the sync fails and the previous env stays, importable
+    lock["default"]["alpha"]["hashes"] = ["sha256:" + "0" * 64]
+    lock["default"]["alpha"]["version"] = "==2.0"
+    (project / "Pipfile.lock").write_text(json.dumps(lock))
+    failed = daemon.wait_state(project, ("failed",))
+    assert failed["last_sync"]["result"] == "failed"
+    assert "hash" in failed["last_sync"]["error"].lower(), failed["last_sync"]
+    assert installed(project) == {"alpha": "1.0", "beta": "1.0"}
+    logs = daemon.venvd("logs", str(project)).stdout
+    assert "pip sync" in logs
+
+
+def test_pipfile_lock_lines() -> None:
+    lock = {"default": {"a": {"version": "==1", "hashes": ["sha256:ab"], "markers":
+                              "python_version >= '3.8'", "extras": ["x"]}},
+            "develop": {"d": {"path": ".", "editable": True},
+                        "g": {"git": "https://example.invalid/g.git", "ref": "abc"}}}
+    assert requirement_lines(lock, dev=False) == [
+        "a[x]==1 ; python_version >= '3.8' --hash=sha256:ab"]
+    # a path or git entry has no hash, so no line may carry one (uv would refuse the mix)
+    assert requirement_lines(lock, dev=True) == [
+        "a[x]==1 ; python_version >= '3.8'", "-e .", "g @ git+https://example.invalid/g.git@abc"]
+
+
+def test_requirements_with_includes_in_a_folder(daemon: Sandbox) -> None:
+    project = daemon.project("layered", requirements=None, files={
+        "requirements/base.txt": "alpha==1.0\n",
+        "requirements/dev.txt": "-r base.txt\ngamma\n",
+        ".venvd.toml": 'requirements = ["requirements/dev.txt"]\n',
+        "setup.cfg": "",
+    })
+    daemon.venvd("allow", str(project))
+    status = synced(daemon, project)
+    assert status["lockfile"] == "requirements/dev.txt"
+    assert installed(project) == {"alpha": "1.0", "gamma": "1.0"}
+    # the included file lives in a watched folder: editing it is followed
+    (project / "requirements/base.txt").write_text("alpha==2.0\nbeta\n")
+    wait_for(lambda: installed(project).get("beta") == "1.0", 60, "base.txt's edit")
+    assert installed(project) == {"alpha": "2.0", "beta": "1.0", "gamma": "1.0"}
+
+
+def test_compiled_requirements_are_installed_exactly_as_pinned(daemon: Sandbox) -> None:
+    # beta needs alpha>=1.0; a compiled file pins alpha 1.0 although 2.0 exists
+    project = daemon.project("frozen", requirements="alpha==1.0\nbeta==1.0\n")
+    daemon.venvd("allow", str(project))
+    synced(daemon, project)
+    assert installed(project) == {"alpha": "1.0", "beta": "1.0"}
+
+
+def test_pyproject_alone_installs_the_project_editable_with_extras(daemon: Sandbox) -> None:
+    pyproject = """\
+[project]
+name = "myapp"
+version = "0.1"
+dependencies = ["beta"]
+[project.optional-dependencies]
+dev = ["gamma"]
+[build-system]
+requires = ["setuptools>=61"]
+build-backend = "setuptools.build_meta"
+[tool.venvd]
+extras = ["dev"]
+"""
+    setuptools_wheels = sorted(Path(sys.executable).parents[1].glob(
+        "lib/python*/site-packages/setuptools"))
+    if not setuptools_wheels:
+        pytest.skip("no setuptools to build the editable project offline")
+    project = daemon.project("myapp", requirements=None, files={
+        "pyproject.toml": pyproject, "myapp/__init__.py": "VALUE = 1\n"})
+    daemon.venvd("allow", str(project))
+    status = daemon.wait_state(project)
+    if status["state"] == "failed" and "setuptools" in str(status["last_sync"]):
+        pytest.skip("setuptools is not in the offline wheelhouse: " +
+                    str(status["last_sync"]["error"]))
+    assert status["state"] == "synced", status
+    pins = installed(project)
+    assert pins["alpha"] == "2.0" and pins["beta"] == "1.0" and pins["gamma"] == "1.0"
+    out = subprocess.run([str(project / ".venv/bin/python"), "-c",
+                          "import myapp; print(myapp.__file__)"],
+                         capture_output=True, text=True, check=True).stdout
+    assert out.strip() == str(project / "myapp" / "__init__.py")
+
+
+def test_uv_lock(daemon: Sandbox) -> None:
+    project = daemon.project("uvproj", requirements=None, files={"pyproject.toml": """\
+[project]
+name = "uvproj"
+version = "0.1"
+requires-python = ">=3.9"
+dependencies = ["alpha==1.0", "gamma"]
+"""})
+    uv = Path(sys.executable).with_name("uv")
+    subprocess.run([str(uv), "lock", "--quiet"], cwd=project, env=daemon.env, check=True)
+    daemon.venvd("allow", str(project))
+    status = synced(daemon, project)
+    assert status["engine"] == "uv-sync"
+    assert installed(project) == {"alpha": "1.0", "gamma": "1.0"}
+    # uv itself agrees that this is the project's environment
+    check = subprocess.run([str(uv), "sync", "--locked", "--check"], cwd=project,
+                           env={**daemon.env, "VIRTUAL_ENV": str(project / ".venv")},
+                           capture_output=True, text=True)
+    assert "does not match the project environment" not in check.stderr, check.stderr
+
+
+def test_drift_is_reported_and_a_sync_removes_it(daemon: Sandbox) -> None:
+    project = daemon.project("drifty", requirements="alpha==1.0\n")
+    daemon.venvd("allow", str(project))
+    synced(daemon, project)
+    uv = Path(sys.executable).with_name("uv")
+    subprocess.run([str(uv), "pip", "install", "--quiet", "--python",
+                    str(project / ".venv/bin/python"), "gamma", "alpha==2.0"],
+                   env=daemon.env, check=True)
+    status = daemon.status(project)
+    assert status["state"] == "drifted"
+    assert status["drift"] == ["~ alpha 2.0 (lock: 1.0)", "+ gamma 1.0 (not in the lock)"]
+    result = daemon.venvd("sync", str(project), "--wait")
+    assert "synced" in result.stdout
+    assert installed(project) == {"alpha": "1.0"}
+    assert daemon.status(project)["state"] == "synced"
+
+
+def test_missing_tool_is_named_with_how_to_get_it(daemon: Sandbox) -> None:
+    if shutil.which("poetry", path=daemon.env["PATH"]):
+        pytest.skip("poetry is installed here")
+    project = daemon.project("poetic", requirements=None, files={
+        "pyproject.toml": "[tool.poetry]\nname = 'p'\n", "poetry.lock": "# empty\n"})
+    daemon.venvd("allow", str(project))
+    status = daemon.wait_state(project, ("failed",))
+    assert "poetry.lock needs Poetry" in status["problem"]
+    assert "uv tool install poetry" in status["problem"]
+
+
+def job_for(tmp_path: Path, **config: tuple[str, ...]) -> Job:
+    return Job(tmp_path, tmp_path / "env", "python3", ProjectConfig(**config), "uv", (),
+               lambda _: None, threading.Event())
+
+
+def test_poetry_and_pdm_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Mocked: which Poetry version is installed (neither tool runs offline here)."""
+    job = job_for(tmp_path, extras=("x",), groups=("dev", "test"))
+    poetry = Poetry()
+    monkeypatch.setattr("venvd.daemon.engines.tools.tool_version", lambda _: (2, 1, 0))
+    assert poetry.command(job, "poetry") == [
+        "poetry", "sync", "--no-interaction", "--no-ansi", "--extras", "x", "--with", "dev,test"]
+    monkeypatch.setattr("venvd.daemon.engines.tools.tool_version", lambda _: (1, 8, 3))
+    assert poetry.command(job, "poetry")[:3] == ["poetry", "install", "--sync"]
+    assert Pdm().command(job, "pdm") == [
+        "pdm", "sync", "--clean", "--no-interactive", "--group", "x", "--group", "dev",
+        "--group", "test"]
