@@ -120,23 +120,18 @@ dependencies = ["beta"]
 [project.optional-dependencies]
 dev = ["gamma"]
 [build-system]
-requires = ["setuptools>=61"]
-build-backend = "setuptools.build_meta"
+requires = []
+build-backend = "backend"
+backend-path = ["_backend"]
 [tool.venvd]
 extras = ["dev"]
 """
-    setuptools_wheels = sorted(Path(sys.executable).parents[1].glob(
-        "lib/python*/site-packages/setuptools"))
-    if not setuptools_wheels:
-        pytest.skip("no setuptools to build the editable project offline")
     project = daemon.project("myapp", requirements=None, files={
-        "pyproject.toml": pyproject, "myapp/__init__.py": "VALUE = 1\n"})
+        "pyproject.toml": pyproject, "myapp/__init__.py": "VALUE = 1\n",
+        "_backend/backend.py": (Path(__file__).parent / "support/backend.py").read_text()})
     daemon.venvd("allow", str(project))
-    status = daemon.wait_state(project)
-    if status["state"] == "failed" and "setuptools" in str(status["last_sync"]):
-        pytest.skip("setuptools is not in the offline wheelhouse: " +
-                    str(status["last_sync"]["error"]))
-    assert status["state"] == "synced", status
+    status = synced(daemon, project)
+    assert status["engine"] == "uv-pyproject"
     pins = installed(project)
     assert pins["alpha"] == "2.0" and pins["beta"] == "1.0" and pins["gamma"] == "1.0"
     out = subprocess.run([str(project / ".venv/bin/python"), "-c",
