@@ -11,6 +11,8 @@ import json
 from importlib import metadata
 from pathlib import Path
 
+from venvd.daemon.engines.base import Counts
+
 RECORD = Path(".venvd") / "installed.json"
 
 
@@ -37,6 +39,13 @@ def record(env: Path) -> None:
     path = env / RECORD
     path.parent.mkdir(exist_ok=True)
     path.write_text(json.dumps(installed(env), sort_keys=True, indent=0) + "\n")
+
+
+def changes(before: dict[str, str], after: dict[str, str]) -> Counts:
+    """Packages added, removed and changed between two installed sets."""
+    return Counts(added=len(after.keys() - before.keys()),
+                  removed=len(before.keys() - after.keys()),
+                  changed=sum(1 for n in after.keys() & before.keys() if after[n] != before[n]))
 
 
 def drift(env: Path) -> list[str]:

@@ -22,7 +22,7 @@ from typing import Optional
 from venvd.daemon import drift, projects, pythons
 from venvd.daemon.config import ProjectConfig, load_project_config, read_toml
 from venvd.daemon.engines import ENGINES, Engine
-from venvd.daemon.engines.base import Job, Progress, count_changes
+from venvd.daemon.engines.base import Job, Progress
 from venvd.daemon.errors import VenvdError
 
 COMPLETE = ".venvd-complete"
@@ -166,11 +166,13 @@ def run(plan: Plan, envs: Path, uv: str, progress: Progress,
         raise
     drift.record(target)
     (target / COMPLETE).write_text(plan.fingerprint + "\n")
+    live = Path(projects.env_path(str(plan.project)))
+    before = drift.installed(live.resolve()) if projects.env_is_usable(str(live)) else {}
     switch(plan.project, target)
     if built is not None:
         shutil.rmtree(built, ignore_errors=True)
     prune_states(store, keep=keep, current=target)
-    counts = count_changes("\n".join(job.output))
+    counts = drift.changes(before, drift.installed(target))
     return Outcome(plan, "ok", time.monotonic() - start, counts.added, counts.removed,
                    counts.changed, output=job.output)
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import http.server
 import json
+import os
 import shutil
 import subprocess
 import sys
 import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -18,6 +22,7 @@ from venvd.daemon.engines.pipfile import requirement_lines
 from venvd.daemon.engines.tools import Pdm, Poetry
 
 from conftest import Sandbox, wait_for
+from support.wheels import build_simple_index
 
 
 def installed(project: Path) -> dict[str, str]:
@@ -204,5 +209,101 @@ def test_poetry_and_pdm_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr("venvd.daemon.engines.tools.tool_version", lambda _: (1, 8, 3))
     assert poetry.command(job, "poetry")[:3] == ["poetry", "install", "--sync"]
     assert Pdm().command(job, "pdm") == [
-        "pdm", "sync", "--clean", "--no-interactive", "--group", "x", "--group", "dev",
+        "pdm", "sync", "--clean", "--group", "x", "--group", "dev",
         "--group", "test"]
+
+
+@pytest.fixture
+def tool_path(daemon: Sandbox) -> Callable[[str], None]:
+    """Put Poetry or PDM on the daemon's PATH (``tests/run`` installs them into their own
+    venvs and names the folder in VENVD_TEST_TOOLS); skip when they could not be installed."""
+
+    def need(name: str) -> None:
+        folder = os.environ.get("VENVD_TEST_TOOLS", "")
+        if not folder or not (Path(folder) / name).exists():
+            pytest.skip(f"{name} is not installed (tests/run installs it into "
+                        "VENVD_TEST_TOOLS)")
+        if folder not in daemon.env["PATH"].split(os.pathsep):
+            daemon.env["PATH"] = folder + os.pathsep + daemon.env["PATH"]
+
+    return need
+
+
+@pytest.fixture
+def simple_index(wheelhouse: Path, tmp_path: Path) -> Iterator[str]:
+    """The wheelhouse as a local simple index over HTTP on 127.0.0.1 (for Poetry)."""
+    root = build_simple_index(wheelhouse, tmp_path / "index")
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    handler = functools.partial(Quiet, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/simple/"
+    server.shutdown()
+    server.server_close()
+
+
+def restart_daemon_with(box: Sandbox) -> None:
+    """The daemon must see the PATH holding the tool: stop it; the CLI starts a new one."""
+    box.venvd("daemon", "stop")
+    box.venvd("daemon", "start")
+
+
+def test_poetry_lock_through_poetry(daemon: Sandbox, tool_path: Callable[[str], None],
+                                    simple_index: str) -> None:
+    tool_path("poetry")
+    restart_daemon_with(daemon)
+    project = daemon.project("poetic", requirements=None, files={"pyproject.toml": f"""\
+[project]
+name = "poetic"
+version = "0.1"
+requires-python = ">=3.9"
+dependencies = ["beta", "gamma"]
+
+[tool.poetry]
+package-mode = false
+
+[[tool.poetry.source]]
+name = "local"
+url = "{simple_index}"
+priority = "primary"
+"""})
+    env = {**daemon.env, "POETRY_CACHE_DIR": str(daemon.root / "poetry-cache"),
+           "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring"}
+    subprocess.run(["poetry", "lock", "--no-interaction"], cwd=project, env=env, check=True,
+                   capture_output=True)
+    daemon.venvd("allow", str(project))
+    status = synced(daemon, project)
+    assert status["engine"] == "poetry"
+    assert installed(project) == {"alpha": "2.0", "beta": "1.0", "gamma": "1.0"}
+    assert status["last_sync"]["added"] == 3
+
+
+def test_pdm_lock_through_pdm(daemon: Sandbox, tool_path: Callable[[str], None],
+                              wheelhouse: Path) -> None:
+    tool_path("pdm")
+    restart_daemon_with(daemon)
+    project = daemon.project("pdmish", requirements=None, files={"pyproject.toml": f"""\
+[project]
+name = "pdmish"
+version = "0.1"
+requires-python = ">=3.9"
+dependencies = ["beta"]
+
+[tool.pdm]
+distribution = false
+
+[[tool.pdm.source]]
+name = "pypi"
+url = "{wheelhouse.as_uri()}"
+type = "find_links"
+"""})
+    env = {**daemon.env, "PDM_CHECK_UPDATE": "false", "PDM_NON_INTERACTIVE": "1"}
+    subprocess.run(["pdm", "lock"], cwd=project, env=env, check=True, capture_output=True)
+    daemon.venvd("allow", str(project))
+    status = synced(daemon, project)
+    assert status["engine"] == "pdm"
+    assert installed(project) == {"alpha": "2.0", "beta": "1.0"}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import threading
 from collections.abc import Mapping
@@ -51,8 +50,8 @@ class Job:
         """Run *argv* in the project; keep its output; raise CommandFailed on failure."""
         if self.cancel.is_set():
             raise Cancelled("sync cancelled")
-        env = {**self.environ, **(extra_env or {})}
-        env.pop("VIRTUAL_ENV", None)
+        env = {k: v for k, v in self.environ.items() if k != "VIRTUAL_ENV"}
+        env.update(extra_env or {})
         self.progress("$ " + " ".join(argv))
         self.output.append("$ " + " ".join(argv))
         with subprocess.Popen(
@@ -90,24 +89,8 @@ class Engine(Protocol):
         ...
 
 
-_CHANGE = re.compile(r"^\s*([+-])\s+([A-Za-z0-9._-]+)")
-
-
 @dataclass(frozen=True)
 class Counts:
     added: int = 0
     removed: int = 0
     changed: int = 0
-
-
-def count_changes(output: str) -> Counts:
-    """Packages added, removed and changed, from uv's ``+ name==v`` / ``- name==v`` lines."""
-    plus: set[str] = set()
-    minus: set[str] = set()
-    for line in output.splitlines():
-        match = _CHANGE.match(line)
-        if match:
-            name = match.group(2).lower().replace("_", "-")
-            (plus if match.group(1) == "+" else minus).add(name)
-    both = plus & minus
-    return Counts(len(plus - both), len(minus - both), len(both))

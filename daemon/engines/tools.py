@@ -56,8 +56,10 @@ class Poetry:
 
     def install(self, job: Job) -> None:
         poetry = find_tool("poetry", "poetry.lock", "Poetry")
-        job.run(self.command(job, poetry), {"VIRTUAL_ENV": str(job.env),
-                                            "POETRY_VIRTUALENVS_CREATE": "false"})
+        job.run(self.command(job, poetry), {
+            "VIRTUAL_ENV": str(job.env), "POETRY_VIRTUALENVS_CREATE": "false",
+            # no desktop keyring to wait for in a daemon
+            "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring"})
 
 
 class Pdm:
@@ -70,7 +72,7 @@ class Pdm:
         return ("pdm.lock", "pyproject.toml")
 
     def command(self, job: Job, pdm: str) -> list[str]:
-        argv = [pdm, "sync", "--clean", "--no-interactive"]
+        argv = [pdm, "sync", "--clean"]
         for group in (*job.config.extras, *job.config.groups):
             argv += ["--group", group]
         return argv
@@ -78,4 +80,5 @@ class Pdm:
     def install(self, job: Job) -> None:
         pdm = find_tool("pdm", "pdm.lock", "PDM")
         job.run(self.command(job, pdm), {"VIRTUAL_ENV": str(job.env), "PDM_PYTHON":
-                                         job.env_python, "PDM_CHECK_UPDATE": "false"})
+                                         job.env_python, "PDM_CHECK_UPDATE": "false",
+                                         "PDM_NON_INTERACTIVE": "1"})

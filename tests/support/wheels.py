@@ -56,3 +56,18 @@ def build_wheelhouse(folder: Path) -> Path:
     for name, version, requires in CATALOGUE:
         build_wheel(folder, name, version, requires)
     return folder
+
+
+def build_simple_index(wheelhouse: Path, root: Path) -> Path:
+    """A PEP 503 "simple" index over *wheelhouse* in *root*, for tools with no find-links
+    support (Poetry); serve *root* over HTTP."""
+    simple = root / "simple"
+    (root / "wheels").mkdir(parents=True, exist_ok=True)
+    for wheel in sorted(wheelhouse.glob("*.whl")):
+        (root / "wheels" / wheel.name).write_bytes(wheel.read_bytes())
+        project = simple / wheel.name.split("-")[0].replace("_", "-")
+        project.mkdir(parents=True, exist_ok=True)
+        digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+        with (project / "index.html").open("a") as f:
+            f.write(f'<a href="/wheels/{wheel.name}#sha256={digest}">{wheel.name}</a><br>\n')
+    return root
