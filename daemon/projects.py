@@ -79,6 +79,13 @@ def env_prompt(env: str, project: str) -> str:
 
 def activation(project: str, env: str) -> dict[str, object]:
     """The exports that activate *env*, in the form ``status --json`` documents."""
+    if os.path.isdir(os.path.join(env, "conda-meta")):
+        return {
+            "CONDA_PREFIX": env,
+            "CONDA_DEFAULT_ENV": os.path.basename(project),
+            "PYTHONHOME": None,
+            "PATH": "prepend " + os.path.join(env, "bin"),
+        }
     return {
         "VIRTUAL_ENV": env,
         "VIRTUAL_ENV_PROMPT": env_prompt(env, project),

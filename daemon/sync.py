@@ -158,8 +158,9 @@ def run(plan: Plan, envs: Path, uv: str, progress: Progress,
     job = Job(plan.project, target, plan.interpreter.path, plan.config, uv, plan.inputs,
               progress, cancel)
     try:
-        job.run([uv, "venv", "--quiet", "--python", plan.interpreter.path,
-                 "--prompt", plan.project.name, str(target)])
+        if not getattr(plan.engine, "creates_env", False):
+            job.run([uv, "venv", "--quiet", "--python", plan.interpreter.path,
+                     "--prompt", plan.project.name, str(target)])
         plan.engine.install(job)
     except BaseException:
         shutil.rmtree(target, ignore_errors=True)

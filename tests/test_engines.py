@@ -16,7 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from venvd.daemon import projects
 from venvd.daemon.config import ProjectConfig
+from venvd.daemon.engines import conda
 from venvd.daemon.engines.base import Job
 from venvd.daemon.engines.pipfile import requirement_lines
 from venvd.daemon.engines.tools import Pdm, Poetry
@@ -307,3 +309,25 @@ type = "find_links"
     status = synced(daemon, project)
     assert status["engine"] == "pdm"
     assert installed(project) == {"alpha": "2.0", "beta": "1.0"}
+
+
+def test_conda_command_and_missing_tool(daemon: Sandbox, tmp_path: Path) -> None:
+    """No conda, mamba or micromamba can run offline here: the real path is skipped; the
+    command line, the missing-tool message and the conda exports are checked."""
+    assert conda.command("/x/micromamba", Path("/e"), Path("/p/environment.yml")) == [
+        "/x/micromamba", "create", "--yes", "--prefix", "/e", "--file", "/p/environment.yml"]
+    assert conda.command("/x/conda", Path("/e"), Path("/p/environment.yml"))[:3] == [
+        "/x/conda", "env", "create"]
+    if any(shutil.which(t, path=daemon.env["PATH"]) for t in conda.TOOLS):
+        pytest.skip("a conda tool is installed here")
+    project = daemon.project("condaish", requirements=None, files={
+        "environment.yml": "name: x\ndependencies:\n  - python=3.12\n"})
+    daemon.venvd("allow", str(project))
+    status = daemon.wait_state(project, ("failed",))
+    assert "needs conda, mamba or micromamba" in status["problem"]
+    # a conda prefix is activated with conda's variables, not VIRTUAL_ENV
+    prefix = tmp_path / "prefix"
+    (prefix / "conda-meta").mkdir(parents=True)
+    exports = projects.activation(str(project), str(prefix))
+    assert exports["CONDA_PREFIX"] == str(prefix) and "VIRTUAL_ENV" not in exports
+    assert exports["PATH"] == f"prepend {prefix}/bin"
