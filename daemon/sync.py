@@ -23,7 +23,7 @@ from venvd.daemon import drift, projects, pythons
 from venvd.daemon.config import ProjectConfig, load_project_config, read_toml
 from venvd.daemon.engines import ENGINES, Engine
 from venvd.daemon.engines.base import Job, Progress
-from venvd.daemon.errors import VenvdError
+from venvd.daemon.errors import CommandFailed, VenvdError
 
 COMPLETE = ".venvd-complete"
 #: Lock states kept per project (the live one included), so a branch switch back is instant.
@@ -155,16 +155,7 @@ def run(plan: Plan, envs: Path, uv: str, progress: Progress,
     if built is not None or target.exists():
         target = store / f"{plan.fingerprint[:16]}-{time.time_ns():x}"
     store.mkdir(parents=True, exist_ok=True)
-    job = Job(plan.project, target, plan.interpreter.path, plan.config, uv, plan.inputs,
-              progress, cancel)
-    try:
-        if not getattr(plan.engine, "creates_env", False):
-            job.run([uv, "venv", "--quiet", "--python", plan.interpreter.path,
-                     "--prompt", plan.project.name, str(target)])
-        plan.engine.install(job)
-    except BaseException:
-        shutil.rmtree(target, ignore_errors=True)
-        raise
+    job = build(plan, target, uv, progress, cancel, offline=False)
     drift.record(target)
     (target / COMPLETE).write_text(plan.fingerprint + "\n")
     live = Path(projects.env_path(str(plan.project)))
@@ -176,6 +167,39 @@ def run(plan: Plan, envs: Path, uv: str, progress: Progress,
     counts = drift.changes(before, drift.installed(target))
     return Outcome(plan, "ok", time.monotonic() - start, counts.added, counts.removed,
                    counts.changed, output=job.output)
+
+
+#: What uv prints when it cannot reach an index (then the cache may still have everything).
+_NETWORK = re.compile(r"(?i)(failed to fetch|error sending request|dns error|connection refused|"
+                      r"network is unreachable|timed out|could not connect|tcp connect)")
+
+
+def build(plan: Plan, target: Path, uv: str, progress: Progress, cancel: threading.Event,
+          offline: bool) -> Job:
+    """Create the env in *target* and install into it; on any failure nothing is left.
+
+    When the index cannot be reached, the build is tried once more offline, from uv's cache.
+    """
+    environ = dict(os.environ, UV_OFFLINE="1") if offline else dict(os.environ)
+    job = Job(plan.project, target, plan.interpreter.path, plan.config, uv, plan.inputs,
+              progress, cancel, environ)
+    try:
+        if not getattr(plan.engine, "creates_env", False):
+            job.run([uv, "venv", "--quiet", "--python", plan.interpreter.path,
+                     "--prompt", plan.project.name, str(target)])
+        plan.engine.install(job)
+    except CommandFailed as exc:
+        shutil.rmtree(target, ignore_errors=True)
+        if offline or not _NETWORK.search(exc.output) or os.environ.get("UV_OFFLINE"):
+            raise
+        progress("venvd: the package index is unreachable; trying again offline from the cache")
+        retry = build(plan, target, uv, progress, cancel, offline=True)
+        retry.output[:0] = [*job.output, "venvd: index unreachable; retried offline"]
+        return retry
+    except BaseException:
+        shutil.rmtree(target, ignore_errors=True)
+        raise
+    return job
 
 
 def find_built(store: Path, fingerprint: str) -> Optional[Path]:

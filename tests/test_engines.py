@@ -231,18 +231,28 @@ def tool_path(daemon: Sandbox) -> Callable[[str], None]:
     return need
 
 
-@pytest.fixture
-def simple_index(wheelhouse: Path, tmp_path: Path) -> Iterator[str]:
-    """The wheelhouse as a local simple index over HTTP on 127.0.0.1 (for Poetry)."""
-    root = build_simple_index(wheelhouse, tmp_path / "index")
+def serve(root: Path) -> http.server.ThreadingHTTPServer:
+    """Serve *root* over HTTP on 127.0.0.1 from a thread of the test process."""
+
     class Quiet(http.server.SimpleHTTPRequestHandler):
         def log_message(self, format: str, *args: object) -> None:
             pass
 
+        def end_headers(self) -> None:
+            # like a real index: clients must revalidate, so a dead index is noticed
+            self.send_header("Cache-Control", "max-age=0, must-revalidate")
+            super().end_headers()
+
     handler = functools.partial(Quiet, directory=str(root))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+@pytest.fixture
+def simple_index(wheelhouse: Path, tmp_path: Path) -> Iterator[str]:
+    """The wheelhouse as a local simple index over HTTP on 127.0.0.1 (for Poetry)."""
+    server = serve(build_simple_index(wheelhouse, tmp_path / "index"))
     yield f"http://127.0.0.1:{server.server_address[1]}/simple/"
     server.shutdown()
     server.server_close()
@@ -331,3 +341,26 @@ def test_conda_command_and_missing_tool(daemon: Sandbox, tmp_path: Path) -> None
     exports = projects.activation(str(project), str(prefix))
     assert exports["CONDA_PREFIX"] == str(prefix) and "VIRTUAL_ENV" not in exports
     assert exports["PATH"] == f"prepend {prefix}/bin"
+
+
+def test_unreachable_index_syncs_offline_from_the_cache(daemon: Sandbox,
+                                                        wheelhouse: Path, tmp_path: Path) -> None:
+    root = build_simple_index(wheelhouse, tmp_path / "index")
+    server = serve(root)
+    url = f"http://127.0.0.1:{server.server_address[1]}/simple/"
+    uv_toml = daemon.root / "uv-index.toml"
+    uv_toml.write_text(f'index-url = "{url}"\npython-downloads = "never"\n')
+    daemon.env.update(UV_CONFIG_FILE=str(uv_toml), UV_CACHE_DIR=str(daemon.root / "uv-cache"))
+    restart_daemon_with(daemon)
+    first = daemon.project("online", requirements="beta\n")
+    daemon.venvd("allow", str(first))
+    synced(daemon, first)
+    assert installed(first) == {"alpha": "2.0", "beta": "1.0"}
+
+    server.shutdown()
+    server.server_close()
+    second = daemon.project("offline", requirements="beta\n")
+    daemon.venvd("allow", str(second))
+    status = synced(daemon, second)
+    assert installed(second) == {"alpha": "2.0", "beta": "1.0"}
+    assert "retried offline" in daemon.venvd("logs", str(second)).stdout, status
