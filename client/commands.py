@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import stat
 import sys
 import time
@@ -137,14 +138,48 @@ def sync(args: argparse.Namespace) -> int:
         return 0
     ask({"op": "ping"})
     final: Message = {}
+    bar = ProgressBar() if sys.stdout.isatty() else None
     for final in stream(str(user_paths().socket), {"v": 1, **message}, None):
-        if "progress" in final:
+        if "progress" not in final:
+            continue
+        if bar is not None:
+            bar.update(str(final["progress"]), final.get("steps"))
+        else:
             print(final["progress"], flush=True)
+    if bar is not None:
+        bar.close()
     if not final.get("ok"):
         print(f"venvd: sync failed: {final.get('error')}", file=sys.stderr)
         return 1
     print(f"venvd: synced ({describe_sync(final.get('last_sync'))})")
     return 0
+
+
+class ProgressBar:
+    """One line redrawn in place: a bar of the sync's commands and its latest output."""
+
+    WIDTH = 24
+
+    def __init__(self) -> None:
+        self.steps = 0
+        self.done = 0
+        self.columns = shutil.get_terminal_size().columns
+
+    def update(self, line: str, steps: Any = None) -> None:
+        if isinstance(steps, int) and steps > 0:
+            self.steps = steps
+        if line.startswith("$ "):
+            self.done += 1
+        total = max(self.steps, self.done, 1)
+        filled = self.WIDTH * max(self.done - 1, 0) // total
+        bar = "#" * filled + "-" * (self.WIDTH - filled)
+        text = f"[{bar}] {min(self.done, total)}/{total} {line}"
+        sys.stdout.write("\r" + text[: self.columns - 1].ljust(self.columns - 1))
+        sys.stdout.flush()
+
+    def close(self) -> None:
+        sys.stdout.write("\r" + " " * (self.columns - 1) + "\r")
+        sys.stdout.flush()
 
 
 def logs(args: argparse.Namespace) -> int:

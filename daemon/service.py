@@ -138,6 +138,13 @@ class Daemon:
         if not request.get("wait"):
             self.queue.request(project)
             return {"ok": True, "project": project, "state": self.queue.state(project)}
+        try:
+            plan = sync.make_plan(Path(project))
+            steps = plan.engine.steps + (0 if getattr(plan.engine, "creates_env", False) else 1)
+            emit({"ok": True, "progress": f"syncing {_name(project)} with {plan.engine.name}",
+                  "steps": steps})
+        except VenvdError:
+            pass  # the sync itself records and reports the problem
         with self.queue.listen(project) as inbox:
             self.queue.request(project)
             while True:

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import errno
+import json
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
 
+import pexpect
 import pytest
+
+from venvd.daemon.watch import Watcher
 
 from conftest import Py, Sandbox, wait_for
 
@@ -118,3 +124,102 @@ def test_git_checkout_syncs_once_and_switching_back_reuses_the_built_env(
     assert installed(project, "beta").startswith("missing")
     # the switch back reused the env built for main: no uv command ran
     assert "uv" not in records[0]["output"], records[0]["output"]
+
+
+def test_sync_wait_streams_progress_plain_and_as_a_bar(daemon: Sandbox) -> None:
+    project = daemon.project("progress", requirements="gamma\n")
+    allow(daemon, project)
+    (project / "requirements.txt").write_text("gamma\nalpha\n")
+    plain = daemon.venvd("sync", str(project), "--wait")
+    assert "$ " in plain.stdout and "pip sync" in plain.stdout and "\r" not in plain.stdout
+    assert "venvd: synced" in plain.stdout
+    (project / "requirements.txt").write_text("alpha\n")
+    child = pexpect.spawn(str(daemon.root / "bin" / "venvd"), ["sync", str(project), "--wait"],
+                          env=daemon.env, encoding="utf-8", timeout=60, dimensions=(24, 120))
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    out = str(child.before)
+    assert re.search(r"\r\[#*-*\] \d/\d ", out), out
+    assert "venvd: synced" in out
+    # a failing sync exits non-zero
+    (project / "requirements.txt").write_text("no-such-package-anywhere\n")
+    failed = daemon.venvd("sync", str(project), "--wait", check=False)
+    assert failed.returncode == 1
+    assert "no-such-package-anywhere" in failed.stderr
+
+
+def test_background_sync_is_announced_once_at_the_next_prompt(daemon: Sandbox,
+                                                              shell_kind: str) -> None:
+    project = daemon.project("announce", requirements="gamma\n")
+    allow(daemon, project)
+    sh = daemon.shell(shell_kind, cwd=project)
+    sh.prompts_until(lambda: sh.var("VIRTUAL_ENV") == f"{project}/.venv", 60, "activation")
+    (project / "requirements.txt").write_text("gamma\nalpha==1.0\n")
+    seen = []
+
+    def announced() -> bool:
+        seen.append(sh.prompt_output + sh.run("true"))
+        return "venvd: synced announce in" in "".join(seen)
+
+    wait_for(announced, 60, "the sync message at a prompt")
+    assert "(+1 \u22120 ~0)" in "".join(seen)
+    for _ in range(3):
+        seen.append(sh.prompt_output + sh.run("true"))
+    assert "".join(seen).count("venvd: synced announce") == 1
+    (project / "requirements.txt").write_text("no-such-package-anywhere\n")
+    failure = []
+
+    def failed() -> bool:
+        failure.append(sh.prompt_output + sh.run("true"))
+        return "venvd: sync failed for announce:" in "".join(failure)
+
+    wait_for(failed, 60, "the failure message at a prompt")
+    assert "venvd logs" in "".join(failure)
+    # the old env stays active and importable
+    assert sh.var("VIRTUAL_ENV") == f"{project}/.venv"
+    assert sh.run("python -c 'import alpha; print(alpha.__version__)'").strip() == "1.0"
+
+
+def test_status_all_lists_every_project(daemon: Sandbox) -> None:
+    one = daemon.project("one", requirements="gamma\n")
+    two = daemon.project("two", requirements="alpha\n")
+    allow(daemon, one)
+    allow(daemon, two)
+    table = daemon.venvd("status", "--all").stdout.splitlines()
+    assert table[0].split()[:2] == ["STATE", "PYTHON"]
+    rows = {line.split()[-1]: line.split()[0] for line in table[1:]}
+    assert rows == {str(one): "synced", str(two): "synced"}
+    as_json = json.loads(daemon.venvd("status", "--all", "--json").stdout)
+    assert sorted(p["project"] for p in as_json) == [str(one), str(two)]
+
+
+def test_polling_observer_follows_changes_and_says_so(sandbox: Sandbox) -> None:
+    sandbox.env["VENVD_FORCE_POLLING"] = "1"
+    sandbox.venvd("daemon", "start")
+    project = sandbox.project("polled", requirements="alpha==1.0\n")
+    allow(sandbox, project)
+    assert sandbox.status(project)["watch"] == "polling"
+    (project / "requirements.txt").write_text("alpha==2.0\n")
+    wait_for(lambda: installed(project, "alpha") == "2.0", 60, "the polled change")
+
+
+def test_inotify_failure_falls_back_to_polling(tmp_path: Path) -> None:
+    """Mocked: inotify refusing a watch (the watch limit cannot be reached safely here)."""
+    changes: list[str] = []
+    watcher = Watcher(changes.append, debounce=0.05)
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise OSError(errno.ENOSPC, "inotify watch limit reached")
+
+    watcher._observer.schedule = refuse  # type: ignore[method-assign]
+    watcher.start()
+    try:
+        project = tmp_path / "p"
+        project.mkdir()
+        watcher.watch(str(project))
+        assert watcher.mode() == "polling" and "inotify" in (watcher.problem or "")
+        (project / "requirements.txt").write_text("x\n")
+        wait_for(lambda: changes == [str(project)], 30, "the polling observer to see it")
+    finally:
+        watcher.stop()

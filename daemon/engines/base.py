@@ -79,6 +79,7 @@ class Engine(Protocol):
     """One lockfile format."""
 
     name: str
+    steps: int
 
     def inputs(self, project: Path, config: ProjectConfig) -> Optional[tuple[str, ...]]:
         """The files (relative to *project*) this engine syncs from, or None if not its kind."""

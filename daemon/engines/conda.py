@@ -33,6 +33,7 @@ def command(tool: str, prefix: Path, spec: Path) -> list[str]:
 
 class Conda:
     name = "conda"
+    steps = 1  # commands a sync runs (for the progress bar)
     creates_env = True  # the tool makes the env itself; no ``uv venv`` first
 
     def inputs(self, project: Path, config: ProjectConfig) -> Optional[tuple[str, ...]]:

@@ -48,6 +48,7 @@ def requirement_lines(lock: dict[str, Any], dev: bool) -> list[str]:
 
 class Pipfile:
     name = "pipfile-lock"
+    steps = 1  # commands a sync runs (for the progress bar)
 
     def inputs(self, project: Path, config: ProjectConfig) -> Optional[tuple[str, ...]]:
         if not (project / "Pipfile.lock").is_file():

@@ -13,6 +13,7 @@ from venvd.daemon.engines.base import Job
 
 class Pyproject:
     name = "uv-pyproject"
+    steps = 3  # commands a sync runs (for the progress bar)
 
     def inputs(self, project: Path, config: ProjectConfig) -> Optional[tuple[str, ...]]:
         return ("pyproject.toml",) if (project / "pyproject.toml").is_file() else None

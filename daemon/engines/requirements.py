@@ -35,6 +35,7 @@ def includes(path: Path, seen: Optional[set[Path]] = None) -> list[Path]:
 
 class Requirements:
     name = "uv-pip-sync"
+    steps = 2  # commands a sync runs (for the progress bar)
 
     def inputs(self, project: Path, config: ProjectConfig) -> Optional[tuple[str, ...]]:
         chosen = config.requirements or (

@@ -37,6 +37,7 @@ def tool_version(path: str) -> tuple[int, ...]:
 
 class Poetry:
     name = "poetry"
+    steps = 1
 
     def inputs(self, project: Path, config: ProjectConfig) -> Optional[tuple[str, ...]]:
         if not (project / "poetry.lock").is_file():
@@ -64,6 +65,7 @@ class Poetry:
 
 class Pdm:
     name = "pdm"
+    steps = 1
 
     def inputs(self, project: Path, config: ProjectConfig) -> Optional[tuple[str, ...]]:
         if not (project / "pdm.lock").is_file():

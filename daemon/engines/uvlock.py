@@ -11,6 +11,7 @@ from venvd.daemon.engines.base import Job
 
 class UvLock:
     name = "uv-sync"
+    steps = 1  # commands a sync runs (for the progress bar)
 
     def inputs(self, project: Path, config: ProjectConfig) -> Optional[tuple[str, ...]]:
         if not (project / "uv.lock").is_file():
