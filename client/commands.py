@@ -22,6 +22,7 @@ from venvd.client.connection import (
 )
 from venvd.daemon.errors import VenvdError
 from venvd.daemon.paths import Paths, user_paths
+from venvd.daemon.projects import MARKERS
 from venvd.shell import HookConfig, get_shell
 
 START_TIMEOUT = 10.0
@@ -60,6 +61,7 @@ def hook(args: argparse.Namespace) -> int:
     config = HookConfig(
         python=sys.executable, export_argv=(*flags, str(export_py)),
         socket=str(paths.socket), generation=str(paths.generation), state_db=str(paths.db),
+        ready=str(paths.ready), markers=MARKERS, pid_file=str(paths.pid),
     )
     sys.stdout.write(get_shell(args.shell).hook(config))
     return 0

@@ -20,7 +20,7 @@ if __name__ == "__main__" and not __package__ and Path(__file__).parents[1].name
 from venvd.client.connection import DaemonUnavailable, request, start_daemon
 from venvd.daemon import projects, trust
 from venvd.shell import UnknownShell, get_shell
-from venvd.shell.activation import Wanted, plan
+from venvd.shell.activation import STATE_VAR, State, Wanted, plan
 
 #: How long a prompt may wait for the daemon before falling back to what is on disk.
 TIMEOUT = 1.0
@@ -52,6 +52,15 @@ def on_disk(directory: str, state_db: str) -> Wanted:
     if not trust.decide(record, project, ()) or not projects.env_is_usable(env):
         return Wanted(project)
     return wanted_from(projects.activation(project, env), project)
+
+
+def simple_state(env: dict[str, str | None]) -> tuple[str, str, str] | None:
+    """The activation a hook may revert by itself (see ``Shell.remember``), if any."""
+    text = env.get(STATE_VAR)
+    state = State.decode(text) if text else None
+    if state is None or not state.simple:
+        return None
+    return text or "", env.get("VIRTUAL_ENV") or "", env.get("VIRTUAL_ENV_PROMPT") or ""
 
 
 def parse(argv: list[str]) -> dict[str, str]:
@@ -103,7 +112,9 @@ def main(argv: list[str] | None = None) -> int:
         except DaemonUnavailable:
             start_daemon()
             wanted, messages = on_disk(directory, options["state-db"]), []
-        sys.stdout.write(shell.export(plan(os.environ, wanted, str(pid))))
+        changes = plan(os.environ, wanted, str(pid))
+        sys.stdout.write(shell.export(changes))
+        sys.stdout.write(shell.remember(simple_state({**os.environ, **changes})))
         for message in messages:
             print(f"venvd: {message}", file=sys.stderr)
         return 0

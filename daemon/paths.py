@@ -41,6 +41,11 @@ class Paths:
         return self.runtime / "generation"
 
     @property
+    def ready(self) -> Path:
+        """Activation snippets for the hooks' no-process path (see venvd.shell.ready)."""
+        return self.runtime / "ready"
+
+    @property
     def db(self) -> Path:
         return self.state / "state.sqlite3"
 

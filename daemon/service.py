@@ -21,6 +21,7 @@ from venvd.daemon.protocol import Message
 from venvd.daemon.queue import SyncQueue
 from venvd.daemon.store import Store, SyncRecord
 from venvd.daemon.watch import Watcher
+from venvd.shell import ready
 
 log = logging.getLogger("venvd")
 
@@ -34,6 +35,7 @@ class ShellInfo:
     project: Optional[str] = None
     told: set[str] = field(default_factory=set)
     inbox: list[str] = field(default_factory=list)
+    last: float = 0.0  # when it last asked (monotonic): news older than that is not for it
 
 
 class Daemon:
@@ -45,6 +47,7 @@ class Daemon:
         self.started = time.time()
         self.shells: dict[int, ShellInfo] = {}
         self.failed: dict[str, str] = {}  # project -> fingerprint whose sync failed
+        self.news: dict[str, list[tuple[float, str]]] = {}  # project -> (when, message)
         self._lock = threading.RLock()
         self._shells_checked = time.monotonic()
         self.queue = SyncQueue(self._run_sync, self.config.parallel_syncs)
@@ -94,15 +97,31 @@ class Daemon:
         reply: Message = {"ok": True, "project": project, "exports": {}}
         with self._lock:
             shell.project = project
+            # what happened here since this shell last asked (it may have come in by the
+            # hook's fast path, which the daemon does not see)
+            for when, text in self.news.get(project or "", ()):
+                if when > shell.last:
+                    shell.inbox.append(text)
+            shell.last = time.monotonic()
         if project is not None:
             if self.is_trusted(project):
                 reply["exports"] = self._exports_for(project, shell)
+                self._keep_ready(project, reply["exports"])
             else:
                 self._tell_once(shell, "untrusted:" + project,
                                 f"{project} is not allowed; run 'venvd allow' to trust it")
+                self._keep_ready(project, None)
         with self._lock:
             reply["messages"], shell.inbox = shell.inbox, []
         return reply
+
+    def _keep_ready(self, project: str, exports: Optional[dict[str, Any]],
+                    replace: bool = False) -> None:
+        """The hooks' snippet for *project*: written when missing (or *replace*)."""
+        if exports == {}:
+            ready.remove(self.paths.ready, project)
+        elif replace or not ready.snippet_path(self.paths.ready, project, "sh").exists():
+            ready.write(self.paths.ready, project, exports)
 
     def _exports_for(self, project: str, shell: ShellInfo) -> dict[str, Any]:
         self.store.touch_project(project)
@@ -118,6 +137,7 @@ class Daemon:
         project = self._project_of(request)
         self.store.set_trust(project, True, trust.config_digest(project))
         self.failed.pop(project, None)
+        ready.remove(self.paths.ready, project)  # it may say "stay inactive"
         self.track(project)
         self.ensure_synced(project)
         self.bump()
@@ -127,6 +147,7 @@ class Daemon:
         project = self._project_of(request)
         self.store.set_trust(project, False, trust.config_digest(project))
         self.watcher.unwatch(project)
+        self._keep_ready(project, None, replace=True)
         self.bump()
         return {"ok": True, "project": project}
 
@@ -227,6 +248,7 @@ class Daemon:
         if self.is_trusted(project):
             self.ensure_synced(project)
         else:  # e.g. an edited .venvd.toml revoked the trust: shells must look again
+            self._keep_ready(project, None, replace=True)
             self.bump()
 
     # trust, syncing, state
@@ -284,6 +306,8 @@ class Daemon:
             project, plan.engine.name, started, outcome.seconds, "ok", outcome.added,
             outcome.removed, outcome.changed, None, "\n".join(outcome.output)))
         self.track(project, plan)
+        env = projects.env_path(project)
+        self._keep_ready(project, projects.activation(project, env), replace=True)
         note = "switched" if outcome.switched_only else "synced"
         self._tell_project(project, f"{note} {_name(project)} in {outcome.seconds:.1f} s "
                                     f"(+{outcome.added} \u2212{outcome.removed} "
@@ -374,10 +398,12 @@ class Daemon:
                 shell.inbox.append(text)
 
     def _tell_project(self, project: str, text: str) -> None:
+        """News for the shells in *project*, given at their next prompt (the generation
+        bump that follows makes every shell ask)."""
         with self._lock:
-            for shell in self.shells.values():
-                if shell.project == project:
-                    shell.inbox.append(text)
+            news = self.news.setdefault(project, [])
+            news.append((time.monotonic(), text))
+            del news[:-5]
 
     def _project_of(self, request: Message) -> str:
         directory = _directory(request)

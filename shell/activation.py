@@ -16,6 +16,8 @@ from typing import Optional
 
 STATE_VAR = "VENVD_STATE"
 PATH_VAR = "PATH"
+#: What activating a virtualenv sets (PATH aside); see ``projects.activation``.
+VENV_VARIABLES = ("PYTHONHOME", "VIRTUAL_ENV", "VIRTUAL_ENV_PROMPT")
 
 Env = Mapping[str, str]
 
@@ -43,23 +45,36 @@ class State:
     set: Mapping[str, Optional[str]]
     path: Optional[str]
 
-    def encode(self) -> str:
+    def blob(self) -> str:
+        """Everything but the shell tag, in a form that is the same for every shell, so the
+        daemon can keep it ready and a hook can tag it with builtins (``$$.<blob>``)."""
         raw = json.dumps(
-            {"v": 1, "shell": self.shell, "project": self.project, "prev": self.prev,
-             "set": self.set, "path": self.path},
+            {"v": 2, "project": self.project, "prev": self.prev, "set": self.set,
+             "path": self.path},
             sort_keys=True, separators=(",", ":"), ensure_ascii=True,
         )
         return base64.urlsafe_b64encode(raw.encode()).decode()
+
+    def encode(self) -> str:
+        return f"{self.shell}.{self.blob()}"
+
+    @property
+    def simple(self) -> bool:
+        """A plain venv activation over nothing: what a hook can apply and revert itself."""
+        return (set(self.set) == set(VENV_VARIABLES) and self.path is not None
+                and all(v is None for v in self.prev.values())
+                and self.set.get("PYTHONHOME") is None)
 
     @classmethod
     def decode(cls, text: str) -> Optional[State]:
         """The state in *text*, or ``None`` if it is missing or not ours (never raises)."""
         try:
-            data = json.loads(base64.urlsafe_b64decode(text.encode()))
-            if data.get("v") != 1:
+            tag, _, blob = text.partition(".")
+            data = json.loads(base64.urlsafe_b64decode(blob.encode()))
+            if data.get("v") != 2 or not tag:
                 return None
-            return cls(str(data["shell"]), data["project"], dict(data["prev"]),
-                       dict(data["set"]), data["path"])
+            return cls(tag, data["project"], dict(data["prev"]), dict(data["set"]),
+                       data["path"])
         except (ValueError, KeyError, TypeError, AttributeError):
             return None
 

@@ -26,6 +26,9 @@ class HookConfig:
     socket: str
     generation: str
     state_db: str
+    ready: str = ""  # the folder of activation snippets (see venvd.shell.ready)
+    markers: tuple[str, ...] = ()  # files that make a folder a project
+    pid_file: str = ""  # the daemon's: a cd with no daemon alive takes the client's path
 
 
 class Shell(Protocol):
@@ -43,6 +46,11 @@ class Shell(Protocol):
 
     def quote(self, value: str) -> str:
         """*value* as one literal word of this shell, executing nothing."""
+        ...
+
+    def remember(self, state: Optional[tuple[str, str, str]]) -> str:
+        """Code telling the hook which activation it may revert by itself: (VENVD_STATE,
+        VIRTUAL_ENV, VIRTUAL_ENV_PROMPT) of a plain venv activation, or ``None``."""
         ...
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Optional
+
 from venvd.shell import posix
 from venvd.shell.base import Changes, HookConfig
 
@@ -30,3 +32,6 @@ class Bash:
 
     def quote(self, value: str) -> str:
         return posix.quote(value)
+
+    def remember(self, state: Optional[tuple[str, str, str]]) -> str:
+        return posix.remember(state)

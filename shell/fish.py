@@ -2,13 +2,99 @@
 
 from __future__ import annotations
 
+from typing import Optional
+
 from venvd.shell.base import Changes, HookConfig, check_name
 
 _HOOK = """set -g __venvd_py %(python)s
 set -g __venvd_gen_file %(generation)s
+set -g __venvd_ready %(ready)s
+set -g __venvd_pid_file %(pid_file)s
+set -g __venvd_markers %(markers)s
 set -g __venvd_pwd ''
 set -g __venvd_gen ''
 set -g __venvd_ve ''
+set -g __venvd_fs ''
+set -g __venvd_fe ''
+set -g __venvd_fp ''
+function __venvd_fast
+    set -l dpid ''
+    test -r $__venvd_pid_file; and read dpid < $__venvd_pid_file
+    test -n "$dpid"; or return 1
+    if test -d /proc/self; and not test -d /proc/$dpid
+        return 1
+    end
+    set -l d $PWD
+    set -l root ''
+    while true
+        if test "$d" = "$HOME" -o "$d" = /
+            test -f "$d/.venvd.toml"; and set root $d
+        else
+            for m in $__venvd_markers
+                if test -f "$d/$m"
+                    set root $d
+                    break
+                end
+            end
+        end
+        if test -n "$root" -o "$d" = /
+            break
+        end
+        set d (string replace -r '/[^/]*$' '' -- $d)
+        test -z "$d"; and set d /
+    end
+    set -l ours ''
+    if set -q VENVD_STATE
+        if test "$VENVD_STATE" = "$__venvd_fs" -a "$VIRTUAL_ENV" = "$__venvd_fe" \
+                -a "$VIRTUAL_ENV_PROMPT" = "$__venvd_fp" -a -n "$__venvd_fe"
+            set ours 1
+        else
+            return 1
+        end
+    end
+    set -l _venvd_r_env ''
+    set -l _venvd_r_prompt ''
+    set -l _venvd_r_blob ''
+    if test -n "$root"
+        set -l f "$__venvd_ready$root/.venvd-ready.fish"
+        test -r "$f"; or return 1
+        if test -e "$root/.venvd.toml"; and test "$root/.venvd.toml" -nt "$f"
+            return 1
+        end
+        source "$f"; or return 1
+        if test -n "$_venvd_r_env"; and not test -x "$_venvd_r_env/bin/python"
+            return 1
+        end
+    end
+    if test -n "$ours" -a "$_venvd_r_env" = "$__venvd_fe"
+        return 0
+    end
+    if test -z "$ours" -a -n "$_venvd_r_env"
+        if set -q VIRTUAL_ENV; or set -q VIRTUAL_ENV_PROMPT; or set -q PYTHONHOME
+            return 1
+        end
+    end
+    if test -n "$ours"
+        set -l i (contains -i -- "$__venvd_fe/bin" $PATH)
+        and set -e PATH[$i]
+        set -e VIRTUAL_ENV
+        set -e VIRTUAL_ENV_PROMPT
+        set -e VENVD_STATE
+        set -g __venvd_fs ''
+        set -g __venvd_fe ''
+        set -g __venvd_fp ''
+    end
+    if test -n "$_venvd_r_env"
+        set -gx VIRTUAL_ENV $_venvd_r_env
+        set -gx VIRTUAL_ENV_PROMPT $_venvd_r_prompt
+        set -gx PATH "$_venvd_r_env/bin" $PATH
+        set -gx VENVD_STATE "$fish_pid.$_venvd_r_blob"
+        set -g __venvd_fs $VENVD_STATE
+        set -g __venvd_fe $_venvd_r_env
+        set -g __venvd_fp $_venvd_r_prompt
+    end
+    return 0
+end
 function __venvd_hook --on-event fish_prompt --on-variable PWD
     set -l venvd_status $status
     set -l g ''
@@ -17,9 +103,11 @@ function __venvd_hook --on-event fish_prompt --on-variable PWD
     end
     if test "$PWD" != "$__venvd_pwd" -o "$g" != "$__venvd_gen" -o "$VIRTUAL_ENV" != "$__venvd_ve"
         set -g __venvd_pwd $PWD
-        set -g __venvd_gen $g
-        if test -x $__venvd_py
-            %(command)s | source
+        if test "$g" != "$__venvd_gen"; or set -q VENVD_NO_FAST; or not __venvd_fast
+            set -g __venvd_gen $g
+            if test -x $__venvd_py
+                %(command)s | source
+            end
         end
         set -g __venvd_ve "$VIRTUAL_ENV"
     end
@@ -53,6 +141,9 @@ class Fish:
         return _HOOK % {
             "python": quote(config.python),
             "generation": quote(config.generation),
+            "ready": quote(config.ready),
+            "pid_file": quote(config.pid_file),
+            "markers": " ".join(quote(m) for m in config.markers) or "''",
             "command": command,
         }
 
@@ -72,3 +163,8 @@ class Fish:
 
     def quote(self, value: str) -> str:
         return quote(value)
+
+    def remember(self, state: Optional[tuple[str, str, str]]) -> str:
+        values = state or ("", "", "")
+        return "".join(f"set -g {name} {quote(value)};" for name, value in
+                       zip(("__venvd_fs", "__venvd_fe", "__venvd_fp"), values)) + "\n"

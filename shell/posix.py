@@ -32,20 +32,76 @@ def argv(words: tuple[str, ...]) -> str:
 
 
 # The hook body shared by bash and zsh. On an idle prompt it runs builtins only: one `read`
-# of the generation file the daemon bumps, and string comparisons. `$?` is kept for the next
-# prompt hook, and Ctrl-C cannot interrupt an `eval` half-way.
-HOOK_FUNCTION = r"""_venvd_hook() {
+# of the generation file the daemon bumps, and string comparisons. On a `cd` it tries the
+# fast path (builtins only: file tests and `.` of a snippet the daemon keeps ready), and
+# falls back to the export client. `$?` is kept for the next prompt hook, and Ctrl-C cannot
+# interrupt an `eval` half-way.
+HOOK_FUNCTION = r"""_venvd_fast() {
+  local d=$PWD root= m f dpid=
+  [[ -r $_VENVD_PIDFILE ]] && read -r dpid < "$_VENVD_PIDFILE"
+  [[ -n $dpid && ( ! -d /proc/self || -d /proc/$dpid ) ]] || return 1
+  while :; do
+    if [[ $d == "${HOME-}" || $d == / ]]; then
+      [[ -f $d/.venvd.toml ]] && root=$d
+    else
+      for m in %(markers)s; do
+        if [[ -f $d/$m ]]; then root=$d; break; fi
+      done
+    fi
+    [[ -n $root || $d == / ]] && break
+    d=${d%%/*}
+    [[ -z $d ]] && d=/
+  done
+  local ours=
+  if [[ -n ${VENVD_STATE-} ]]; then
+    [[ $VENVD_STATE == "${_venvd_fs-}" && ${VIRTUAL_ENV-} == "${_venvd_fe-}" \
+       && ${VIRTUAL_ENV_PROMPT-} == "${_venvd_fp-}" && -n ${_venvd_fe-} ]] || return 1
+    ours=1
+  fi
+  local _venvd_r_env= _venvd_r_prompt= _venvd_r_blob=
+  if [[ -n $root ]]; then
+    f=$_VENVD_READY$root/.venvd-ready.sh
+    [[ -r $f ]] || return 1
+    [[ -e $root/.venvd.toml && $root/.venvd.toml -nt $f ]] && return 1
+    . "$f" || return 1
+    [[ -z $_venvd_r_env || -x $_venvd_r_env/bin/python ]] || return 1
+  fi
+  if [[ -n $ours && $_venvd_r_env == "$_venvd_fe" ]]; then
+    return 0
+  fi
+  if [[ -z $ours && -n $_venvd_r_env ]]; then
+    [[ -z ${VIRTUAL_ENV-} && -z ${VIRTUAL_ENV_PROMPT-} && -z ${PYTHONHOME+x} ]] || return 1
+  fi
+  if [[ -n $ours ]]; then
+    local p=":$PATH:"
+    %(path_remove)s
+    p=${p#:}
+    PATH=${p%%:}
+    unset VIRTUAL_ENV VIRTUAL_ENV_PROMPT VENVD_STATE
+    _venvd_fs= _venvd_fe= _venvd_fp=
+  fi
+  if [[ -n $_venvd_r_env ]]; then
+    export VIRTUAL_ENV=$_venvd_r_env VIRTUAL_ENV_PROMPT=$_venvd_r_prompt
+    PATH=$_venvd_r_env/bin${PATH:+:$PATH}
+    export VENVD_STATE="$$.$_venvd_r_blob"
+    _venvd_fs=$VENVD_STATE _venvd_fe=$_venvd_r_env _venvd_fp=$_venvd_r_prompt
+  fi
+  return 0
+}
+_venvd_hook() {
   local _venvd_status=$?
   local _venvd_g=
   [[ -r $_VENVD_GEN ]] && read -r _venvd_g < "$_VENVD_GEN"
   if [[ "$PWD" != "${_venvd_pwd-}" || "$_venvd_g" != "${_venvd_gen-}" \
         || "${VIRTUAL_ENV-}" != "${_venvd_ve-}" ]]; then
     _venvd_pwd=$PWD
-    _venvd_gen=$_venvd_g
-    if [[ -x $_VENVD_PY ]]; then
-      trap -- '' SIGINT
-      eval "$(%(command)s)"
-      trap - SIGINT
+    if [[ "$_venvd_g" != "${_venvd_gen-}" || -n ${VENVD_NO_FAST-} ]] || ! _venvd_fast; then
+      _venvd_gen=$_venvd_g
+      if [[ -x $_VENVD_PY ]]; then
+        trap -- '' SIGINT
+        eval "$(%(command)s)"
+        trap - SIGINT
+      fi
     fi
     _venvd_ve=${VIRTUAL_ENV-}
   fi
@@ -54,17 +110,28 @@ HOOK_FUNCTION = r"""_venvd_hook() {
 """
 
 
+# Remove the first ``:<env>/bin:`` from ``p``, literally (no glob): bash takes quoted parts of
+# a pattern literally; zsh needs the value escaped with (b) and then matched as a pattern (~),
+# which holds whatever its GLOB_SUBST option is.
+PATH_REMOVE = {
+    "bash": 'p=${p/":$_venvd_fe/bin:"/:}',
+    "zsh": 'local x=":$_venvd_fe/bin:"; local xb=${(b)x}; p=${p/${~xb}/:}',
+}
+
+
 def hook_prelude(config: HookConfig) -> str:
     """Plain (unexported) variables holding the paths the hook needs."""
     return (
         f"_VENVD_PY={quote(config.python)}\n"
         f"_VENVD_GEN={quote(config.generation)}\n"
-        "_venvd_pwd=\n_venvd_gen=\n_venvd_ve=\n"
+        f"_VENVD_READY={quote(config.ready)}\n"
+        f"_VENVD_PIDFILE={quote(config.pid_file)}\n"
+        "_venvd_pwd=\n_venvd_gen=\n_venvd_ve=\n_venvd_fs=\n_venvd_fe=\n_venvd_fp=\n"
     )
 
 
 def hook_function(config: HookConfig, shell: str) -> str:
-    """The hook function, calling the export client for *shell*."""
+    """The hook functions, calling the export client for *shell* when needed."""
     command = " ".join(
         (
             argv((config.python, *config.export_argv, shell)),
@@ -75,4 +142,12 @@ def hook_function(config: HookConfig, shell: str) -> str:
             '--pid "$$"',
         )
     )
-    return HOOK_FUNCTION % {"command": command}
+    markers = " ".join(quote(m) for m in config.markers) or "''"
+    return HOOK_FUNCTION % {"command": command, "markers": markers,
+                            "path_remove": PATH_REMOVE[shell]}
+
+
+def remember(state: tuple[str, str, str] | None) -> str:
+    values = state or ("", "", "")
+    return "".join(f"{name}={quote(value)};" for name, value in
+                   zip(("_venvd_fs", "_venvd_fe", "_venvd_fp"), values)) + "\n"

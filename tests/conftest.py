@@ -3,6 +3,7 @@ real interpreters and real shells."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -205,6 +206,10 @@ class Sandbox:
         pid = int(self.pid_file.read_text())
         os.kill(pid, signal.SIGKILL)
         wait_for(lambda: not _pid_alive(pid), 10, "the daemon to die")
+        # pytest-xprocess started it as our child: reap it, as init would a detached daemon,
+        # so that no zombie keeps its /proc entry
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
         return pid
 
     def stop_everything(self) -> None:

@@ -113,6 +113,13 @@ def test_hostile_directory_name_activates_and_executes_nothing(daemon: Sandbox,
     assert sh.run("python -c 'import gamma; print(gamma.__version__)'").strip() == "1.0"
     sh.run("cd /")
     sh.prompts_until(lambda: sh.var("VIRTUAL_ENV") == "", 30, "VIRTUAL_ENV unset")
+    # again through the hook's own path, with the daemon's snippet (no client at all)
+    sh.run("set -g __venvd_py /nonexistent" if shell_kind == "fish" else "_VENVD_PY=/nonexistent")
+    sh.cd_var("HOSTILE")
+    assert sh.run("test \"$VIRTUAL_ENV\" = \"$HOSTILE/.venv\" && printf '%s' yes") == "yes"
+    assert sh.run("python -c 'import gamma; print(gamma.__version__)'").strip() == "1.0"
+    sh.run("cd /")
+    assert sh.var("VIRTUAL_ENV") == ""
     pwned = [p for p in daemon.root.rglob("pwned*")] + list(Path("/").glob("pwned*"))
     assert pwned == [], f"a directory name was executed: {pwned}"
 
@@ -183,3 +190,40 @@ def test_nested_shell_is_not_doubled_and_hand_activated_venv_is_left_alone(
     assert entries[0] == f"{other}/bin" and own_bin not in entries
     sh.run(f"cd {daemon.root}")  # leaving the project keeps the hand-made venv
     assert sh.var("VIRTUAL_ENV") == str(other)
+
+
+def test_cd_takes_no_process_once_the_daemon_has_snippets_ready(
+        daemon: Sandbox, shell_kind: str, two_pythons: tuple[Py, Py]) -> None:
+    """With the export client made unreachable, cd still activates, switches and reverts:
+    the hook did it with builtins and the daemon's snippets alone."""
+    py_a, py_b = two_pythons
+    a = daemon.project("fast-a", py_a.minor, "gamma\n")
+    b = daemon.project("fast-b", py_b.minor, "alpha\n")
+    stranger = daemon.project("fast-stranger", requirements="")
+    allow_and_sync(daemon, a)
+    allow_and_sync(daemon, b)
+    sh = daemon.shell(shell_kind, cwd=daemon.root)
+    for project in (a, b, stranger):  # the daemon sees each once and keeps a snippet
+        sh.run(f"cd {project}")
+        sh.run("true")
+    sh.run(f"cd {daemon.root}")
+    sh.run("true")
+    before = path_entries(sh)
+    no_client = "set -g __venvd_py /nonexistent" if shell_kind == "fish" else \
+        "_VENVD_PY=/nonexistent"
+    sh.run(no_client)
+    sh.run(f"cd {a}")
+    assert sh.var("VIRTUAL_ENV") == f"{a}/.venv"
+    assert sh.run("python --version").strip() == f"Python {py_a.version}"
+    sh.run(f"cd {b}/")
+    assert sh.var("VIRTUAL_ENV") == f"{b}/.venv"
+    assert sh.var("VIRTUAL_ENV_PROMPT") == "fast-b"
+    assert sh.run("python --version").strip() == f"Python {py_b.version}"
+    assert path_entries(sh) == [f"{b}/.venv/bin", *before]
+    sh.run(f"cd {stranger}")  # known and not allowed: stays inactive
+    assert sh.var("VIRTUAL_ENV") == ""
+    assert path_entries(sh) == before
+    sh.run(f"cd {a}")
+    sh.run(f"cd {daemon.root}")
+    assert sh.var("VIRTUAL_ENV") == "" and sh.var("VENVD_STATE") == ""
+    assert path_entries(sh) == before
