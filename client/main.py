@@ -15,9 +15,19 @@ from venvd.daemon.errors import UsageError, VenvdError
 Command = Callable[[argparse.Namespace], int]
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("venvd")
+    except PackageNotFoundError:
+        return "(not installed)"
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="venvd", description=(
         "Keeps each project's Python environment in sync and active in your shell."))
+    top.add_argument("--version", action="version", version=f"venvd {_version()}")
     sub = top.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     def add(name: str, func: Command, text: str) -> argparse.ArgumentParser:

@@ -191,7 +191,7 @@ class Sandbox:
             (path / rel).write_text(text)
         return path
 
-    def shell(self, kind: str, cwd: Optional[Path] = None, **kw: str) -> Shell:
+    def shell(self, kind: str, cwd: Optional[Path] = None, **kw: Any) -> Shell:
         if shell_path(kind) is None:
             if os.environ.get("VENVD_TEST_REQUIRE_SHELLS"):
                 pytest.fail(f"{kind} is required (VENVD_TEST_REQUIRE_SHELLS) but not installed")

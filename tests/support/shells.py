@@ -52,13 +52,15 @@ class Shell:
     """One interactive shell; ``run`` sends a command line and returns what it printed."""
 
     def __init__(self, kind: str, env: dict[str, str], cwd: Path, rc_before: str = "",
-                 rc_after: str = "") -> None:
+                 rc_after: str = "", own_rc: bool = True) -> None:
+        """*own_rc*: write the rc file with the hook line; else use the one in HOME as is."""
         exe = shell_path(kind)
         if exe is None:
             raise RuntimeError(f"{kind} is not installed")
         self.kind = kind
         home = Path(env["HOME"])
-        env = {**env, **write_rc(kind, env, rc_before, rc_after), "TERM": "dumb"}
+        extra = write_rc(kind, env, rc_before, rc_after) if own_rc else {}
+        env = {**env, **extra, "TERM": "dumb"}
         args = {"bash": ["--noprofile", "--rcfile", str(home / ".bashrc"), "-i"],
                 "zsh": ["-i"], "fish": ["-i"]}[kind]
         self.child = pexpect.spawn(exe, args, env=env, cwd=str(cwd), encoding="utf-8",
