@@ -27,6 +27,7 @@ class UserConfig:
     parallel_syncs: int = 2
     debounce_seconds: float = 0.3
     keep_states: int = 3
+    max_watched: int = 64
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,7 @@ def load_user_config(path: Path) -> UserConfig:
     parallel = data.get("parallel_syncs", 2)
     debounce = data.get("debounce_seconds", 0.3)
     keep = data.get("keep_states", 3)
+    watched = data.get("max_watched", 64)
     if not isinstance(roots, list) or not all(isinstance(r, str) for r in roots):
         raise ConfigError(f"{path}: trusted_roots must be a list of paths")
     if not isinstance(parallel, int) or parallel < 1:
@@ -66,8 +68,10 @@ def load_user_config(path: Path) -> UserConfig:
         raise ConfigError(f"{path}: debounce_seconds must be a number of seconds")
     if not isinstance(keep, int) or keep < 1:
         raise ConfigError(f"{path}: keep_states must be a whole number of at least 1")
+    if not isinstance(watched, int) or watched < 1:
+        raise ConfigError(f"{path}: max_watched must be a whole number of at least 1")
     return UserConfig(tuple(os.path.expanduser(r) for r in roots), parallel, float(debounce),
-                      keep)
+                      keep, watched)
 
 
 def load_project_config(project: Path) -> ProjectConfig:

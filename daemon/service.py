@@ -53,7 +53,8 @@ class Daemon:
         self.queue = SyncQueue(self._run_sync, self.config.parallel_syncs)
         self.stop_requested = threading.Event()
         self.watcher = Watcher(self._changed, self.config.debounce_seconds,
-                               force_polling=os.environ.get("VENVD_FORCE_POLLING") == "1")
+                               force_polling=os.environ.get("VENVD_FORCE_POLLING") == "1",
+                               capacity=self.config.max_watched, pinned=self._has_shell)
         self.watcher.start()
         self.bump()
 
@@ -231,6 +232,9 @@ class Daemon:
         return {"ok": True, "removed": removed}
 
     # watching
+    def _has_shell(self, project: str) -> bool:
+        with self._lock:
+            return any(s.project == project for pid, s in self.shells.items() if pid)
     def track(self, project: str, plan: Optional[sync.Plan] = None) -> None:
         """Watch *project*'s root and the folders its requirement files live in."""
         try:

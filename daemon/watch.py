@@ -59,8 +59,11 @@ class Watcher:
     """Watches folders for projects and calls ``on_change(project)`` once per burst."""
 
     def __init__(self, on_change: Callable[[str], None], debounce: float,
-                 force_polling: bool = False) -> None:
+                 force_polling: bool = False, capacity: int = 64,
+                 pinned: Callable[[str], bool] = lambda project: False) -> None:
         self.on_change = on_change
+        self.capacity = capacity  # watchdog runs a thread per watched folder: keep them few
+        self.pinned = pinned  # projects never dropped (a live shell is there)
         self.debounce = debounce
         self.polling = force_polling
         self.problem: Optional[str] = None
@@ -89,12 +92,30 @@ class Watcher:
         """Watch *project*'s root and *folders* (those holding its requirement files)."""
         wanted = {project, *(os.path.realpath(f) for f in folders)}
         with self._lock:
-            self._names[project] = set(names)
+            self._names.pop(project, None)
+            self._names[project] = set(names)  # most recently used last
+            self._evict()
             for folder, (_, owners) in list(self._folders.items()):
                 if project in owners and folder not in wanted:
                     self._drop(folder, project)
             for folder in wanted:
                 self._add(folder, project)
+
+    def _evict(self) -> None:
+        """Stop watching the least recently used projects beyond capacity; they are checked
+        again when next visited (the daemon compares their files' fingerprint then)."""
+        over = len(self._names) - self.capacity
+        for project in list(self._names):
+            if over <= 0:
+                break
+            if self.pinned(project):
+                continue
+            self._names.pop(project, None)
+            self._pending.pop(project, None)
+            for folder, (_, owners) in list(self._folders.items()):
+                if project in owners:
+                    self._drop(folder, project)
+            over -= 1
 
     def unwatch(self, project: str) -> None:
         with self._lock:

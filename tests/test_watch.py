@@ -223,3 +223,23 @@ def test_inotify_failure_falls_back_to_polling(tmp_path: Path) -> None:
         wait_for(lambda: changes == [str(project)], 30, "the polling observer to see it")
     finally:
         watcher.stop()
+
+
+def test_watches_are_bounded_least_recently_used_first(tmp_path: Path) -> None:
+    folders = []
+    for name in "abcd":
+        (tmp_path / name).mkdir()
+        folders.append(str(tmp_path / name))
+    a, b, _c, d = folders
+    watcher = Watcher(lambda project: None, debounce=0.05, capacity=2,
+                      pinned=lambda project: project == a)
+    watcher.start()
+    try:
+        for project in folders:
+            watcher.watch(project)
+        assert watcher.watched() == sorted([a, d])  # a has a shell; d is the newest
+        assert watcher.folders() == sorted([a, d])
+        watcher.watch(b)
+        assert watcher.watched() == sorted([a, b])
+    finally:
+        watcher.stop()
