@@ -25,9 +25,9 @@ class ConfigError(VenvdError):
 class UserConfig:
     trusted_roots: tuple[str, ...] = ()
     parallel_syncs: int = 2
-    debounce_seconds: float = 0.3
+    debounce_seconds: float = 0.05
     keep_states: int = 3
-    max_watched: int = 64
+    max_watched: int = 32
 
 
 @dataclass(frozen=True)
@@ -57,9 +57,9 @@ def load_user_config(path: Path) -> UserConfig:
     data = read_toml(path)
     roots = data.get("trusted_roots", [])
     parallel = data.get("parallel_syncs", 2)
-    debounce = data.get("debounce_seconds", 0.3)
+    debounce = data.get("debounce_seconds", 0.05)
     keep = data.get("keep_states", 3)
-    watched = data.get("max_watched", 64)
+    watched = data.get("max_watched", 32)
     if not isinstance(roots, list) or not all(isinstance(r, str) for r in roots):
         raise ConfigError(f"{path}: trusted_roots must be a list of paths")
     if not isinstance(parallel, int) or parallel < 1:

@@ -50,6 +50,9 @@ class Server:
         self.paths = paths
         # Requests may block (SQLite, planning); they run here, off the event loop.
         self.pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="venvd-req")
+        # The prompt path (export) has a thread of its own: its requests are short, and one
+        # thread answers a burst of them faster than eight fighting over the GIL.
+        self.prompt_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="venvd-prompt")
         self._stopping: Optional[asyncio.Event] = None
 
     async def serve(self) -> None:
@@ -63,7 +66,8 @@ class Server:
         old_umask = os.umask(0o177)
         try:
             server = await asyncio.start_unix_server(
-                self._client, path=str(sock_path), limit=protocol.MAX_REQUEST + 1
+                self._client, path=str(sock_path), limit=protocol.MAX_REQUEST + 1,
+                backlog=1024,  # a burst of prompts (many shells, one git pull) must not wait
             )
         finally:
             os.umask(old_umask)
@@ -77,6 +81,7 @@ class Server:
         with contextlib.suppress(FileNotFoundError):
             sock_path.unlink()
         self.pool.shutdown(wait=False, cancel_futures=True)
+        self.prompt_pool.shutdown(wait=False, cancel_futures=True)
 
     def _stop(self) -> None:
         if self._stopping is not None:
@@ -91,6 +96,8 @@ class Server:
             await self._answer(reader, writer)
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
+        except asyncio.CancelledError:  # the daemon is stopping: this client gets no answer
+            return
         except Exception:  # one bad client must never take the daemon down
             log.exception("error while serving a client")
         finally:
@@ -117,7 +124,11 @@ class Server:
         def emit(message: protocol.Message) -> None:
             loop.call_soon_threadsafe(writer.write, protocol.encode(message))
 
-        reply = await loop.run_in_executor(self.pool, self.daemon.handle, request, emit)
+        if request["op"] == "ping":  # answered on the loop: a liveness check never queues
+            reply = self.daemon.handle(request, emit)
+        else:
+            pool = self.prompt_pool if request["op"] == "export" else self.pool
+            reply = await loop.run_in_executor(pool, self.daemon.handle, request, emit)
         writer.write(protocol.encode(reply))
 
 

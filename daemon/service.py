@@ -48,6 +48,8 @@ class Daemon:
         self.shells: dict[int, ShellInfo] = {}
         self.failed: dict[str, str] = {}  # project -> fingerprint whose sync failed
         self.news: dict[str, list[tuple[float, str]]] = {}  # project -> (when, message)
+        self._trust: dict[str, tuple[object, bool]] = {}
+        self._touched: dict[str, float] = {}
         self._lock = threading.RLock()
         self._shells_checked = time.monotonic()
         self.queue = SyncQueue(self._run_sync, self.config.parallel_syncs)
@@ -125,7 +127,7 @@ class Daemon:
             ready.write(self.paths.ready, project, exports)
 
     def _exports_for(self, project: str, shell: ShellInfo) -> dict[str, Any]:
-        self.store.touch_project(project)
+        self._touch(project)
         if not self.watcher.is_watched(project):
             self.track(project)
         self.ensure_synced(project, shell)
@@ -137,6 +139,8 @@ class Daemon:
     def op_allow(self, request: Message, emit: Callable[[Message], None]) -> Message:
         project = self._project_of(request)
         self.store.set_trust(project, True, trust.config_digest(project))
+        with self._lock:
+            self._trust.pop(project, None)
         self.failed.pop(project, None)
         ready.remove(self.paths.ready, project)  # it may say "stay inactive"
         self.track(project)
@@ -147,6 +151,8 @@ class Daemon:
     def op_deny(self, request: Message, emit: Callable[[Message], None]) -> Message:
         project = self._project_of(request)
         self.store.set_trust(project, False, trust.config_digest(project))
+        with self._lock:
+            self._trust.pop(project, None)
         self.watcher.unwatch(project)
         self._keep_ready(project, None, replace=True)
         self.bump()
@@ -161,7 +167,7 @@ class Daemon:
             self.queue.request(project)
             return {"ok": True, "project": project, "state": self.queue.state(project)}
         try:
-            plan = sync.make_plan(Path(project))
+            plan = sync.cached_plan(Path(project))
             steps = plan.engine.steps + (0 if getattr(plan.engine, "creates_env", False) else 1)
             emit({"ok": True, "progress": f"syncing {_name(project)} with {plan.engine.name}",
                   "steps": steps})
@@ -238,7 +244,7 @@ class Daemon:
     def track(self, project: str, plan: Optional[sync.Plan] = None) -> None:
         """Watch *project*'s root and the folders its requirement files live in."""
         try:
-            plan = plan or sync.make_plan(Path(project))
+            plan = plan or sync.cached_plan(Path(project))
         except VenvdError:
             self.watcher.watch(project)
             return
@@ -257,14 +263,37 @@ class Daemon:
 
     # trust, syncing, state
     def is_trusted(self, project: str) -> bool:
-        return trust.decide(self.store.trust(project), project, self.config.trusted_roots)
+        """Trust, remembered while the project's ``.venvd.toml`` is unchanged (allow and deny
+        forget it), so a burst of prompts does not read the database for each."""
+        try:
+            st = os.stat(os.path.join(project, trust.PROJECT_CONFIG))
+            key: object = (st.st_mtime_ns, st.st_size, st.st_ino)
+        except OSError:
+            key = None
+        with self._lock:
+            cached = self._trust.get(project)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        decided = trust.decide(self.store.trust(project), project, self.config.trusted_roots)
+        with self._lock:
+            self._trust[project] = (key, decided)
+        return decided
+
+    def _touch(self, project: str) -> None:
+        """Record the visit; at most once a minute per project (it is a database write)."""
+        now = time.monotonic()
+        with self._lock:
+            if now - self._touched.get(project, -1e9) < 60:
+                return
+            self._touched[project] = now
+        self.store.touch_project(project)
 
     def ensure_synced(self, project: str, shell: Optional[ShellInfo] = None) -> None:
         """Queue a sync when the env is missing, broken or behind its inputs."""
         if self.queue.state(project) is not None:
             return
         try:
-            plan = sync.make_plan(Path(project))
+            plan = sync.cached_plan(Path(project))
         except VenvdError as exc:
             if shell is not None:
                 self._tell_once(shell, f"plan:{project}:{exc}", f"{_name(project)}: {exc}")
@@ -309,6 +338,7 @@ class Daemon:
         self.store.add_sync(SyncRecord(
             project, plan.engine.name, started, outcome.seconds, "ok", outcome.added,
             outcome.removed, outcome.changed, None, "\n".join(outcome.output)))
+        sync.remember_plan(plan)
         self.track(project, plan)
         env = projects.env_path(project)
         self._keep_ready(project, projects.activation(project, env), replace=True)
@@ -341,7 +371,7 @@ class Daemon:
         lockfile = record.get("lockfile")
         fingerprint: Optional[str] = None
         try:
-            plan = sync.make_plan(Path(project))
+            plan = sync.cached_plan(Path(project))
             wanted, source = plan.request.spec, plan.request.source
             engine, lockfile, fingerprint = plan.engine.name, plan.lockfile, plan.fingerprint
         except VenvdError as exc:

@@ -77,10 +77,19 @@ def python_request(project: Path, config: ProjectConfig) -> tuple[list[str], pyt
     return ["system"], pythons.PythonRequest("system", "default")
 
 
+_found: tuple[float, list[pythons.Interpreter]] = (0.0, [])
+INTERPRETERS_TTL = 30.0
+
+
 def interpreters() -> list[pythons.Interpreter]:
-    return pythons.discover(
-        pythons.default_pyenv_root(), pythons.default_uv_python_dir(), os.environ.get("PATH", "")
-    )
+    """The interpreters installed, looked for again at most every few seconds."""
+    global _found
+    when, found = _found
+    if time.monotonic() - when > INTERPRETERS_TTL:
+        found = pythons.discover(pythons.default_pyenv_root(), pythons.default_uv_python_dir(),
+                                 os.environ.get("PATH", ""))
+        _found = (time.monotonic(), found)
+    return found
 
 
 def choose_interpreter(project: Path, config: ProjectConfig) -> tuple[pythons.PythonRequest,
@@ -112,6 +121,55 @@ def make_plan(project: Path) -> Plan:
     request, interpreter = choose_interpreter(project, config)
     return Plan(project, config, request, interpreter, engine, inputs,
                 fingerprint(project, engine.name, interpreter, inputs, config))
+
+
+_plans: dict[str, tuple[tuple[object, ...], Plan]] = {}
+_plans_lock = threading.Lock()
+
+
+def _signature(project: Path, inputs: tuple[str, ...]) -> tuple[object, ...]:
+    """What a plan depends on, as cheap ``stat`` results: the project folder (files added or
+    removed), its manifests, config and inputs, and every ``.python-version`` above it."""
+    root = str(project)
+    paths = [root, *(os.path.join(root, n) for n in (*projects.MARKERS, *inputs))]
+    folder = root
+    while True:
+        paths.append(os.path.join(folder, pythons.VERSION_FILE))
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            break
+        folder = parent
+    sig: list[object] = []
+    stat = os.stat
+    for path in paths:
+        try:
+            st = stat(path)
+            sig.append((st.st_mtime_ns, st.st_size, st.st_ino))
+        except OSError:
+            sig.append(None)
+    return tuple(sig)
+
+
+def cached_plan(project: Path) -> Plan:
+    """``make_plan``, reused while none of the files it read has changed (the prompt path
+    asks for it often; a sync itself always plans afresh)."""
+    key = str(project)
+    with _plans_lock:
+        cached = _plans.get(key)
+    if cached is not None and _signature(project, cached[1].inputs) == cached[0]:
+        return cached[1]
+    before = _signature(project, cached[1].inputs if cached else ())
+    plan = make_plan(project)
+    if _signature(project, cached[1].inputs if cached else ()) == before:
+        with _plans_lock:
+            _plans[key] = (_signature(project, plan.inputs), plan)
+    return plan
+
+
+def remember_plan(plan: Plan) -> None:
+    """Seed the cache with the plan a sync just used (its files were read for it)."""
+    with _plans_lock:
+        _plans[str(plan.project)] = (_signature(plan.project, plan.inputs), plan)
 
 
 def fingerprint(project: Path, engine: str, interpreter: pythons.Interpreter,

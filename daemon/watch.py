@@ -17,7 +17,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable
-from typing import Optional
+from typing import Any, Optional
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
@@ -69,7 +69,9 @@ class Watcher:
         self.problem: Optional[str] = None
         self._observer: BaseObserver = PollingObserver() if force_polling else Observer()
         self._lock = threading.Condition()
-        self._folders: dict[str, tuple[ObservedWatch, set[str]]] = {}  # folder -> watch, projects
+        self._ops = threading.Lock()
+        # folder -> [its watch (None while being scheduled), the projects it is watched for]
+        self._folders: dict[str, list[Any]] = {}
         self._names: dict[str, set[str]] = {}  # project -> extra file names to care about
         self._due: list[tuple[float, str]] = []
         self._pending: dict[str, float] = {}
@@ -84,46 +86,117 @@ class Watcher:
         with self._lock:
             self._stopped = True
             self._lock.notify_all()
-        self._observer.stop()
-        self._observer.join(timeout=5)
+        with self._ops:
+            self._observer.stop()
+            self._observer.join(timeout=5)
 
-    # what is watched
+    # what is watched. Lock order: ``_ops`` (observer calls) before ``_lock`` (state). No
+    # watchdog call is made while ``_lock`` is held: watchdog's dispatch thread holds its own
+    # lock while it hands us events, and our handler takes ``_lock``.
     def watch(self, project: str, folders: Iterable[str] = (), names: Iterable[str] = ()) -> None:
         """Watch *project*'s root and *folders* (those holding its requirement files)."""
         wanted = {project, *(os.path.realpath(f) for f in folders)}
-        with self._lock:
-            self._names.pop(project, None)
-            self._names[project] = set(names)  # most recently used last
-            self._evict()
-            for folder, (_, owners) in list(self._folders.items()):
-                if project in owners and folder not in wanted:
-                    self._drop(folder, project)
-            for folder in wanted:
-                self._add(folder, project)
+        with self._ops:
+            with self._lock:
+                self._names.pop(project, None)
+                self._names[project] = set(names)  # most recently used last
+                drops = self._evict()
+                for folder, (_, owners) in list(self._folders.items()):
+                    if project in owners and folder not in wanted:
+                        drops += self._drop(folder, project)
+                adds = []
+                for folder in wanted:
+                    if folder in self._folders:
+                        self._folders[folder][1].add(project)
+                    elif os.path.isdir(folder):
+                        self._folders[folder] = [None, {project}]
+                        adds.append(folder)
+            self._apply(drops, adds)
 
-    def _evict(self) -> None:
+    def unwatch(self, project: str) -> None:
+        with self._ops:
+            with self._lock:
+                drops = self._forget(project)
+            self._apply(drops, [])
+
+    def _evict(self) -> list[ObservedWatch]:
         """Stop watching the least recently used projects beyond capacity; they are checked
         again when next visited (the daemon compares their files' fingerprint then)."""
         over = len(self._names) - self.capacity
+        drops: list[ObservedWatch] = []
         for project in list(self._names):
             if over <= 0:
                 break
-            if self.pinned(project):
-                continue
-            self._names.pop(project, None)
-            self._pending.pop(project, None)
-            for folder, (_, owners) in list(self._folders.items()):
-                if project in owners:
-                    self._drop(folder, project)
-            over -= 1
+            if not self.pinned(project):
+                drops += self._forget(project)
+                over -= 1
+        return drops
 
-    def unwatch(self, project: str) -> None:
+    def _forget(self, project: str) -> list[ObservedWatch]:
+        self._names.pop(project, None)
+        self._pending.pop(project, None)
+        drops: list[ObservedWatch] = []
+        for folder, (_, owners) in list(self._folders.items()):
+            if project in owners:
+                drops += self._drop(folder, project)
+        return drops
+
+    def _drop(self, folder: str, project: str) -> list[ObservedWatch]:
+        """Forget *project* as an owner of *folder*; the watch to unschedule, if it was the
+        last owner."""
+        handle, owners = self._folders[folder]
+        owners.discard(project)
+        if owners:
+            return []
+        del self._folders[folder]
+        return [handle] if handle is not None else []
+
+    def _apply(self, drops: list[ObservedWatch], adds: list[str]) -> None:
+        """Make the observer match (called with ``_ops`` held, ``_lock`` not held)."""
+        for handle in drops:
+            with contextlib.suppress(KeyError, OSError):
+                self._observer.unschedule(handle)
+        for folder in adds:
+            new = self._schedule(folder)
+            with self._lock:
+                entry = self._folders.get(folder)
+                if entry is not None and entry[0] is None:
+                    entry[0], new = new, None
+            if new is not None:  # dropped meanwhile
+                with contextlib.suppress(KeyError, OSError):
+                    self._observer.unschedule(new)
+
+    def _schedule(self, folder: str) -> Optional[ObservedWatch]:
+        try:
+            return self._observer.schedule(_Handler(self, folder), folder, recursive=False)
+        except OSError as exc:
+            if self.polling:
+                log.warning("cannot watch %s: %s", folder, exc)
+                return None
+            self._fall_back_to_polling(exc)
+            try:
+                return self._observer.schedule(_Handler(self, folder), folder, recursive=False)
+            except OSError as again:
+                log.warning("cannot watch %s: %s", folder, again)
+                return None
+
+    def _fall_back_to_polling(self, exc: OSError) -> None:
+        """inotify failed (e.g. the watch limit): move every watch to a polling observer."""
+        self.problem = (f"inotify unavailable ({exc.strerror or exc}); polling for changes "
+                        "instead (raise fs.inotify.max_user_watches to fix)")
+        log.warning("%s", self.problem)
+        old = self._observer
+        self.polling = True
+        self._observer = PollingObserver()
         with self._lock:
-            self._names.pop(project, None)
-            self._pending.pop(project, None)
-            for folder, (_, owners) in list(self._folders.items()):
-                if project in owners:
-                    self._drop(folder, project)
+            folders = [f for f, entry in self._folders.items() if entry[0] is not None]
+        for folder in folders:
+            handle = self._observer.schedule(_Handler(self, folder), folder, recursive=False)
+            with self._lock:
+                if folder in self._folders:
+                    self._folders[folder][0] = handle
+        self._observer.start()
+        old.stop()
 
     def is_watched(self, project: str) -> bool:
         with self._lock:
@@ -139,46 +212,6 @@ class Watcher:
     def folders(self) -> list[str]:
         with self._lock:
             return sorted(self._folders)
-
-    def _add(self, folder: str, project: str) -> None:
-        if folder in self._folders:
-            self._folders[folder][1].add(project)
-            return
-        if not os.path.isdir(folder):
-            return
-        try:
-            handle = self._observer.schedule(_Handler(self, folder), folder, recursive=False)
-        except OSError as exc:
-            if self.polling:
-                log.warning("cannot watch %s: %s", folder, exc)
-                return
-            self._fall_back_to_polling(exc)
-            handle = self._observer.schedule(_Handler(self, folder), folder, recursive=False)
-        self._folders[folder] = (handle, {project})
-
-    def _drop(self, folder: str, project: str) -> None:
-        handle, owners = self._folders[folder]
-        owners.discard(project)
-        if not owners:
-            del self._folders[folder]
-            with contextlib.suppress(KeyError, OSError):
-                self._observer.unschedule(handle)
-
-    def _fall_back_to_polling(self, exc: OSError) -> None:
-        """inotify failed (e.g. the watch limit): move every watch to a polling observer."""
-        self.problem = (f"inotify unavailable ({exc.strerror or exc}); polling for changes "
-                        "instead (raise fs.inotify.max_user_watches to fix)")
-        log.warning("%s", self.problem)
-        old = self._observer
-        self.polling = True
-        self._observer = PollingObserver()
-        folders = dict(self._folders)
-        self._folders.clear()
-        for folder, (_, owners) in folders.items():
-            handle = self._observer.schedule(_Handler(self, folder), folder, recursive=False)
-            self._folders[folder] = (handle, owners)
-        self._observer.start()
-        old.stop()
 
     # events and debounce
     def saw(self, folder: str, name: str) -> None:

@@ -6,6 +6,7 @@ import errno
 import json
 import re
 import subprocess
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -243,3 +244,41 @@ def test_watches_are_bounded_least_recently_used_first(tmp_path: Path) -> None:
         assert watcher.watched() == sorted([a, b])
     finally:
         watcher.stop()
+
+
+def test_watching_and_events_at_once_never_deadlock(tmp_path: Path) -> None:
+    """Projects are watched and dropped (capacity 3) while their files keep changing: watchdog
+    holds its lock while it hands us events, so we must never call it holding ours."""
+    folders = [tmp_path / f"p{i}" for i in range(8)]
+    for folder in folders:
+        folder.mkdir()
+    seen: list[str] = []
+    watcher = Watcher(seen.append, debounce=0.001, capacity=3)
+    watcher.start()
+    stop = threading.Event()
+
+    def churn_files() -> None:
+        i = 0
+        while not stop.is_set():
+            (folders[i % len(folders)] / "requirements.txt").write_text(str(i))
+            i += 1
+
+    def churn_watches() -> None:
+        for i in range(300):
+            watcher.watch(str(folders[i % len(folders)]))
+            if i % 7 == 0:
+                watcher.unwatch(str(folders[(i + 3) % len(folders)]))
+
+    writer = threading.Thread(target=churn_files, daemon=True)
+    worker = threading.Thread(target=churn_watches, daemon=True)
+    writer.start()
+    worker.start()
+    worker.join(timeout=60)
+    stop.set()
+    writer.join(timeout=10)
+    try:
+        assert not worker.is_alive(), "watch()/unwatch() deadlocked against watchdog's events"
+        assert seen, "no change was reported at all"
+    finally:
+        if not worker.is_alive():
+            watcher.stop()

@@ -1,0 +1,510 @@
+"""venvd against direnv and mise, side by side, in one run: prompt and cd costs per shell,
+the daemon's footprint, and sync latency. Standard library only; see bench/run.
+
+What a user pays is measured: a ``cd`` followed by the shell's prompt hooks (bash:
+``PROMPT_COMMAND``; zsh: ``chpwd`` on the cd, then ``precmd_functions``; fish: the PWD
+handlers on the cd, then ``emit fish_prompt``), timed inside the shell with its own clock
+(``$EPOCHREALTIME`` in bash and zsh, the ``time`` keyword in fish). The same loop with no
+tool loaded is the baseline, and its median is subtracted from every figure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+REPO = Path(__file__).resolve().parents[1]
+WORK = REPO / "bench" / ".work"
+SHELLS = ("bash", "zsh", "fish")
+TOOLS = ("venvd", "direnv", "mise")
+ITERATIONS = int(os.environ.get("BENCH_ITERATIONS", "100"))
+RUNS = int(os.environ.get("BENCH_RUNS", "5"))
+MEASURES = ("idle prompt", "cd into a project", "cd out of it")
+
+sys.path.insert(0, str(REPO / "tests"))
+from support.wheels import build_wheel  # noqa: E402
+
+
+def log(text: str) -> None:
+    print(f"bench: {text}", file=sys.stderr, flush=True)
+
+
+def run(argv: list[str], env: Optional[dict[str, str]] = None, cwd: Optional[Path] = None,
+        check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True,
+                          check=check, timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+# ---------------------------------------------------------------------------------------------
+# tools and environment
+
+
+def install_tools() -> dict[str, str]:
+    """Install what is missing where possible; return tool -> why it is unavailable."""
+    missing: dict[str, str] = {}
+    apt = [p for p in ("direnv", "zsh", "fish") if not shutil.which(p)]
+    if apt and os.geteuid() == 0 and shutil.which("apt-get"):
+        log(f"installing {' '.join(apt)} with apt-get")
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        if run(["apt-get", "install", "-y", "-qq", *apt], env=env, check=False).returncode:
+            run(["apt-get", "update", "-qq"], env=env, check=False)
+            run(["apt-get", "install", "-y", "-qq", *apt], env=env, check=False)
+    if not shutil.which("mise") and shutil.which("npm"):
+        log("installing mise with npm")
+        run(["npm", "install", "-g", "@jdxcode/mise"], check=False, timeout=900)
+    for tool in ("direnv", "mise"):
+        if not shutil.which(tool):
+            missing[tool] = f"{tool} could not be installed here"
+    return missing
+
+
+def install_venvd() -> Path:
+    """venvd from this checkout, non-editable, as users get it (the hook uses ``-I -S``)."""
+    venv = WORK / "venv"
+    if not (venv / "bin" / "python").exists():
+        run([sys.executable, "-m", "venv", str(venv)])
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q",
+           "--disable-pip-version-check"]
+    run([*pip, str(REPO)], timeout=900)
+    run([*pip, "--force-reinstall", "--no-deps", str(REPO)], timeout=900)
+    return venv
+
+
+def make_env(venv: Path) -> dict[str, str]:
+    home = WORK / "home"
+    runtime = WORK / "run"
+    for folder in (home, runtime):
+        folder.mkdir(parents=True, exist_ok=True)
+    runtime.chmod(0o700)
+    keep = ("PATH", "LANG", "TERM", "PYENV_ROOT", "USER", "LOGNAME", "SHELL")
+    env = {k: v for k, v in os.environ.items() if k in keep}
+    path = [p for p in env.get("PATH", "").split(os.pathsep)
+            if p and not (Path(p).parent / "pyvenv.cfg").exists()]
+    env.update({
+        "HOME": str(home), "XDG_RUNTIME_DIR": str(runtime),
+        "XDG_CONFIG_HOME": str(home / ".config"), "XDG_DATA_HOME": str(home / ".local/share"),
+        "XDG_STATE_HOME": str(home / ".local/state"), "XDG_CACHE_HOME": str(home / ".cache"),
+        "PATH": os.pathsep.join([str(venv / "bin"), *path]), "LC_ALL": "C",
+        "UV_PYTHON_DOWNLOADS": "never", "MISE_YES": "1",
+    })
+    if "PYENV_ROOT" not in env and (Path.home() / ".pyenv").is_dir():
+        env["PYENV_ROOT"] = str(Path.home() / ".pyenv")
+    return env  # no RUST_BACKTRACE: it adds about 60 ms to every mise call
+
+
+def daemon_request(env: dict[str, str], message: dict[str, Any], timeout: float = 10
+                   ) -> dict[str, Any]:
+    sock_path = Path(env["XDG_RUNTIME_DIR"]) / "venvd" / "daemon.sock"
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.settimeout(timeout)
+        sock.connect(str(sock_path))
+        sock.sendall(json.dumps({"v": 1, **message}).encode() + b"\n")
+        data = b""
+        while not data.endswith(b"\n"):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    reply: dict[str, Any] = json.loads(data.splitlines()[-1])
+    return reply
+
+
+def wait_for(check: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"timed out waiting for {what}")
+        time.sleep(0.005)
+
+
+def project_state(env: dict[str, str], project: Path) -> dict[str, Any]:
+    status: dict[str, Any] = daemon_request(env, {"op": "status", "dir": str(project)})
+    return status["projects"][0]
+
+
+# ---------------------------------------------------------------------------------------------
+# fixtures
+
+
+def make_fixtures(env: dict[str, str], venv: Path, missing: dict[str, str]) -> dict[str, Path]:
+    projects = WORK / "projects"
+    shutil.rmtree(projects, ignore_errors=True)
+    outside = projects / "outside"
+    outside.mkdir(parents=True)
+    uv = str(venv / "bin" / "uv")
+    made: dict[str, Path] = {"outside": outside}
+    # the same project for each tool: a requirements.txt and a .venv to activate
+    for tool in TOOLS:
+        project = projects / f"proj-{tool}"
+        project.mkdir()
+        (project / "requirements.txt").write_text("")
+        made[tool] = project
+    run(["venvd", "allow", str(made["venvd"])], env=env)
+    wait_for(lambda: project_state(env, made["venvd"])["state"] == "synced", 120,
+             "venvd's first sync")
+    if "direnv" not in missing:
+        run([uv, "venv", "-q", str(made["direnv"] / ".venv")], env=env)
+        (made["direnv"] / ".envrc").write_text(
+            'export VIRTUAL_ENV="$PWD/.venv"\nPATH_add .venv/bin\n')
+        run(["direnv", "allow", str(made["direnv"])], env=env)
+    if "mise" not in missing:
+        run([uv, "venv", "-q", str(made["mise"] / ".venv")], env=env)
+        (made["mise"] / "mise.toml").write_text('[env]\n_.python.venv = ".venv"\n')
+        run(["mise", "trust", str(made["mise"] / "mise.toml")], env=env)
+    return made
+
+
+# ---------------------------------------------------------------------------------------------
+# prompt and cd costs
+
+INIT = {
+    ("bash", "venvd"): 'eval "$(venvd hook bash)"',
+    ("bash", "direnv"): 'eval "$(direnv hook bash)"',
+    ("bash", "mise"): 'eval "$(mise activate bash)"',
+    ("zsh", "venvd"): 'eval "$(venvd hook zsh)"',
+    ("zsh", "direnv"): 'eval "$(direnv hook zsh)"',
+    ("zsh", "mise"): 'eval "$(mise activate zsh)"',
+    ("fish", "venvd"): "venvd hook fish | source",
+    ("fish", "direnv"): "direnv hook fish | source",
+    ("fish", "mise"): "mise activate fish | source",
+}
+
+POSIX_LOOP = r"""
+__p() { local c; for c in "${PROMPT_COMMAND[@]}"; do eval "$c"; done; }
+cd "$OUT"; __p; cd "$PROJ"; __p; cd "$OUT"; __p
+for ((i = 0; i < N; i++)); do
+  t0=$EPOCHREALTIME; cd "$PROJ"; __p; t1=$EPOCHREALTIME; __p; t2=$EPOCHREALTIME
+  cd "$OUT"; __p; t3=$EPOCHREALTIME
+  echo "T $t0 $t1 $t2 $t3"
+done
+cd "$PROJ"; __p; echo "VE=${VIRTUAL_ENV-}"
+"""
+ZSH_PROMPT = "zmodload zsh/datetime\n__p() { local f; for f in $precmd_functions; do $f; done; }\n"
+FISH_LOOP = r"""
+function __p; emit fish_prompt; end
+cd $OUT; __p; cd $PROJ; __p; cd $OUT; __p
+for i in (seq $N)
+  time begin; cd $PROJ; __p; end
+  time begin; __p; end
+  time begin; cd $OUT; __p; end
+end
+cd $PROJ; __p; echo "VE=$VIRTUAL_ENV"
+"""
+_FISH_TIME = re.compile(r"Executed in\s+([\d.]+)\s+(micros|millis|secs)")
+_UNIT = {"micros": 1e-3, "millis": 1.0, "secs": 1e3}
+
+
+def script(shell: str, tool: Optional[str]) -> str:
+    init = INIT[(shell, tool)] if tool else ""
+    if shell == "fish":
+        return init + "\n" + FISH_LOOP
+    body = POSIX_LOOP.replace("__p() {", "__p_bash() {") if shell == "zsh" else POSIX_LOOP
+    return (ZSH_PROMPT if shell == "zsh" else "") + init + "\n" + body
+
+
+def samples(shell: str, tool: Optional[str], env: dict[str, str], project: Path,
+            outside: Path) -> tuple[dict[str, list[float]], str]:
+    """Per-measure samples in ms, and what VIRTUAL_ENV ended as."""
+    env = {**env, "PROJ": str(project), "OUT": str(outside), "N": str(ITERATIONS)}
+    argv = {"bash": ["bash", "--norc", "--noprofile", "-c"], "zsh": ["zsh", "-f", "-c"],
+            "fish": ["fish", "--no-config", "-c"]}[shell]
+    out = run([*argv, script(shell, tool)], env=env, cwd=outside, timeout=1800)
+    found: dict[str, list[float]] = {m: [] for m in MEASURES}
+    if shell == "fish":
+        times = [float(v) * _UNIT[u] for v, u in _FISH_TIME.findall(out.stderr)]
+        for i in range(0, len(times) - 2, 3):
+            found["cd into a project"].append(times[i])
+            found["idle prompt"].append(times[i + 1])
+            found["cd out of it"].append(times[i + 2])
+    else:
+        for line in out.stdout.splitlines():
+            if line.startswith("T "):
+                t0, t1, t2, t3 = (float(x) for x in line.split()[1:])
+                found["cd into a project"].append((t1 - t0) * 1e3)
+                found["idle prompt"].append((t2 - t1) * 1e3)
+                found["cd out of it"].append((t3 - t2) * 1e3)
+    ve = next((ln[3:] for ln in out.stdout.splitlines() if ln.startswith("VE=")), "")
+    return found, ve
+
+
+def prompt_costs(env: dict[str, str], fixtures: dict[str, Path], missing: dict[str, str]
+                 ) -> dict[tuple[str, str, str], Optional[float]]:
+    """(shell, tool, measure) -> median ms above the no-tool baseline (None: unavailable)."""
+    results: dict[tuple[str, str, str], Optional[float]] = {}
+    for shell in SHELLS:
+        if not shutil.which(shell):
+            missing[shell] = f"{shell} is not installed"
+            continue
+        base_runs = [samples(shell, None, env, fixtures["venvd"], fixtures["outside"])[0]
+                     for _ in range(RUNS)]
+        base = {m: statistics.median(statistics.median(r[m]) for r in base_runs)
+                for m in MEASURES}
+        for tool in TOOLS:
+            if tool in missing:
+                continue
+            log(f"{shell}: {tool}")
+            per_run: dict[str, list[float]] = {m: [] for m in MEASURES}
+            expected = str(fixtures[tool] / ".venv")
+            for _ in range(RUNS):
+                found, ve = samples(shell, tool, env, fixtures[tool], fixtures["outside"])
+                if ve != expected:
+                    missing[f"{tool}/{shell}"] = (f"{tool} did not activate in {shell} "
+                                                  f"(VIRTUAL_ENV={ve!r})")
+                    break
+                for m in MEASURES:
+                    per_run[m].append(statistics.median(found[m]))
+            for m in MEASURES:
+                results[(shell, tool, m)] = (
+                    max(statistics.median(per_run[m]) - base[m], 0.0) if per_run[m] else None)
+    return results
+
+
+# ---------------------------------------------------------------------------------------------
+# the daemon: footprint, concurrency, idle CPU
+
+
+def daemon_figures(env: dict[str, str], venv: Path, count: int) -> dict[str, str]:
+    figures: dict[str, str] = {}
+    status = daemon_request(env, {"op": "daemon-status"})
+    figures["memory, 1 project"] = f"{status['rss'] / 1e6:.1f} MB"
+    figures["threads, 1 project"] = str(status["threads"])
+    root = WORK / "many"
+    shutil.rmtree(root, ignore_errors=True)
+    log(f"tracking {count} projects")
+    start = time.monotonic()
+    for i in range(count):
+        project = root / f"p{i:04d}"
+        project.mkdir(parents=True)
+        (project / "requirements.txt").write_text("")
+        daemon_request(env, {"op": "allow", "dir": str(project)})
+        daemon_request(env, {"op": "export", "dir": str(project), "pid": os.getpid()})
+
+    def settled() -> bool:
+        return not daemon_request(env, {"op": "daemon-status"})["queue"]
+
+    wait_for(settled, 1800, "every project's first sync")
+    figures[f"time to track and sync {count} projects"] = f"{time.monotonic() - start:.0f} s"
+    status = daemon_request(env, {"op": "daemon-status"})
+    figures[f"memory, {count} projects"] = f"{status['rss'] / 1e6:.1f} MB"
+    figures[f"threads, {count} projects"] = str(status["threads"])
+    figures["watched folders"] = str(status["watch"]["folders"])
+
+    for op in ("ping", "export"):
+        latencies, answered = concurrent(env, op, root, count, clients=200)
+        p99 = latencies[int(len(latencies) * 0.99) - 1] if latencies else float("nan")
+        figures[f"200 concurrent `{op}`: answered"] = f"{answered}/200"
+        figures[f"200 concurrent `{op}`: p50 / p99"] = (
+            f"{statistics.median(latencies):.1f} / {p99:.1f} ms" if latencies else "n/a")
+    before = daemon_request(env, {"op": "daemon-status"})["cpu_seconds"]
+    time.sleep(10)  # measuring idle CPU: ten quiet seconds on purpose
+    after = daemon_request(env, {"op": "daemon-status"})["cpu_seconds"]
+    figures["CPU used over 10 idle seconds"] = f"{(after - before) * 1e3:.0f} ms"
+    return figures
+
+
+def concurrent(env: dict[str, str], op: str, root: Path, count: int, clients: int,
+               processes: int = 8) -> tuple[list[float], int]:
+    """*clients* connections, spread over *processes* client processes (so the clients do not
+    queue behind one interpreter), send *op* at the same instant; their latencies in ms
+    (sorted) and how many got an ``ok`` answer."""
+    start_at = time.monotonic() + 1.0
+    share = clients // processes
+    procs = [subprocess.Popen(
+        [sys.executable, __file__, "--burst", op, str(start_at), str(root), str(count),
+         str(share), str(i * share)], env=env, stdout=subprocess.PIPE, text=True)
+        for i in range(processes)]
+    latencies: list[float] = []
+    for proc in procs:
+        out, _ = proc.communicate(timeout=120)
+        latencies += json.loads(out)
+    return sorted(latencies), len(latencies)
+
+
+def burst(op: str, start_at: float, root: str, count: int, clients: int, first: int) -> None:
+    """One client process of ``concurrent``: prints the latencies (ms) of the ok answers."""
+    sock_path = str(Path(os.environ["XDG_RUNTIME_DIR"]) / "venvd" / "daemon.sock")
+
+    async def one(i: int) -> Optional[float]:
+        message: dict[str, Any] = {"v": 1, "op": op}
+        if op == "export":
+            message.update(dir=f"{root}/p{i % count:04d}", pid=os.getpid())
+        data = json.dumps(message).encode() + b"\n"
+        await asyncio.sleep(max(start_at - time.monotonic(), 0))
+        t0 = time.monotonic()
+        try:
+            reader, writer = await asyncio.open_unix_connection(sock_path)
+            writer.write(data)
+            line = await asyncio.wait_for(reader.readline(), 30)
+            writer.close()
+            ok = bool(json.loads(line).get("ok"))
+        except (OSError, ValueError, asyncio.TimeoutError):
+            ok = False
+        return (time.monotonic() - t0) * 1e3 if ok else None
+
+    async def all_of_them() -> list[Optional[float]]:
+        return await asyncio.gather(*(one(first + i) for i in range(clients)))
+
+    print(json.dumps([r for r in asyncio.run(all_of_them()) if r is not None]))
+
+
+# ---------------------------------------------------------------------------------------------
+# sync latency
+
+
+def sync_figures(env: dict[str, str], venv: Path) -> dict[str, str]:
+    wheels = WORK / "wheels"
+    wheels.mkdir(exist_ok=True)
+    for version in ("1.0", "2.0"):
+        build_wheel(wheels, "alpha", version)
+    for i in range(10):
+        build_wheel(wheels, f"dep{i}", "1.0")
+    uv_toml = WORK / "uv.toml"
+    uv_toml.write_text(f'no-index = true\nfind-links = ["{wheels}"]\n')
+    env = {**env, "UV_CONFIG_FILE": str(uv_toml), "UV_CACHE_DIR": str(WORK / "uv-cache")}
+    run(["venvd", "daemon", "restart"], env=env)
+    project = WORK / "projects" / "syncing"
+    shutil.rmtree(project, ignore_errors=True)
+    project.mkdir(parents=True)
+    deps = "".join(f"dep{i}==1.0\n" for i in range(10))
+    lock = project / "requirements.txt"
+    lock.write_text(deps + "alpha==1.0\n")
+    daemon_request(env, {"op": "allow", "dir": str(project)})
+    wait_for(lambda: project_state(env, project)["state"] == "synced", 120, "first sync")
+
+    def installed_alpha() -> str:
+        site = next((project / ".venv").resolve().glob("lib/python*/site-packages"))
+        found = [p.name for p in site.glob("alpha-*.dist-info")]
+        return found[0] if found else ""
+
+    def timed_edit(version: str) -> float:
+        t0 = time.perf_counter()
+        lock.write_text(deps + f"alpha=={version}\n")
+        wait_for(lambda: installed_alpha() == f"alpha-{version}.dist-info"
+                 and project_state(env, project)["state"] == "synced", 120, "the sync")
+        return (time.perf_counter() - t0) * 1e3
+
+    edits = [timed_edit("2.0")]
+    switches = [timed_edit("1.0")]  # built before: a switch
+    for _ in range(4):
+        edits.append(timed_edit("2.0"))
+        switches.append(timed_edit("1.0"))
+    # the same change by hand: uv pip sync of the compiled set, in a venv of its own
+    uv = str(venv / "bin" / "uv")
+    hand = WORK / "by-hand"
+    shutil.rmtree(hand, ignore_errors=True)
+    run([uv, "venv", "-q", str(hand)], env=env)
+    by_hand = []
+    for version in ("1.0", "2.0") * 3:
+        pins = WORK / "pins.txt"
+        pins.write_text(deps + f"alpha=={version}\n")
+        t0 = time.perf_counter()
+        run([uv, "pip", "sync", "-q", "--python", str(hand / "bin/python"), str(pins)], env=env)
+        by_hand.append((time.perf_counter() - t0) * 1e3)
+    edit_ms = statistics.median(edits[1:])  # the first edit builds a new state; later ones too
+    hand_ms = statistics.median(by_hand[1:])
+    return {
+        "lockfile edit → env in sync (11 packages, a state not built before)":
+            f"{statistics.median(edits[:1]):.0f} ms",
+        "lockfile edit → env in sync, switching to a state built before":
+            f"{statistics.median(switches):.0f} ms",
+        "`uv pip sync` of the same one-package change by hand": f"{hand_ms:.0f} ms",
+        "venvd's sync minus uv pip sync by hand (state not built before)":
+            f"{statistics.median(edits[:1]) - hand_ms:.0f} ms",
+        "(for scale) repeated edits, median": f"{edit_ms:.0f} ms",
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# report
+
+
+def versions(env: dict[str, str]) -> list[str]:
+    lines = []
+    cpu = next((ln.split(":", 1)[1].strip() for ln in
+                Path("/proc/cpuinfo").read_text().splitlines() if ln.startswith("model name")),
+               platform.processor())
+    lines.append(f"- machine: {os.cpu_count()} cores, {cpu}, {platform.platform()}")
+    for argv in (["bash", "--version"], ["zsh", "--version"], ["fish", "--version"],
+                 ["direnv", "--version"], ["mise", "--version"], ["venvd", "--version"]):
+        if shutil.which(argv[0], path=env["PATH"]):
+            out = run(argv, env=env, check=False).stdout.splitlines()
+            lines.append(f"- {argv[0]}: {out[0] if out else '?'}")
+    return lines
+
+
+def fmt(value: Optional[float]) -> str:
+    return "n/a" if value is None else f"{value:.2f} ms"
+
+
+def ratio(ours: Optional[float], theirs: Optional[float]) -> str:
+    if ours is None or theirs is None or theirs <= 0:
+        return "n/a"
+    return f"{ours / theirs:.2f}"
+
+
+def report(costs: dict[tuple[str, str, str], Optional[float]], daemon: dict[str, str],
+           syncs: dict[str, str], missing: dict[str, str], env: dict[str, str],
+           seconds: float) -> str:
+    out = ["# venvd benchmark", "",
+           f"One run of `bench/run` on {time.strftime('%Y-%m-%d')}, {seconds:.0f} s in all. "
+           f"Medians of {RUNS} runs x {ITERATIONS} iterations, minus the same loop with no "
+           "tool loaded. Lower is better; a ratio below 1 means venvd is faster.", "",
+           *versions(env), "", "## Prompt and cd, per shell", "",
+           "| shell | measure | venvd | direnv | mise | venvd/direnv | venvd/mise |",
+           "| --- | --- | --- | --- | --- | --- | --- |"]
+    for shell in SHELLS:
+        for m in MEASURES:
+            v, d, mi = (costs.get((shell, t, m)) for t in TOOLS)
+            out.append(f"| {shell} | {m} | {fmt(v)} | {fmt(d)} | {fmt(mi)} | "
+                       f"{ratio(v, d)} | {ratio(v, mi)} |")
+    out += ["", "## The daemon", "", "| measure | venvd |", "| --- | --- |"]
+    out += [f"| {k} | {v} |" for k, v in daemon.items()]
+    out += ["", "## Sync", "", "| measure | figure |", "| --- | --- |"]
+    out += [f"| {k} | {v} |" for k, v in syncs.items()]
+    if missing:
+        out += ["", "## Not measured", ""] + [f"- {k}: {v}" for k, v in missing.items()]
+    return "\n".join(out) + "\n"
+
+
+def main() -> int:
+    started = time.monotonic()
+    WORK.mkdir(parents=True, exist_ok=True)
+    missing = install_tools()
+    log("installing venvd from this checkout")
+    venv = install_venvd()
+    env = make_env(venv)
+    try:
+        run(["venvd", "daemon", "start"], env=env)
+        fixtures = make_fixtures(env, venv, missing)
+        costs = prompt_costs(env, fixtures, missing)
+        count = int(os.environ.get("BENCH_PROJECTS", "1000"))
+        daemon = daemon_figures(env, venv, count)
+        syncs = sync_figures(env, venv)
+    finally:
+        run(["venvd", "daemon", "stop"], env=env, check=False)
+    text = report(costs, daemon, syncs, missing, env, time.monotonic() - started)
+    (REPO / "bench" / "results.md").write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--burst"]:
+        op, start, root, count, clients, first = sys.argv[2:8]
+        burst(op, float(start), root, int(count), int(clients), int(first))
+        sys.exit(0)
+    sys.exit(main())
