@@ -49,6 +49,8 @@ class Daemon:
         self.failed: dict[str, str] = {}  # project -> fingerprint whose sync failed
         self.news: dict[str, list[tuple[float, str]]] = {}  # project -> (when, message)
         self._trust: dict[str, tuple[object, bool]] = {}
+        self._bump_lock = threading.Lock()
+        self._generation = 0
         self._touched: dict[str, float] = {}
         self._lock = threading.RLock()
         self._shells_checked = time.monotonic()
@@ -69,10 +71,13 @@ class Daemon:
 
     # generation: shells look again when this changes
     def bump(self) -> None:
+        """Tell every shell to look again at its next prompt (called from many threads)."""
         gen = self.paths.generation
-        tmp = gen.with_name(f".generation.{os.getpid()}")
-        tmp.write_text(f"{time.time_ns()}\n")
-        os.replace(tmp, gen)
+        with self._bump_lock:
+            self._generation = max(self._generation + 1, time.time_ns())
+            tmp = gen.with_name(f".generation.{os.getpid()}")
+            tmp.write_text(f"{self._generation}\n")
+            os.replace(tmp, gen)
 
     # requests
     def handle(self, request: Message, emit: Callable[[Message], None]) -> Message:
@@ -84,6 +89,9 @@ class Daemon:
             return handler(request, emit)
         except VenvdError as exc:
             return {"ok": False, "error": str(exc)}
+        except (TypeError, ValueError, KeyError) as exc:  # a request with odd field values
+            log.warning("bad %s request: %r", op, exc)
+            return {"ok": False, "error": f"bad request: {exc}"}
 
     def op_ping(self, request: Message, emit: Callable[[Message], None]) -> Message:
         return {"ok": True, "pid": os.getpid()}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import json
 import re
+import shutil
 import subprocess
 import threading
 from pathlib import Path
@@ -282,3 +283,32 @@ def test_watching_and_events_at_once_never_deadlock(tmp_path: Path) -> None:
     finally:
         if not worker.is_alive():
             watcher.stop()
+
+
+def test_lock_states_are_bounded_and_prune_removes_unused_ones(sandbox: Sandbox) -> None:
+    config = Path(sandbox.env["XDG_CONFIG_HOME"]) / "venvd" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text("keep_states = 2\n")
+    sandbox.venvd("daemon", "start")
+    project = sandbox.project("states", requirements="alpha==1.0\n")
+    gone = sandbox.project("gone", requirements="gamma\n")
+    allow(sandbox, project)
+    allow(sandbox, gone)
+    envs = Path(sandbox.env["XDG_DATA_HOME"]) / "venvd" / "envs"
+    store = (project / ".venv").resolve().parent
+    steps = (("alpha==2.0\n", "alpha", "2.0"), ("alpha==1.0\nbeta\n", "beta", "1.0"),
+             ("gamma\n", "gamma", "1.0"))
+    for pins, module, version in steps:
+        (project / "requirements.txt").write_text(pins)
+        wait_for(lambda m=module, v=version: installed(project, m) == v, 60, pins)
+        wait_for(lambda: sandbox.status(project)["state"] == "synced", 60, "synced")
+    states = [p for p in store.iterdir() if p.is_dir()]
+    assert len(states) == 2, states  # the live one and the one before
+    assert (project / ".venv").resolve() in states
+    gone_store = (gone / ".venv").resolve().parent
+    shutil.rmtree(gone)
+    out = sandbox.venvd("prune").stdout
+    assert str(gone_store) in out
+    assert not gone_store.exists() and store.exists()
+    assert sorted(p.name for p in envs.iterdir()) == [store.name]
+    assert installed(project, "gamma") == "1.0"  # the live env is untouched

@@ -1,0 +1,212 @@
+"""The daemon as a separate process: its socket, its protocol, one instance per user."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import stat
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from venvd.daemon import protocol
+
+from conftest import Sandbox, wait_for
+
+
+def raw(box: Sandbox, payload: bytes, timeout: float = 10) -> bytes:
+    """Send raw bytes; return everything the daemon answers before closing."""
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.settimeout(timeout)
+        sock.connect(str(box.socket))
+        sock.sendall(payload)
+        with_reply = b""
+        while True:
+            try:
+                chunk = sock.recv(65536)
+            except ConnectionResetError:
+                break
+            if not chunk:
+                break
+            with_reply += chunk
+    return with_reply
+
+
+def test_socket_and_its_folder_are_private(daemon: Sandbox) -> None:
+    folder = daemon.socket.parent
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert stat.S_IMODE(daemon.socket.stat().st_mode) == 0o600
+    assert stat.S_ISSOCK(daemon.socket.stat().st_mode)
+
+
+@pytest.mark.parametrize(("payload", "complaint"), [
+    (b"\x00\xff garbage\n", "not a JSON object"),
+    (b"{not json\n", "not a JSON object"),
+    (b"[1, 2]\n", "not a JSON object"),
+    (b'{"op": "ping"}\n', "protocol version"),
+    (b'{"v": 2, "op": "ping"}\n', "protocol version"),
+    (b'{"v": 1, "op": "rm -rf"}\n', "unknown op"),
+    (b'{"v": 1, "op": "status", "dir": 42}\n', "absolute path"),
+    (b'{"v": 1, "op": "logs", "dir": "@PROJECT@", "limit": "many"}\n', "bad request"),
+    (b"x" * (protocol.MAX_REQUEST + 10) + b"\n", "too large"),
+])
+def test_malformed_requests_get_an_error_and_the_daemon_goes_on(
+        daemon: Sandbox, payload: bytes, complaint: str) -> None:
+    if b"@PROJECT@" in payload:
+        project = daemon.project("target", requirements="")
+        payload = payload.replace(b"@PROJECT@", str(project).encode())
+    reply = json.loads(raw(daemon, payload).splitlines()[0])
+    assert reply["ok"] is False and complaint in reply["error"], reply
+    assert daemon.alive()
+
+
+def test_a_silent_client_is_cut_off_and_others_are_served(daemon: Sandbox) -> None:
+    with socket.socket(socket.AF_UNIX) as silent:
+        silent.connect(str(daemon.socket))
+        assert daemon.alive()  # served while the silent one waits
+        silent.settimeout(protocol.REQUEST_TIMEOUT + 10)
+        reply = json.loads(silent.recv(65536).splitlines()[0])
+    assert reply["ok"] is False and "timed out" in reply["error"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to connect as another user")
+def test_another_user_is_refused(daemon: Sandbox) -> None:
+    """SO_PEERCRED: with the folder and socket opened up, a client of another uid is still
+    refused by the daemon itself."""
+    opened: list[tuple[Path, int]] = []
+    for path in [daemon.socket.parent, *daemon.socket.parent.parents]:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode & 0o005 != 0o005:
+            opened.append((path, mode))
+            path.chmod(mode | 0o005)
+    socket_mode = stat.S_IMODE(daemon.socket.stat().st_mode)
+    daemon.socket.chmod(0o666)
+    # the daemon answers as soon as it sees who connected, before any request
+    code = ("import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); "
+            "s.settimeout(10); print(s.recv(1000).decode())")
+    system_python = shutil.which("python3", path="/usr/bin:/bin")
+    try:
+        if system_python is None:
+            pytest.skip("no system python3 that another user may run")
+        out = subprocess.run([system_python, "-I", "-c", code, str(daemon.socket)],
+                             user=65534, group=65534, capture_output=True, text=True,
+                             timeout=30)
+    finally:
+        daemon.socket.chmod(socket_mode)
+        for path, mode in opened:
+            path.chmod(mode)
+    assert out.returncode == 0, out.stderr
+    reply = json.loads(out.stdout)
+    assert reply == {"ok": False, "error": "permission denied"}
+
+
+def test_one_daemon_per_user(daemon: Sandbox) -> None:
+    second = subprocess.run([sys.executable, "-m", "venvd.daemon", "run"], env=daemon.env,
+                            capture_output=True, text=True, timeout=60)
+    assert second.returncode == 1
+    assert "already running" in second.stderr
+    assert daemon.alive()
+
+
+def test_daemon_commands_and_state_that_survives_a_restart(sandbox: Sandbox) -> None:
+    assert sandbox.venvd("daemon", "status", check=False).returncode == 1
+    started = sandbox.venvd("daemon", "start")
+    assert "started" in started.stdout
+    first = int(sandbox.pid_file.read_text())
+    status = sandbox.venvd("daemon", "status").stdout
+    assert f"pid       {first}" in status and "memory" in status and "threads" in status
+    project = sandbox.project("kept", requirements="")
+    sandbox.venvd("allow", str(project))
+    sandbox.venvd("daemon", "restart")
+    second = int(sandbox.pid_file.read_text())
+    assert second != first
+    assert sandbox.status(project)["trusted"] is True
+    sandbox.venvd("daemon", "stop")
+    wait_for(lambda: not sandbox.alive(), 20, "the daemon to stop")
+    assert not sandbox.pid_file.exists()
+    # any command that needs the daemon starts it
+    assert sandbox.status(project)["trusted"] is True
+    assert sandbox.alive()
+
+
+def test_status_json_has_the_documented_keys(daemon: Sandbox, pythons: list[Any]) -> None:
+    if not pythons:
+        pytest.skip("no interpreter found")
+    py = pythons[-1]
+    project = daemon.project("documented", py.minor, "gamma\n")
+    before = daemon.status(project)
+    assert before["state"] == "untrusted" and before["trusted"] is False
+    assert before["exports"] == {}
+    daemon.venvd("allow", str(project))
+    status = daemon.wait_state(project)
+    assert status["state"] == "synced"
+    assert status["project"] == str(project)
+    assert status["python"]["wanted"] == py.minor
+    assert status["python"]["source"] == str(project / ".python-version")
+    assert status["python"]["version"] == py.version
+    assert Path(status["python"]["actual"]).resolve() == Path(py.path).resolve()
+    assert status["env"] == str(project / ".venv")
+    assert status["lockfile"] == "requirements.txt" and status["engine"] == "uv-pip-sync"
+    last = status["last_sync"]
+    assert last["result"] == "ok" and last["error"] is None and last["added"] == 1
+    assert set(last) >= {"started", "seconds", "added", "removed", "changed"}
+    assert status["drift"] == []
+    assert status["exports"]["VIRTUAL_ENV"] == str(project / ".venv")
+    assert status["exports"]["PATH"] == f"prepend {project}/.venv/bin"
+    daemon.venvd("deny", str(project))
+    assert daemon.status(project)["state"] == "untrusted"
+    out = subprocess.run([str(daemon.root / "bin" / "venvd"), "export", "bash"],
+                         cwd=project, env={**daemon.env, "PWD": str(project)},
+                         capture_output=True, text=True)
+    assert "VIRTUAL_ENV" not in out.stdout
+
+
+@pytest.mark.parametrize(("files", "message"), [
+    ({".python-version": "3.4\n", "requirements.txt": ""}, "wanted Python 3.4"),
+    ({".python-version": "banana\n", "requirements.txt": ""}, "wanted Python banana"),
+    ({"pyproject.toml": "[project\nname = 1\n"}, "invalid TOML"),
+])
+def test_bad_input_is_a_clear_message_not_a_crash(daemon: Sandbox, files: dict[str, str],
+                                                  message: str) -> None:
+    project = daemon.project("bad", requirements=None, files=files)
+    daemon.venvd("allow", str(project))
+    status = daemon.wait_state(project, ("failed",))
+    assert message in (status["problem"] or ""), status
+    if "Python" in message:
+        assert "found" in status["problem"]
+    human = daemon.venvd("status", str(project)).stdout
+    assert message in human
+    assert daemon.alive()
+
+
+def test_failed_sync_keeps_the_previous_env(daemon: Sandbox) -> None:
+    project = daemon.project("keeper", requirements="gamma\n")
+    daemon.venvd("allow", str(project))
+    assert daemon.wait_state(project)["state"] == "synced"
+    (project / "requirements.txt").write_text("no-such-package-anywhere\n")
+    failed = daemon.wait_state(project, ("failed",))
+    assert "no-such-package-anywhere" in failed["last_sync"]["error"]
+    out = subprocess.run([str(project / ".venv/bin/python"), "-c", "import gamma"],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    result = daemon.venvd("sync", str(project), "--wait", check=False)
+    assert result.returncode == 1
+
+
+def test_usage_errors_exit_2_and_export_outside_projects_prints_nothing(
+        sandbox: Sandbox) -> None:
+    assert sandbox.venvd("frobnicate", check=False).returncode == 2
+    assert sandbox.venvd("hook", "tcsh", check=False).returncode == 2
+    outside = sandbox.root / "plain"
+    outside.mkdir()
+    out = subprocess.run([str(sandbox.root / "bin" / "venvd"), "export", "bash"], cwd=outside,
+                         env={**sandbox.env, "PWD": str(outside)}, capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "export " not in out.stdout and "unset " not in out.stdout, out.stdout
+    assert out.stderr == ""
