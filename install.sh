@@ -16,6 +16,10 @@ links ~/.local/bin/venvd, and adds the hook to the rc files of the shells you ha
 
   --no-modify-rc   do not touch ~/.bashrc, ~/.zshrc or ~/.config/fish/config.fish
   --uninstall      remove the venv, the link and the rc blocks (stops the daemon first)
+  -h, --help       show this help
+
+Environment: VENVD_PYTHON picks the interpreter (default: the newest python3.13 ... python3.9,
+or python3, that is not itself inside a venv).
 EOF
 }
 
@@ -30,26 +34,30 @@ for arg in "$@"; do
     esac
 done
 
-here=$(cd "$(dirname "$0")" && pwd)
+here=$(CDPATH='' cd -- "$(dirname -- "$0")" && pwd -P)
 data_home=${XDG_DATA_HOME:-$HOME/.local/share}
 venv=$data_home/venvd/venv
 bin_dir=$HOME/.local/bin
 link=$bin_dir/venvd
+fish_rc=${XDG_CONFIG_HOME:-$HOME/.config}/fish/config.fish
 begin='# >>> venvd >>>'
 end='# <<< venvd <<<'
 
 say() { printf 'venvd: %s\n' "$*"; }
+die() { printf 'install.sh: %s\n' "$*" >&2; exit 1; }
 
-# Remove our marked block from a file, leaving everything else as it was.
+# Remove our marked block(s) from a file, leaving everything else as it was. A begin marker
+# without its end marker (a hand-edited file) is left in place with what follows it.
 strip_block() {
     file=$1
     [ -f "$file" ] || return 0
-    grep -qF "$begin" "$file" || return 0
+    grep -qxF "$begin" "$file" || return 0
     tmp="$file.venvd-tmp.$$"
     awk -v b="$begin" -v e="$end" '
-        $0 == b { skip = 1; next }
-        $0 == e { skip = 0; next }
-        !skip { print }
+        $0 == b { if (skip) printf "%s", held; skip = 1; held = $0 "\n"; next }
+        skip { held = held $0 "\n"; if ($0 == e) { skip = 0; held = "" }; next }
+        { print }
+        END { if (skip) printf "%s", held }
     ' "$file" >"$tmp"
     cat "$tmp" >"$file"   # keep the file's owner, mode and any symlink pointing at it
     rm -f "$tmp"
@@ -59,54 +67,74 @@ add_block() {
     file=$1
     body=$2
     mkdir -p "$(dirname "$file")"
-    strip_block "$file"
-    if [ -s "$file" ] && [ "$(tail -c 1 "$file" | od -An -c | tr -d ' ')" != '\n' ]; then
-        printf '\n' >>"$file"
+    if [ -f "$file" ] && grep -qxF "$begin" "$file"; then
+        verb="updated the hook in"
+        strip_block "$file"
+    else
+        verb="added the hook to"
+    fi
+    if [ -s "$file" ] && [ -n "$(tail -c 1 "$file")" ]; then
+        printf '\n' >>"$file"   # the file did not end with a newline
     fi
     printf '%s\n%s\n%s\n' "$begin" "$body" "$end" >>"$file"
-    say "added the hook to $file"
+    say "$verb $file"
 }
 
 rc_files() {
-    printf '%s\n' "$HOME/.bashrc" "$HOME/.zshrc" "${XDG_CONFIG_HOME:-$HOME/.config}/fish/config.fish"
+    printf '%s\n' "$HOME/.bashrc" "$HOME/.zshrc" "$fish_rc"
+    if [ "$fish_rc" != "$HOME/.config/fish/config.fish" ]; then
+        printf '%s\n' "$HOME/.config/fish/config.fish"
+    fi
+}
+
+# Is $link the link this script made?
+our_link() {
+    [ -L "$link" ] && [ "$(readlink "$link")" = "$venv/bin/venvd" ]
 }
 
 if [ "$uninstall" = 1 ]; then
-    if [ -x "$venv/bin/venvd" ]; then
+    if [ -x "$venv/bin/venvd" ] && "$venv/bin/venvd" daemon status >/dev/null 2>&1; then
         "$venv/bin/venvd" daemon stop >/dev/null 2>&1 || true
+        say "stopped the daemon"
     fi
     rc_files | while IFS= read -r file; do
-        if [ -f "$file" ] && grep -qF "$begin" "$file"; then
+        if [ -f "$file" ] && grep -qxF "$begin" "$file"; then
             strip_block "$file"
             say "removed the hook from $file"
         fi
     done
-    if [ -L "$link" ] || [ -e "$link" ]; then
+    if our_link; then
         rm -f "$link"
         say "removed $link"
+    elif [ -e "$link" ] || [ -L "$link" ]; then
+        say "left $link alone (it is not a link into $venv)"
     fi
     if [ -d "$venv" ]; then
         rm -rf "$venv"
         rmdir "$data_home/venvd" 2>/dev/null || true
         say "removed $venv"
     fi
-    say "uninstalled (your projects' .venv folders and venvd's state are left as they were)"
+    say "uninstalled (your projects' .venv folders and venvd's state and config are left as they were)"
     exit 0
 fi
 
-# An interpreter of its own: never the venv someone has active, never a pyenv shim's choice
-# of the moment when a real interpreter is at hand.
-unset VIRTUAL_ENV PYTHONHOME PYTHONPATH CONDA_PREFIX 2>/dev/null || true
+# An interpreter of its own: never the venv someone has active, never pip settings that would
+# send the install elsewhere, and a real interpreter rather than a pyenv shim.
+unset VIRTUAL_ENV PYTHONHOME PYTHONPATH CONDA_PREFIX PIP_USER PIP_TARGET PIP_PREFIX
+export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
+
+# Print the real executable of a Python >= 3.9 that is not inside a venv and can make venvs.
+real_python() {
+    "$1" -c 'import sys
+if sys.version_info >= (3, 9) and sys.prefix == sys.base_prefix:
+    import ensurepip, venv
+    print(sys.executable)' 2>/dev/null
+}
+
 find_python() {
-    if [ -n "${VENVD_PYTHON:-}" ]; then
-        printf '%s\n' "$VENVD_PYTHON"
-        return 0
-    fi
     for name in python3.13 python3.12 python3.11 python3.10 python3.9 python3; do
         candidate=$(command -v "$name" 2>/dev/null) || continue
-        real=$("$candidate" -c 'import sys
-if sys.version_info >= (3, 9) and sys.prefix == sys.base_prefix:
-    print(sys.executable)' 2>/dev/null) || continue
+        real=$(real_python "$candidate") || continue
         if [ -n "$real" ]; then
             printf '%s\n' "$real"
             return 0
@@ -114,47 +142,99 @@ if sys.version_info >= (3, 9) and sys.prefix == sys.base_prefix:
     done
     return 1
 }
-python=$(find_python) || {
-    echo "install.sh: venvd needs Python 3.9 or newer (set VENVD_PYTHON to one)" >&2
-    exit 1
-}
+if [ -n "${VENVD_PYTHON:-}" ]; then
+    python=$(real_python "$VENVD_PYTHON") || python=
+    [ -n "$python" ] \
+        || die "VENVD_PYTHON=$VENVD_PYTHON is not a Python 3.9+ (outside any venv, with the venv module)"
+else
+    python=$(find_python) || die "venvd needs Python 3.9 or newer with the venv module \
+(set VENVD_PYTHON to one; on Debian or Ubuntu: apt-get install python3-venv)"
+fi
 
-if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c 'import sys' 2>/dev/null; then
+# Stop a running daemon first: its modules are about to be replaced (the next prompt starts
+# the new one).
+if [ -x "$venv/bin/venvd" ] && "$venv/bin/venvd" daemon status >/dev/null 2>&1; then
+    "$venv/bin/venvd" daemon stop >/dev/null 2>&1 || true
+    say "stopped the running daemon (the next prompt starts the new one)"
+fi
+
+# Keep the venv when it is healthy and made from the same interpreter; else make it anew.
+python_id='import platform, sys; print(platform.python_version(), sys.base_prefix)'
+if [ -x "$venv/bin/python" ] && "$venv/bin/python" -m pip --version >/dev/null 2>&1 \
+    && [ "$("$venv/bin/python" -c "$python_id")" = "$("$python" -c "$python_id")" ]; then
     say "upgrading the install in $venv"
 else
     rm -rf "$venv"
     mkdir -p "$(dirname "$venv")"
-    "$python" -m venv "$venv"
+    "$python" -m venv "$venv" || { rm -rf "$venv"; die "could not create $venv with $python"; }
     say "created $venv (Python $("$venv/bin/python" -c 'import platform; print(platform.python_version())'))"
 fi
-"$venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip >/dev/null 2>&1 || true
-"$venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade "$here"
-# the same version number must still replace the old files: reinstall venvd itself
-"$venv/bin/python" -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps "$here"
+
+# Build from a clean copy of the source: an in-tree build would write build/ and *.egg-info
+# into the checkout, and files left in build/ by an older checkout would end up installed.
+work=$(mktemp -d "${TMPDIR:-/tmp}/venvd-install.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+trap 'exit 130' INT TERM
+"$venv/bin/python" - "$here" "$work/src" <<'EOF'
+import shutil, sys
+src, dst = sys.argv[1], sys.argv[2]
+top = {".git", ".tests-venv", ".venv", "build", "dist", "bench", ".mypy_cache", ".ruff_cache",
+       ".pytest_cache"}
+def ignore(folder, names):
+    return [n for n in names if (folder == src and n in top) or n == "__pycache__"
+            or n.endswith(".egg-info")]
+shutil.copytree(src, dst, symlinks=True, ignore=ignore)
+EOF
+pip() { "$venv/bin/python" -m pip --quiet "$@"; }
+pip install --upgrade pip >/dev/null 2>&1 || true
+pip wheel --no-deps --wheel-dir "$work/dist" "$work/src" >/dev/null
+set -- "$work"/dist/venvd-*.whl
+[ -f "$1" ] || die "building the venvd wheel failed"
+pip install --upgrade "$1"                  # venvd and its dependencies
+pip install --force-reinstall --no-deps "$1"  # the same version number still replaces the files
 say "installed $("$venv/bin/venvd" --version 2>/dev/null || echo venvd) into $venv"
 
 mkdir -p "$bin_dir"
 ln -sfn "$venv/bin/venvd" "$link"
-say "linked $link"
+say "linked $link -> $venv/bin/venvd"
 
+hooked=0
 if [ "$modify_rc" = 1 ]; then
     # shellcheck disable=SC2016 # these lines are written into rc files, unexpanded
     posix_path='case ":$PATH:" in *":$HOME/.local/bin:"*) ;; *) PATH="$HOME/.local/bin:$PATH" ;; esac'
     if command -v bash >/dev/null 2>&1; then
-        # shellcheck disable=SC2016
         add_block "$HOME/.bashrc" "$posix_path
 command -v venvd >/dev/null 2>&1 && eval \"\$(venvd hook bash)\""
+        hooked=1
     fi
     if command -v zsh >/dev/null 2>&1; then
         add_block "$HOME/.zshrc" "$posix_path
 command -v venvd >/dev/null 2>&1 && eval \"\$(venvd hook zsh)\""
+        hooked=1
     fi
     if command -v fish >/dev/null 2>&1; then
-        add_block "${XDG_CONFIG_HOME:-$HOME/.config}/fish/config.fish" 'contains -- $HOME/.local/bin $PATH; or set -gx PATH $HOME/.local/bin $PATH
+        # shellcheck disable=SC2016 # fish code, written unexpanded
+        add_block "$fish_rc" 'contains -- $HOME/.local/bin $PATH; or set -gx PATH $HOME/.local/bin $PATH
 command -q venvd; and venvd hook fish | source'
+        hooked=1
     fi
+    [ "$hooked" = 1 ] || say "found none of bash, zsh or fish: no rc file changed"
 else
-    say "left your rc files alone (--no-modify-rc); the hook lines are in README.md"
+    say "left your rc files alone (--no-modify-rc)"
 fi
 
-say "done. Next: open a new shell, cd into a project and run 'venvd allow'"
+if [ "$hooked" = 1 ]; then
+    # shellcheck disable=SC2016 # printed for the user to type
+    say 'Next: open a new shell (or run: exec $SHELL), then cd into a project and run: venvd allow'
+else
+    case ${SHELL:-} in
+        */fish) line="venvd hook fish | source' to $fish_rc" ;;
+        */zsh) line="eval \"\$(venvd hook zsh)\"' to ~/.zshrc" ;;
+        *) line="eval \"\$(venvd hook bash)\"' to ~/.bashrc" ;;
+    esac
+    case ":$PATH:" in
+        *":$bin_dir:"*) ;;
+        *) line="$line (with $bin_dir on your PATH)" ;;
+    esac
+    say "Next: add the line '$line, open a new shell, then cd into a project and run: venvd allow"
+fi
