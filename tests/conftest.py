@@ -7,9 +7,9 @@ import contextlib
 import itertools
 import json
 import os
+import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,10 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+import psutil
 import pytest
 from xprocess import ProcessStarter
 
 sys.path.insert(0, str(Path(__file__).parent))
+
+from venvd.client import connection
 
 from support.shells import SHELLS, Shell, shell_path
 from support.wheels import build_wheelhouse
@@ -44,8 +47,19 @@ class Py:
 
 
 def _real_pyenv_root() -> Optional[Path]:
-    root = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv")
-    return root if (root / "versions").is_dir() else None
+    """pyenv's root on this machine, even when the tests run with a fresh HOME and no
+    PYENV_ROOT (CI): the variable, ~/.pyenv, the login user's ~/.pyenv, then ``pyenv root``."""
+    candidates = [os.environ.get("PYENV_ROOT", ""), str(Path.home() / ".pyenv"),
+                  str(Path(pwd.getpwuid(os.getuid()).pw_dir) / ".pyenv")]
+    pyenv = shutil.which("pyenv")
+    if pyenv:
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            candidates.append(subprocess.run([pyenv, "root"], capture_output=True, text=True,
+                                             timeout=30).stdout.strip())
+    for candidate in candidates:
+        if candidate and (Path(candidate) / "versions").is_dir():
+            return Path(candidate)
+    return None
 
 
 def _find_pythons() -> list[Py]:
@@ -148,23 +162,13 @@ class Sandbox:
         return result
 
     def request(self, message: dict[str, Any], timeout: float = 10) -> dict[str, Any]:
-        with socket.socket(socket.AF_UNIX) as sock:
-            sock.settimeout(timeout)
-            sock.connect(str(self.socket))
-            sock.sendall(json.dumps({"v": 1, **message}).encode() + b"\n")
-            data = b""
-            while not data.endswith(b"\n"):
-                chunk = sock.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
-        reply: dict[str, Any] = json.loads(data.splitlines()[-1])
-        return reply
+        """One request over the daemon's socket (the client's own code does the talking)."""
+        return connection.request(str(self.socket), message, timeout)
 
     def alive(self) -> bool:
         try:
             return bool(self.request({"op": "ping"}, timeout=2).get("ok"))
-        except (OSError, ValueError, IndexError):
+        except (connection.DaemonUnavailable, OSError, ValueError):
             return False
 
     def status(self, project: Path) -> dict[str, Any]:
@@ -222,6 +226,25 @@ class Sandbox:
                 wait_for(lambda: not _pid_alive(pid), 20, "the daemon to stop")
             except (ValueError, ProcessLookupError):
                 pass
+        # A daemon a client started moments ago may not have written its pid file yet: find
+        # whatever still runs with this sandbox's runtime folder and stop it too.
+        leftovers = self._processes_of_sandbox()
+        for proc in leftovers:
+            with contextlib.suppress(psutil.Error):
+                proc.terminate()
+        _gone, alive = psutil.wait_procs(leftovers, timeout=20)
+        for proc in alive:
+            with contextlib.suppress(psutil.Error):
+                proc.kill()
+
+    def _processes_of_sandbox(self) -> list[psutil.Process]:
+        runtime = self.env["XDG_RUNTIME_DIR"]
+        found = []
+        for proc in psutil.process_iter():
+            with contextlib.suppress(psutil.Error):
+                if proc.pid != os.getpid() and proc.environ().get("XDG_RUNTIME_DIR") == runtime:
+                    found.append(proc)
+        return found
 
 
 def _in_state(status: dict[str, Any], states: tuple[str, ...]) -> Optional[dict[str, Any]]:
