@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import warnings
@@ -85,7 +86,13 @@ def private_dir(path: Path) -> Path:
     The runtime folder may fall back to a shared place such as ``/tmp``; a folder there made
     by someone else, or open to others, must never hold our socket.
     """
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    # Missing parents are made private too: an XDG_RUNTIME_DIR that does not exist yet must
+    # come out 0700, or platformdirs rejects it in the next process and the daemon and its
+    # clients would look for each other in different places.
+    missing = [p for p in (path, *path.parents) if not p.exists()]
+    for folder in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            folder.mkdir(mode=0o700)
     info = path.lstat()
     if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
         raise VenvdError(f"{path} is not a folder owned by you; refusing to use it")

@@ -134,6 +134,19 @@ def test_daemon_commands_and_state_that_survives_a_restart(sandbox: Sandbox) -> 
     assert sandbox.alive()
 
 
+def test_a_missing_runtime_folder_is_created_private(sandbox: Sandbox) -> None:
+    # XDG_RUNTIME_DIR named but not there yet (a container, su without a login session): the
+    # daemon must create it 0700, else the next client rejects it and looks elsewhere
+    runtime = Path(sandbox.env["XDG_RUNTIME_DIR"])
+    runtime.rmdir()
+    sandbox.venvd("daemon", "start")
+    assert stat.S_IMODE(runtime.stat().st_mode) == 0o700
+    assert sandbox.socket.parent.parent == runtime and sandbox.socket.exists()
+    status = sandbox.venvd("daemon", "status", check=False)
+    assert status.returncode == 0 and f"pid       {sandbox.pid_file.read_text().strip()}" \
+        in status.stdout, status.stdout + status.stderr
+
+
 def test_status_json_has_the_documented_keys(daemon: Sandbox, pythons: list[Any]) -> None:
     if not pythons:
         pytest.skip("no interpreter found")
