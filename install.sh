@@ -215,7 +215,7 @@ command -v venvd >/dev/null 2>&1 && eval \"\$(venvd hook zsh)\""
     if command -v fish >/dev/null 2>&1; then
         # shellcheck disable=SC2016 # fish code, written unexpanded
         add_block "$fish_rc" 'contains -- $HOME/.local/bin $PATH; or set -gx PATH $HOME/.local/bin $PATH
-command -q venvd; and venvd hook fish | source'
+status is-interactive; and command -q venvd; and venvd hook fish | source'
         hooked=1
     fi
     [ "$hooked" = 1 ] || say "found none of bash, zsh or fish: no rc file changed"
