@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import shutil
 import threading
 import time
@@ -26,6 +27,12 @@ from venvd.shell import ready
 log = logging.getLogger("venvd")
 
 SHELL_CHECK_SECONDS = 30.0
+#: The keeper thread's work waits for this long a pause between prompts...
+KEEPER_LULL = 0.02
+#: ...but never longer than this.
+KEEPER_MAX_WAIT = 1.0
+#: Activations remembered (one per project and lock state).
+ACTIVATIONS_KEPT = 256
 
 
 @dataclass
@@ -52,6 +59,14 @@ class Daemon:
         self._bump_lock = threading.Lock()
         self._generation = 0
         self._touched: dict[str, float] = {}
+        # the fingerprint each project's env was last synced to (a cache of the store's)
+        self._synced_to: dict[str, Optional[str]] = {}
+        # visits to record and projects to start watching, done off the prompt path
+        self._visits: queue.SimpleQueue[Optional[tuple[str, Optional[ShellInfo]]]] = (
+            queue.SimpleQueue())
+        self._visiting: set[str] = set()
+        self._last_prompt = 0.0
+        self._activations: dict[tuple[str, str], dict[str, Any]] = {}
         self._lock = threading.RLock()
         self._shells_checked = time.monotonic()
         self.queue = SyncQueue(self._run_sync, self.config.parallel_syncs)
@@ -60,6 +75,8 @@ class Daemon:
                                force_polling=os.environ.get("VENVD_FORCE_POLLING") == "1",
                                capacity=self.config.max_watched, pinned=self._has_shell)
         self.watcher.start()
+        self._keeper = threading.Thread(target=self._keep_up, name="venvd-visits", daemon=True)
+        self._keeper.start()
         self.bump()
 
     def _load_config(self) -> UserConfig:
@@ -131,18 +148,43 @@ class Daemon:
         """The hooks' snippet for *project*: written when missing (or *replace*)."""
         if exports == {}:
             ready.remove(self.paths.ready, project)
-        elif replace or not ready.snippet_path(self.paths.ready, project, "sh").exists():
+        elif replace or not os.path.exists(f"{self.paths.ready}{project}/{ready.READY_NAME}.sh"):
             ready.write(self.paths.ready, project, exports)
 
     def _exports_for(self, project: str, shell: ShellInfo) -> dict[str, Any]:
-        self._touch(project)
-        if not self.watcher.is_watched(project):
-            self.track(project)
-        self.ensure_synced(project, shell)
+        """The activation of *project*'s env, answered from what is on disk now.
+
+        Whether the env is behind its files is checked right after, by the keeper thread
+        (see ``_visit``): a prompt never waits for that, and a sync it starts tells the
+        shells when done. Only a project without a usable env is checked on the spot, so
+        that this very prompt hears that its env is being created.
+        """
         env = projects.env_path(project)
+        exports = self._activation(project, env)
+        if exports is None:
+            self.ensure_synced(project, shell)
+        self._visit(project, shell)
+        return exports or {}
+
+    def _activation(self, project: str, env: str) -> Optional[dict[str, Any]]:
+        """``projects.activation`` of a usable env, or ``None``; remembered per lock state
+        (``.venv`` links to a state that never changes once built)."""
         if not projects.env_is_usable(env):
-            return {}
-        return projects.activation(project, env)
+            return None
+        try:
+            key: Optional[tuple[str, str]] = (project, os.readlink(env))
+        except OSError:  # not a link of ours (made by hand): read it each time
+            key = None
+        with self._lock:
+            cached = self._activations.get(key) if key else None
+        if cached is None:
+            cached = projects.activation(project, env)
+            if key:
+                with self._lock:
+                    if len(self._activations) >= ACTIVATIONS_KEPT:
+                        self._activations.pop(next(iter(self._activations)))
+                    self._activations[key] = cached
+        return dict(cached)
 
     def op_allow(self, request: Message, emit: Callable[[Message], None]) -> Message:
         project = self._project_of(request)
@@ -287,14 +329,59 @@ class Daemon:
             self._trust[project] = (key, decided)
         return decided
 
-    def _touch(self, project: str) -> None:
-        """Record the visit; at most once a minute per project (it is a database write)."""
-        now = time.monotonic()
+    def _visit(self, project: str, shell: Optional[ShellInfo] = None) -> None:
+        """A shell is in *project*. The keeper thread records the visit, watches the project
+        if it is not watched and queues a sync if its files changed meanwhile: each is
+        slow next to the answer to a prompt (a database write, a thread started for the
+        watch, a dozen ``stat`` calls), and the answer does not depend on them."""
         with self._lock:
-            if now - self._touched.get(project, -1e9) < 60:
+            self._last_prompt = time.monotonic()
+            if project in self._visiting:
                 return
+            self._visiting.add(project)
+        self._visits.put((project, shell))
+
+    def _keep_up(self) -> None:
+        while True:
+            item = self._visits.get()
+            if item is None:
+                return
+            # Prompts first: during a burst of them, this work waits (a little) for a lull.
+            deadline = time.monotonic() + KEEPER_MAX_WAIT
+            while True:
+                lull = time.monotonic() - self._last_prompt
+                if lull >= KEEPER_LULL or time.monotonic() >= deadline:
+                    break
+                time.sleep(KEEPER_LULL - lull)
+            project, shell = item
+            with self._lock:
+                self._visiting.discard(project)
+            try:
+                self._keep_up_with(project, shell)
+            except Exception:  # the keeper must outlive one odd project
+                log.exception("while recording a visit to %s", project)
+
+    def _keep_up_with(self, project: str, shell: Optional[ShellInfo]) -> None:
+        now = time.monotonic()
+        if now - self._touched.get(project, -1e9) >= 60:  # a database write: once a minute
             self._touched[project] = now
-        self.store.touch_project(project)
+            self.store.touch_project(project)
+        if not self.watcher.is_watched(project):
+            self.track(project)
+        told = len(shell.inbox) if shell else 0
+        self.ensure_synced(project, shell)
+        if shell and len(shell.inbox) > told:  # news for a shell that may not ask again
+            self.bump()
+
+    def _synced_fingerprint(self, project: str) -> Optional[str]:
+        """What the project's env was last synced to (cached: prompts ask often)."""
+        with self._lock:
+            if project in self._synced_to:
+                return self._synced_to[project]
+        value = (self.store.project(project) or {}).get("fingerprint")
+        with self._lock:
+            self._synced_to.setdefault(project, value)
+        return value
 
     def ensure_synced(self, project: str, shell: Optional[ShellInfo] = None) -> None:
         """Queue a sync when the env is missing, broken or behind its inputs."""
@@ -308,9 +395,9 @@ class Daemon:
             return
         if self.failed.get(project) == plan.fingerprint:
             return
-        record = self.store.project(project) or {}
         env = projects.env_path(project)
-        if record.get("fingerprint") == plan.fingerprint and projects.env_is_usable(env):
+        if (self._synced_fingerprint(project) == plan.fingerprint
+                and projects.env_is_usable(env)):
             return
         if shell is not None and not projects.env_is_usable(env):
             shell.inbox.append(
@@ -343,6 +430,8 @@ class Daemon:
             python_version=plan.interpreter.version_str,
             env_target=str(os.readlink(projects.env_path(project))),
         )
+        with self._lock:
+            self._synced_to[project] = plan.fingerprint
         self.store.add_sync(SyncRecord(
             project, plan.engine.name, started, outcome.seconds, "ok", outcome.added,
             outcome.removed, outcome.changed, None, "\n".join(outcome.output)))
@@ -455,6 +544,7 @@ class Daemon:
         return projects.real(root)
 
     def close(self) -> None:
+        self._visits.put(None)
         self.watcher.stop()
         self.queue.shutdown()
         self.store.close()

@@ -123,15 +123,23 @@ def make_plan(project: Path) -> Plan:
                 fingerprint(project, engine.name, interpreter, inputs, config))
 
 
-_plans: dict[str, tuple[tuple[object, ...], Plan]] = {}
+#: project -> (the paths its plan depends on, their ``stat`` results then, the plan)
+_plans: dict[str, tuple[tuple[str, ...], tuple[object, ...], Plan]] = {}
 _plans_lock = threading.Lock()
+#: Plans remembered (the least recently made go first); others are made again when asked.
+PLANS_KEPT = 256
 
 
-def _signature(project: Path, inputs: tuple[str, ...]) -> tuple[object, ...]:
-    """What a plan depends on, as cheap ``stat`` results: the project folder (files added or
-    removed), its manifests, config and inputs, and every ``.python-version`` above it."""
+def _signature_paths(project: Path, inputs: tuple[str, ...]) -> tuple[str, ...]:
+    """What a plan depends on: the project folder (its mtime changes when a file appears
+    in it or goes), the manifests, config and inputs that exist, and every
+    ``.python-version`` from the project up to ``/``."""
     root = str(project)
-    paths = [root, *(os.path.join(root, n) for n in (*projects.MARKERS, *inputs))]
+    paths = [root]
+    for name in dict.fromkeys((*projects.MARKERS, *inputs)):
+        path = os.path.join(root, name)
+        if os.path.lexists(path):  # one that appears later changes the folder's mtime
+            paths.append(path)
     folder = root
     while True:
         paths.append(os.path.join(folder, pythons.VERSION_FILE))
@@ -139,6 +147,10 @@ def _signature(project: Path, inputs: tuple[str, ...]) -> tuple[object, ...]:
         if parent == folder:
             break
         folder = parent
+    return tuple(paths)
+
+
+def _stats(paths: tuple[str, ...]) -> tuple[object, ...]:
     sig: list[object] = []
     stat = os.stat
     for path in paths:
@@ -150,26 +162,35 @@ def _signature(project: Path, inputs: tuple[str, ...]) -> tuple[object, ...]:
     return tuple(sig)
 
 
+def _remember(key: str, paths: tuple[str, ...], stats: tuple[object, ...], plan: Plan) -> None:
+    with _plans_lock:
+        _plans.pop(key, None)
+        if len(_plans) >= PLANS_KEPT:
+            _plans.pop(next(iter(_plans)))
+        _plans[key] = (paths, stats, plan)
+
+
 def cached_plan(project: Path) -> Plan:
     """``make_plan``, reused while none of the files it read has changed (the prompt path
     asks for it often; a sync itself always plans afresh)."""
     key = str(project)
     with _plans_lock:
         cached = _plans.get(key)
-    if cached is not None and _signature(project, cached[1].inputs) == cached[0]:
-        return cached[1]
-    before = _signature(project, cached[1].inputs if cached else ())
+    if cached is not None and _stats(cached[0]) == cached[1]:
+        return cached[2]
+    watched = _signature_paths(project, cached[2].inputs if cached else ())
+    before = _stats(watched)
     plan = make_plan(project)
-    if _signature(project, cached[1].inputs if cached else ()) == before:
-        with _plans_lock:
-            _plans[key] = (_signature(project, plan.inputs), plan)
+    if _stats(watched) == before:  # nothing changed while it was being made
+        paths = _signature_paths(project, plan.inputs)
+        _remember(key, paths, _stats(paths), plan)
     return plan
 
 
 def remember_plan(plan: Plan) -> None:
     """Seed the cache with the plan a sync just used (its files were read for it)."""
-    with _plans_lock:
-        _plans[str(plan.project)] = (_signature(plan.project, plan.inputs), plan)
+    paths = _signature_paths(plan.project, plan.inputs)
+    _remember(str(plan.project), paths, _stats(paths), plan)
 
 
 def fingerprint(project: Path, engine: str, interpreter: pythons.Interpreter,

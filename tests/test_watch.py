@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -247,6 +248,24 @@ def test_watches_are_bounded_least_recently_used_first(tmp_path: Path) -> None:
         watcher.stop()
 
 
+def test_a_project_no_longer_watched_is_checked_at_its_next_visit(sandbox: Sandbox) -> None:
+    config = Path(sandbox.env["XDG_CONFIG_HOME"]) / "venvd" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text("max_watched = 1\n")
+    sandbox.venvd("daemon", "start")
+    first = sandbox.project("first", requirements="alpha==1.0\n")
+    second = sandbox.project("second", requirements="gamma\n")
+    allow(sandbox, first)
+    allow(sandbox, second)
+    wait_for(lambda: sandbox.status(first)["watch"] is None, 20, "first to be dropped")
+    (first / "requirements.txt").write_text("alpha==2.0\n")
+    # a prompt there answers at once with the env as it is, and has the project checked
+    reply = sandbox.request({"op": "export", "dir": str(first), "pid": os.getpid()})
+    assert reply["exports"]["VIRTUAL_ENV"] == str(first.resolve() / ".venv")
+    wait_for(lambda: installed(first, "alpha") == "2.0", 60, "the visit to sync the edit")
+    assert wait_for(lambda: sandbox.status(first)["watch"], 20, "first to be watched again")
+
+
 def test_watching_and_events_at_once_never_deadlock(tmp_path: Path) -> None:
     """Projects are watched and dropped (capacity 3) while their files keep changing: watchdog
     holds its lock while it hands us events, so we must never call it holding ours."""
@@ -275,12 +294,14 @@ def test_watching_and_events_at_once_never_deadlock(tmp_path: Path) -> None:
     writer.start()
     worker.start()
     worker.join(timeout=60)
-    stop.set()
-    writer.join(timeout=10)
     try:
         assert not worker.is_alive(), "watch()/unwatch() deadlocked against watchdog's events"
-        assert seen, "no change was reported at all"
+        # and the watcher still works: a folder watched from now on reports the writes
+        watcher.watch(str(folders[0]))
+        wait_for(lambda: str(folders[0]) in seen, 20, "a change after the churn")
     finally:
+        stop.set()
+        writer.join(timeout=10)
         if not worker.is_alive():
             watcher.stop()
 
