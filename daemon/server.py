@@ -3,6 +3,7 @@ request answered with an error while the daemon goes on."""
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import fcntl
 import logging
@@ -53,12 +54,13 @@ def peer_uid(sock: socket.socket) -> int:
 class _Client:
     """A connection whose request line is still arriving."""
 
-    __slots__ = ("data", "deadline", "sock")
+    __slots__ = ("data", "deadline", "done", "sock")
 
     def __init__(self, sock: socket.socket, deadline: float) -> None:
         self.sock = sock
         self.deadline = deadline
         self.data = b""
+        self.done = False  # its request arrived, or it was refused
 
 
 class Server:
@@ -82,6 +84,8 @@ class Server:
         self._selector = selectors.DefaultSelector()
         self._waker_r, self._waker_w = socket.socketpair()
         self._stopping = False
+        # clients still sending, oldest first (all get the same time, so also by deadline)
+        self._waiting: collections.deque[_Client] = collections.deque()
 
     def serve(self) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
@@ -136,12 +140,11 @@ class Server:
         return listener
 
     def _loop(self, listener: socket.socket) -> None:
+        waiting = self._waiting
         while not self._stopping:
-            clients = [key.data for key in self._selector.get_map().values()
-                       if isinstance(key.data, _Client)]
-            timeout = None
-            if clients:
-                timeout = max(0.0, min(c.deadline for c in clients) - time.monotonic())
+            while waiting and waiting[0].done:
+                waiting.popleft()
+            timeout = max(0.0, waiting[0].deadline - time.monotonic()) if waiting else None
             for key, _mask in self._selector.select(timeout):
                 if key.fileobj is listener:
                     self._accept(listener)
@@ -151,8 +154,9 @@ class Server:
                 else:
                     self._read(key.data)
             now = time.monotonic()
-            for client in clients:
-                if client.deadline <= now and client.sock.fileno() != -1:
+            while waiting and waiting[0].deadline <= now:
+                client = waiting.popleft()
+                if not client.done:
                     self._refuse(client, "request timed out")
 
     def _accept(self, listener: socket.socket) -> None:
@@ -169,15 +173,27 @@ class Server:
                     _reply(sock, protocol.error("permission denied"))
                     continue
                 sock.setblocking(False)
-                client = _Client(sock, time.monotonic() + protocol.REQUEST_TIMEOUT)
-                self._selector.register(sock, selectors.EVENT_READ, client)
             except OSError:
                 sock.close()
+                continue
+            # Clients send their request as soon as they connect: it is usually here already.
+            self._read(_Client(sock, time.monotonic() + protocol.REQUEST_TIMEOUT),
+                       registered=False)
 
-    def _read(self, client: _Client) -> None:
+    def _wait_for(self, client: _Client) -> None:
+        try:
+            self._selector.register(client.sock, selectors.EVENT_READ, client)
+        except (OSError, ValueError):
+            client.sock.close()
+            return
+        self._waiting.append(client)
+
+    def _read(self, client: _Client, registered: bool = True) -> None:
         try:
             chunk = client.sock.recv(65536)
         except (BlockingIOError, InterruptedError):
+            if not registered:
+                self._wait_for(client)
             return
         except OSError:
             chunk = b""
@@ -188,8 +204,12 @@ class Server:
             self._refuse(client, "request too large")
             return
         if not newline and chunk:
+            if not registered:
+                self._wait_for(client)
             return  # more to come
-        self._selector.unregister(client.sock)
+        client.done = True
+        if registered:
+            self._selector.unregister(client.sock)
         if not line.strip() and not newline:  # the client went away without asking
             client.sock.close()
             return
@@ -206,6 +226,7 @@ class Server:
             self.pool.submit(self._answer_slowly, client.sock, request)
 
     def _refuse(self, client: _Client, text: str) -> None:
+        client.done = True
         with contextlib.suppress(KeyError, ValueError):
             self._selector.unregister(client.sock)
         _reply(client.sock, protocol.error(text))
