@@ -31,8 +31,8 @@ SHELL_CHECK_SECONDS = 30.0
 KEEPER_LULL = 0.02
 #: ...but never longer than this.
 KEEPER_MAX_WAIT = 1.0
-#: Activations remembered (one per project and lock state).
-ACTIVATIONS_KEPT = 256
+#: Activations remembered (one per project and lock state; a few hundred bytes each).
+ACTIVATIONS_KEPT = 2048
 
 
 @dataclass
@@ -438,7 +438,7 @@ class Daemon:
         sync.remember_plan(plan)
         self.track(project, plan)
         env = projects.env_path(project)
-        self._keep_ready(project, projects.activation(project, env), replace=True)
+        self._keep_ready(project, self._activation(project, env) or {}, replace=True)
         note = "switched" if outcome.switched_only else "synced"
         self._tell_project(project, f"{note} {_name(project)} in {outcome.seconds:.1f} s "
                                     f"(+{outcome.added} \u2212{outcome.removed} "
