@@ -10,11 +10,12 @@ tool loaded is the baseline, and its median is subtracted from every figure.
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import json
 import os
 import platform
 import re
+import selectors
 import shutil
 import socket
 import statistics
@@ -132,8 +133,9 @@ def wait_for(check: Callable[[], Any], timeout: float, what: str) -> Any:
 
 
 def project_state(env: dict[str, str], project: Path) -> dict[str, Any]:
-    status: dict[str, Any] = daemon_request(env, {"op": "status", "dir": str(project)})
-    return status["projects"][0]
+    status = daemon_request(env, {"op": "status", "dir": str(project)})
+    state: dict[str, Any] = status["projects"][0]
+    return state
 
 
 # ---------------------------------------------------------------------------------------------
@@ -304,11 +306,22 @@ def daemon_figures(env: dict[str, str], venv: Path, count: int) -> dict[str, str
     figures["watched folders"] = str(status["watch"]["folders"])
 
     for op in ("ping", "export"):
-        latencies, answered = concurrent(env, op, root, count, clients=200)
-        p99 = latencies[int(len(latencies) * 0.99) - 1] if latencies else float("nan")
-        figures[f"200 concurrent `{op}`: answered"] = f"{answered}/200"
-        figures[f"200 concurrent `{op}`: p50 / p99"] = (
-            f"{statistics.median(latencies):.1f} / {p99:.1f} ms" if latencies else "n/a")
+        # RUNS bursts, as the prompt figures take RUNS runs: the median burst, and the worst
+        p50s: list[float] = []
+        p99s: list[float] = []
+        fewest = 200
+        for _ in range(RUNS):
+            latencies, answered = concurrent(env, op, root, count, clients=200)
+            fewest = min(fewest, answered)
+            if latencies:
+                p50s.append(statistics.median(latencies))
+                p99s.append(latencies[max(int(len(latencies) * 0.99) - 1, 0)])
+        figures[f"200 concurrent `{op}`: answered (fewest of {RUNS} bursts)"] = f"{fewest}/200"
+        figures[f"200 concurrent `{op}`: p50 / p99 (median of {RUNS} bursts)"] = (
+            f"{statistics.median(p50s):.1f} / {statistics.median(p99s):.1f} ms"
+            if p99s else "n/a")
+        figures[f"200 concurrent `{op}`: worst p99"] = (
+            f"{max(p99s):.1f} ms" if p99s else "n/a")
     before = daemon_request(env, {"op": "daemon-status"})["cpu_seconds"]
     time.sleep(10)  # measuring idle CPU: ten quiet seconds on purpose
     after = daemon_request(env, {"op": "daemon-status"})["cpu_seconds"]
@@ -335,30 +348,51 @@ def concurrent(env: dict[str, str], op: str, root: Path, count: int, clients: in
 
 
 def burst(op: str, start_at: float, root: str, count: int, clients: int, first: int) -> None:
-    """One client process of ``concurrent``: prints the latencies (ms) of the ok answers."""
-    sock_path = str(Path(os.environ["XDG_RUNTIME_DIR"]) / "venvd" / "daemon.sock")
+    """One client process of ``concurrent``: prints the latencies (ms) of the ok answers.
 
-    async def one(i: int) -> Optional[float]:
+    Plain non-blocking sockets and one ``select`` loop, so that what is timed is the
+    daemon's answer rather than this process's own overhead (an asyncio client spent about
+    as long in its event loop as the daemon took to answer)."""
+    sock_path = str(Path(os.environ["XDG_RUNTIME_DIR"]) / "venvd" / "daemon.sock")
+    requests = []
+    for i in range(first, first + clients):
         message: dict[str, Any] = {"v": 1, "op": op}
         if op == "export":
             message.update(dir=f"{root}/p{i % count:04d}", pid=os.getpid())
-        data = json.dumps(message).encode() + b"\n"
-        await asyncio.sleep(max(start_at - time.monotonic(), 0))
-        t0 = time.monotonic()
+        requests.append(json.dumps(message).encode() + b"\n")
+    time.sleep(max(start_at - time.monotonic(), 0))
+    selector = selectors.DefaultSelector()
+    started: dict[socket.socket, float] = {}
+    replies: dict[socket.socket, bytes] = {}
+    latencies: list[float] = []
+    for data in requests:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        started[sock] = time.monotonic()
         try:
-            reader, writer = await asyncio.open_unix_connection(sock_path)
-            writer.write(data)
-            line = await asyncio.wait_for(reader.readline(), 30)
-            writer.close()
-            ok = bool(json.loads(line).get("ok"))
-        except (OSError, ValueError, asyncio.TimeoutError):
-            ok = False
-        return (time.monotonic() - t0) * 1e3 if ok else None
-
-    async def all_of_them() -> list[Optional[float]]:
-        return await asyncio.gather(*(one(first + i) for i in range(clients)))
-
-    print(json.dumps([r for r in asyncio.run(all_of_them()) if r is not None]))
+            sock.connect(sock_path)  # blocking: a full backlog makes the client wait, timed
+            sock.sendall(data)
+        except OSError:
+            sock.close()
+            continue
+        sock.setblocking(False)
+        replies[sock] = b""
+        selector.register(sock, selectors.EVENT_READ)
+    deadline = time.monotonic() + 30
+    while replies and time.monotonic() < deadline:
+        for key, _ in selector.select(1.0):
+            sock = key.fileobj  # type: ignore[assignment]
+            chunk = sock.recv(65536)
+            replies[sock] += chunk
+            if chunk and not replies[sock].endswith(b"\n"):
+                continue
+            elapsed = (time.monotonic() - started[sock]) * 1e3
+            with contextlib.suppress(ValueError):
+                if json.loads(replies[sock].splitlines()[-1]).get("ok"):
+                    latencies.append(elapsed)
+            selector.unregister(sock)
+            sock.close()
+            del replies[sock]
+    print(json.dumps(latencies))
 
 
 # ---------------------------------------------------------------------------------------------
