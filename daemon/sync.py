@@ -15,6 +15,7 @@ import re
 import shutil
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -263,9 +264,19 @@ def build(plan: Plan, target: Path, uv: str, progress: Progress, cancel: threadi
     job = Job(plan.project, target, plan.interpreter.path, plan.config, uv, plan.inputs,
               progress, cancel, environ)
     try:
+        resolve = getattr(plan.engine, "resolve", None)
         if not getattr(plan.engine, "creates_env", False):
-            job.run([uv, "venv", "--quiet", "--python", plan.interpreter.path,
-                     "--prompt", plan.project.name, str(target)])
+            # the engine's resolution needs only the interpreter: it runs meanwhile
+            with ThreadPoolExecutor(max_workers=1) as meanwhile:
+                resolved = meanwhile.submit(resolve, job) if resolve else None
+                try:
+                    job.run([uv, "venv", "--quiet", "--python", plan.interpreter.path,
+                             "--prompt", plan.project.name, str(target)])
+                finally:
+                    if resolved is not None:
+                        resolved.result()
+        elif resolve:
+            resolve(job)
         plan.engine.install(job)
     except CommandFailed as exc:
         shutil.rmtree(target, ignore_errors=True)
@@ -278,6 +289,8 @@ def build(plan: Plan, target: Path, uv: str, progress: Progress, cancel: threadi
     except BaseException:
         shutil.rmtree(target, ignore_errors=True)
         raise
+    finally:
+        shutil.rmtree(job.scratch, ignore_errors=True)
     return job
 
 

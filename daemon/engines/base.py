@@ -40,6 +40,12 @@ class Job:
         return str(self.env / "bin" / "python")
 
     @property
+    def scratch(self) -> Path:
+        """Beside the env, for what an engine derives before the env exists (``resolve``);
+        removed when the build ends."""
+        return self.env.with_name(f".{self.env.name}.scratch")
+
+    @property
     def work(self) -> Path:
         """Where the engine keeps what it derived (the compiled pin set)."""
         path = self.env / ".venvd"

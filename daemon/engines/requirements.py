@@ -8,6 +8,7 @@ with ``--hash`` entries is synced as it is, with hashes required, since compilin
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Optional
@@ -52,17 +53,37 @@ class Requirements:
             raise VenvdError(f"requirement file not found: {', '.join(missing)}")
         return tuple(_relative(f, project) for f in files)
 
+    def resolve(self, job: Job) -> None:
+        """Compile the complete pin set; needs only the interpreter, so it runs while the
+        env is being created."""
+        top = _top(job)
+        if _hashed(top):
+            return
+        job.scratch.mkdir(exist_ok=True)
+        job.run([job.uv, "pip", "compile", "--quiet", "--no-header", "--python", job.python,
+                 "--output-file", str(job.scratch / PINS), *top])
+
     def install(self, job: Job) -> None:
-        top = [str(job.project / n) for n in (job.config.requirements or ("requirements.txt",))]
-        if any("--hash" in Path(f).read_text(encoding="utf-8", errors="replace") for f in top):
+        top = _top(job)
+        if _hashed(top):
             job.run([job.uv, "pip", "sync", "--allow-empty-requirements",
                      "--require-hashes", "--python", job.env_python, *top])
             return
-        pins = job.work / "requirements.lock.txt"
-        job.run([job.uv, "pip", "compile", "--quiet", "--no-header", "--python", job.env_python,
-                 "--output-file", str(pins), *top])
+        pins = job.work / PINS
+        os.replace(job.scratch / PINS, pins)
         job.run([job.uv, "pip", "sync", "--allow-empty-requirements",
                  "--python", job.env_python, str(pins)])
+
+
+PINS = "requirements.lock.txt"
+
+
+def _top(job: Job) -> list[str]:
+    return [str(job.project / n) for n in (job.config.requirements or ("requirements.txt",))]
+
+
+def _hashed(files: list[str]) -> bool:
+    return any("--hash" in Path(f).read_text(encoding="utf-8", errors="replace") for f in files)
 
 
 def _relative(path: Path, project: Path) -> str:
