@@ -14,6 +14,10 @@ from typing import Callable, Optional
 Runner = Callable[[str, Callable[[str], None], threading.Event], None]
 
 
+#: Lines of a running sync a listener that comes late still gets.
+SOFAR_KEPT = 1000
+
+
 class SyncQueue:
     def __init__(self, runner: Runner, workers: int) -> None:
         self._runner = runner
@@ -22,6 +26,7 @@ class SyncQueue:
         self._state: dict[str, str] = {}  # project -> "queued" | "syncing"
         self._again: set[str] = set()
         self._listeners: dict[str, list[queue.Queue[Optional[str]]]] = {}
+        self._sofar: dict[str, list[str]] = {}  # the running sync's lines, for late listeners
         self.cancel = threading.Event()
 
     def request(self, project: str) -> None:
@@ -46,9 +51,12 @@ class SyncQueue:
 
     @contextmanager
     def listen(self, project: str) -> Iterator[queue.Queue[Optional[str]]]:
-        """Progress lines of the next sync of *project*; ``None`` marks its end."""
+        """Progress lines of *project*'s running sync (from its start) or of the next one;
+        ``None`` marks the end of each."""
         inbox: queue.Queue[Optional[str]] = queue.Queue()
         with self._lock:
+            for line in self._sofar.get(project, ()):
+                inbox.put(line)
             self._listeners.setdefault(project, []).append(inbox)
         try:
             yield inbox
@@ -60,6 +68,7 @@ class SyncQueue:
         while True:
             with self._lock:
                 self._state[project] = "syncing"
+                self._sofar[project] = []
             try:
                 self._runner(project, lambda line: self._tell(project, line), self.cancel)
             finally:
@@ -68,6 +77,7 @@ class SyncQueue:
                     self._again.discard(project)
                     if not again:
                         del self._state[project]
+                    self._sofar.pop(project, None)
                     listeners = list(self._listeners.get(project, ()))
                 for inbox in listeners:
                     inbox.put(None)
@@ -76,6 +86,9 @@ class SyncQueue:
 
     def _tell(self, project: str, line: str) -> None:
         with self._lock:
+            sofar = self._sofar.get(project)
+            if sofar is not None and len(sofar) < SOFAR_KEPT:
+                sofar.append(line)
             listeners = list(self._listeners.get(project, ()))
         for inbox in listeners:
             inbox.put(line)
