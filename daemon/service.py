@@ -262,6 +262,7 @@ class Daemon:
             "rss": memory, "threads": threads, "cpu_seconds": cpu.user + cpu.system,
             "socket": str(self.paths.socket), "projects": len(self.store.projects()),
             "shells": len(self.shells), "queue": self.queue.busy(),
+            "visits_pending": len(self._visiting),
             "watch": {"mode": self.watcher.mode(), "projects": len(self.watcher.watched()),
                       "folders": len(self.watcher.folders()), "problem": self.watcher.problem},
         }
