@@ -71,6 +71,10 @@ class Store:
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA busy_timeout=2000")
+        # WAL with NORMAL sync: a crash of the machine may lose the last few records (visits,
+        # sync results the daemon recomputes anyway), never corrupt the database; no fsync per
+        # record on the sync path.
+        self._db.execute("PRAGMA synchronous=NORMAL")
         with self._lock:
             # executescript commits on its own; the schema is idempotent (IF NOT EXISTS).
             self._db.executescript(_SCHEMA)
