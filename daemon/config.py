@@ -25,7 +25,7 @@ class ConfigError(VenvdError):
 class UserConfig:
     trusted_roots: tuple[str, ...] = ()
     parallel_syncs: int = 2
-    debounce_seconds: float = 0.05
+    debounce_seconds: float = 0.03
     keep_states: int = 3
     max_watched: int = 32
 
@@ -57,7 +57,7 @@ def load_user_config(path: Path) -> UserConfig:
     data = read_toml(path)
     roots = data.get("trusted_roots", [])
     parallel = data.get("parallel_syncs", 2)
-    debounce = data.get("debounce_seconds", 0.05)
+    debounce = data.get("debounce_seconds", 0.03)
     keep = data.get("keep_states", 3)
     watched = data.get("max_watched", 32)
     if not isinstance(roots, list) or not all(isinstance(r, str) for r in roots):
