@@ -98,9 +98,10 @@ _venvd_hook() {
     if [[ "$_venvd_g" != "${_venvd_gen-}" || -n ${VENVD_NO_FAST-} ]] || ! _venvd_fast; then
       _venvd_gen=$_venvd_g
       if [[ -x $_VENVD_PY ]]; then
-        trap -- '' SIGINT
+        %(save_int)s
+        trap -- '' INT
         eval "$(%(command)s)"
-        trap - SIGINT
+        %(restore_int)s
       fi
     fi
     _venvd_ve=${VIRTUAL_ENV-}
@@ -116,6 +117,18 @@ _venvd_hook() {
 PATH_REMOVE = {
     "bash": 'p=${p/":$_venvd_fe/bin:"/:}',
     "zsh": 'local x=":$_venvd_fe/bin:"; local xb=${(b)x}; p=${p/${~xb}/:}',
+}
+
+
+# Ctrl-C must not cut the client off half-way through its output; the user's own INT trap
+# is put back afterwards (bash: as ``trap -p`` printed it; zsh: LOCAL_TRAPS does it).
+SAVE_INT = {
+    "bash": "local _venvd_int; _venvd_int=$(trap -p INT)",
+    "zsh": "setopt localoptions localtraps",
+}
+RESTORE_INT = {
+    "bash": 'if [[ -n $_venvd_int ]]; then eval "$_venvd_int"; else trap - INT; fi',
+    "zsh": ":",
 }
 
 
@@ -144,7 +157,8 @@ def hook_function(config: HookConfig, shell: str) -> str:
     )
     markers = " ".join(quote(m) for m in config.markers) or "''"
     return HOOK_FUNCTION % {"command": command, "markers": markers,
-                            "path_remove": PATH_REMOVE[shell]}
+                            "path_remove": PATH_REMOVE[shell], "save_int": SAVE_INT[shell],
+                            "restore_int": RESTORE_INT[shell]}
 
 
 def remember(state: tuple[str, str, str] | None) -> str:

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from conftest import Py, Sandbox, wait_for
 from support.shells import Shell
 
@@ -82,6 +84,16 @@ def test_exit_status_and_other_prompt_hooks_survive(daemon: Sandbox, shell_kind:
     # PWD changes on the same line, so the hook runs an export at that prompt
     fail3 = "(exit 3)" if shell_kind != "fish" else "sh -c 'exit 3'"
     assert sh.status_of(f"cd /; {fail3}") == 3
+
+
+@pytest.mark.parametrize("kind", ["bash", "zsh"])
+def test_a_user_interrupt_trap_survives_the_hook(daemon: Sandbox, kind: str) -> None:
+    # the hook ignores Ctrl-C while the client runs; the user's own trap must come back
+    sh = daemon.shell(kind, rc_before="trap 'INT_TRAPPED=1' INT\nVENVD_NO_FAST=1")
+    sh.run("cd /")
+    sh.run("cd /tmp")
+    sh.run("kill -INT $$")
+    assert sh.var("INT_TRAPPED") == "1"
 
 
 def test_bash_prompt_command_string_form_keeps_other_commands(daemon: Sandbox) -> None:
