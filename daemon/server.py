@@ -28,6 +28,8 @@ log = logging.getLogger("venvd")
 
 #: A client that does not read its answer for this long is dropped.
 SEND_TIMEOUT = 5.0
+#: How long accepting pauses when it fails (out of file descriptors).
+ACCEPT_PAUSE = 0.1
 
 
 class AlreadyRunning(VenvdError):
@@ -86,6 +88,7 @@ class Server:
         self._stopping = False
         # clients still sending, oldest first (all get the same time, so also by deadline)
         self._waiting: collections.deque[_Client] = collections.deque()
+        self._accept_paused_until = 0.0
 
     def serve(self) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
@@ -145,6 +148,12 @@ class Server:
             while waiting and waiting[0].done:
                 waiting.popleft()
             timeout = max(0.0, waiting[0].deadline - time.monotonic()) if waiting else None
+            if self._accept_paused_until:
+                pause = max(0.0, self._accept_paused_until - time.monotonic())
+                timeout = pause if timeout is None else min(timeout, pause)
+                if pause == 0.0:  # try accepting again
+                    self._accept_paused_until = 0.0
+                    self._selector.register(listener, selectors.EVENT_READ, None)
             for key, _mask in self._selector.select(timeout):
                 if key.fileobj is listener:
                     self._accept(listener)
@@ -165,8 +174,13 @@ class Server:
                 sock, _addr = listener.accept()
             except (BlockingIOError, InterruptedError):
                 return
-            except OSError as exc:  # e.g. out of file descriptors: try again on the next event
-                log.warning("accept failed: %s", exc)
+            except OSError as exc:
+                # e.g. out of file descriptors: the connection stays in the backlog, and the
+                # listener would be ready again at once; pause accepting for a moment rather
+                # than spin
+                log.warning("accept failed: %s; pausing for %.1f s", exc, ACCEPT_PAUSE)
+                self._selector.unregister(listener)
+                self._accept_paused_until = time.monotonic() + ACCEPT_PAUSE
                 return
             try:
                 if peer_uid(sock) != os.getuid():

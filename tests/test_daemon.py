@@ -105,6 +105,35 @@ def test_another_user_is_refused(daemon: Sandbox) -> None:
     assert reply == {"ok": False, "error": "permission denied"}
 
 
+def test_out_of_file_descriptors_the_daemon_pauses_and_recovers(sandbox: Sandbox,
+                                                               tmp_path: Path) -> None:
+    log = tmp_path / "daemon.err"
+    with log.open("w") as err:
+        daemon = subprocess.Popen(["prlimit", "--nofile=64:64", str(sandbox.root / "bin" / "venvd"),
+                                   "daemon", "run"], env=sandbox.env, stdout=err, stderr=err,
+                                  stdin=subprocess.DEVNULL)
+    held: list[socket.socket] = []
+    try:
+        wait_for(sandbox.alive, 30, "the daemon to listen")
+        for _ in range(100):  # silent clients: more than its descriptors allow
+            sock = socket.socket(socket.AF_UNIX)
+            sock.connect(str(sandbox.socket))
+            held.append(sock)
+        wait_for(lambda: "accept failed" in log.read_text(), 20, "accept to fail")
+        for sock in held:
+            sock.close()
+        held.clear()
+        wait_for(sandbox.alive, 30, "the daemon to answer again")
+        # it paused between tries instead of spinning on a listener that stays ready
+        assert log.read_text().count("accept failed") < 50
+        assert daemon.poll() is None
+    finally:
+        for sock in held:
+            sock.close()
+        daemon.terminate()
+        daemon.wait(timeout=30)
+
+
 def test_one_daemon_per_user(daemon: Sandbox) -> None:
     second = subprocess.run([sys.executable, "-m", "venvd.daemon", "run"], env=daemon.env,
                             capture_output=True, text=True, timeout=60)
