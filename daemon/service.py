@@ -59,8 +59,6 @@ class Daemon:
         self._bump_lock = threading.Lock()
         self._generation = 0
         self._touched: dict[str, float] = {}
-        # the fingerprint each project's env was last synced to (a cache of the store's)
-        self._synced_to: dict[str, Optional[str]] = {}
         # visits to record and projects to start watching, done off the prompt path
         self._visits: queue.SimpleQueue[Optional[tuple[str, Optional[ShellInfo]]]] = (
             queue.SimpleQueue())
@@ -148,7 +146,7 @@ class Daemon:
         """The hooks' snippet for *project*: written when missing (or *replace*)."""
         if exports == {}:
             ready.remove(self.paths.ready, project)
-        elif replace or not os.path.exists(f"{self.paths.ready}{project}/{ready.READY_NAME}.sh"):
+        elif replace or not ready.snippet_path(self.paths.ready, project, "sh").exists():
             ready.write(self.paths.ready, project, exports)
 
     def _exports_for(self, project: str, shell: ShellInfo) -> dict[str, Any]:
@@ -374,16 +372,6 @@ class Daemon:
         if shell and len(shell.inbox) > told:  # news for a shell that may not ask again
             self.bump()
 
-    def _synced_fingerprint(self, project: str) -> Optional[str]:
-        """What the project's env was last synced to (cached: prompts ask often)."""
-        with self._lock:
-            if project in self._synced_to:
-                return self._synced_to[project]
-        value = (self.store.project(project) or {}).get("fingerprint")
-        with self._lock:
-            self._synced_to.setdefault(project, value)
-        return value
-
     def ensure_synced(self, project: str, shell: Optional[ShellInfo] = None) -> None:
         """Queue a sync when the env is missing, broken or behind its inputs."""
         if self.queue.state(project) is not None:
@@ -396,9 +384,9 @@ class Daemon:
             return
         if self.failed.get(project) == plan.fingerprint:
             return
+        record = self.store.project(project) or {}
         env = projects.env_path(project)
-        if (self._synced_fingerprint(project) == plan.fingerprint
-                and projects.env_is_usable(env)):
+        if record.get("fingerprint") == plan.fingerprint and projects.env_is_usable(env):
             return
         if shell is not None and not projects.env_is_usable(env):
             shell.inbox.append(
@@ -431,8 +419,6 @@ class Daemon:
             python_version=plan.interpreter.version_str,
             env_target=str(os.readlink(projects.env_path(project))),
         )
-        with self._lock:
-            self._synced_to[project] = plan.fingerprint
         self.store.add_sync(SyncRecord(
             project, plan.engine.name, started, outcome.seconds, "ok", outcome.added,
             outcome.removed, outcome.changed, None, "\n".join(outcome.output)))
