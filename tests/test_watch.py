@@ -47,6 +47,14 @@ def allow(box: Sandbox, project: Path) -> None:
     assert box.wait_state(project)["state"] == "synced"
 
 
+def start_with_config(box: Sandbox, config: str) -> None:
+    """Start the daemon with *config* as the user's config.toml."""
+    path = Path(box.env["XDG_CONFIG_HOME"]) / "venvd" / "config.toml"
+    path.parent.mkdir(parents=True)
+    path.write_text(config)
+    box.venvd("daemon", "start")
+
+
 def test_requirements_edit_is_followed_without_any_shell(daemon: Sandbox) -> None:
     project = daemon.project("follow", requirements="alpha==1.0\n")
     allow(daemon, project)
@@ -249,10 +257,7 @@ def test_watches_are_bounded_least_recently_used_first(tmp_path: Path) -> None:
 
 
 def test_a_project_no_longer_watched_is_checked_at_its_next_visit(sandbox: Sandbox) -> None:
-    config = Path(sandbox.env["XDG_CONFIG_HOME"]) / "venvd" / "config.toml"
-    config.parent.mkdir(parents=True)
-    config.write_text("max_watched = 1\n")
-    sandbox.venvd("daemon", "start")
+    start_with_config(sandbox, "max_watched = 1\n")
     first = sandbox.project("first", requirements="alpha==1.0\n")
     second = sandbox.project("second", requirements="gamma\n")
     allow(sandbox, first)
@@ -307,10 +312,7 @@ def test_watching_and_events_at_once_never_deadlock(tmp_path: Path) -> None:
 
 
 def test_lock_states_are_bounded_and_prune_removes_unused_ones(sandbox: Sandbox) -> None:
-    config = Path(sandbox.env["XDG_CONFIG_HOME"]) / "venvd" / "config.toml"
-    config.parent.mkdir(parents=True)
-    config.write_text("keep_states = 2\n")
-    sandbox.venvd("daemon", "start")
+    start_with_config(sandbox, "keep_states = 2\n")
     project = sandbox.project("states", requirements="alpha==1.0\n")
     gone = sandbox.project("gone", requirements="gamma\n")
     allow(sandbox, project)
