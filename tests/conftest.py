@@ -337,6 +337,10 @@ def daemon(sandbox: Sandbox, xprocess: Any) -> Iterator[Sandbox]:
     xprocess.getinfo(name).terminate()
 
 
+# fixtures shared by every test module
+from support.index import simple_index, tool_path  # noqa: E402, F401
+
+
 @pytest.fixture(params=SHELLS)
 def shell_kind(request: pytest.FixtureRequest) -> str:
     kind: str = request.param

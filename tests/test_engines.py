@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import http.server
 import json
-import os
 import shutil
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -24,22 +21,8 @@ from venvd.daemon.engines.pipfile import requirement_lines
 from venvd.daemon.engines.tools import Pdm, Poetry
 
 from conftest import Sandbox, wait_for
+from support.index import installed, restart_daemon_with, serve
 from support.wheels import build_simple_index
-
-
-def installed(project: Path) -> dict[str, str]:
-    """What ``.venv`` holds, as uv sees it (name -> version)."""
-    uv = Path(sys.executable).with_name("uv")
-    out = subprocess.run([str(uv), "pip", "freeze", "--python", str(project / ".venv/bin/python")],
-                         capture_output=True, text=True, check=True).stdout
-    pins = {}
-    for line in out.splitlines():
-        name, sep, version = line.partition("==")
-        if sep:
-            pins[name.lower()] = version
-        elif " @ " in line:
-            pins[line.split(" @ ")[0].lower()] = "editable"
-    return pins
 
 
 def synced(box: Sandbox, project: Path) -> dict[str, object]:
@@ -213,55 +196,6 @@ def test_poetry_and_pdm_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert Pdm().command(job, "pdm") == [
         "pdm", "sync", "--clean", "--group", "x", "--group", "dev",
         "--group", "test"]
-
-
-@pytest.fixture
-def tool_path(daemon: Sandbox) -> Callable[[str], None]:
-    """Put Poetry or PDM on the daemon's PATH (``tests/run`` installs them into their own
-    venvs and names the folder in VENVD_TEST_TOOLS); skip when they could not be installed."""
-
-    def need(name: str) -> None:
-        folder = os.environ.get("VENVD_TEST_TOOLS", "")
-        if not folder or not (Path(folder) / name).exists():
-            pytest.skip(f"{name} is not installed (tests/run installs it into "
-                        "VENVD_TEST_TOOLS)")
-        if folder not in daemon.env["PATH"].split(os.pathsep):
-            daemon.env["PATH"] = folder + os.pathsep + daemon.env["PATH"]
-
-    return need
-
-
-def serve(root: Path) -> http.server.ThreadingHTTPServer:
-    """Serve *root* over HTTP on 127.0.0.1 from a thread of the test process."""
-
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-        def end_headers(self) -> None:
-            # like a real index: clients must revalidate, so a dead index is noticed
-            self.send_header("Cache-Control", "max-age=0, must-revalidate")
-            super().end_headers()
-
-    handler = functools.partial(Quiet, directory=str(root))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
-
-
-@pytest.fixture
-def simple_index(wheelhouse: Path, tmp_path: Path) -> Iterator[str]:
-    """The wheelhouse as a local simple index over HTTP on 127.0.0.1 (for Poetry)."""
-    server = serve(build_simple_index(wheelhouse, tmp_path / "index"))
-    yield f"http://127.0.0.1:{server.server_address[1]}/simple/"
-    server.shutdown()
-    server.server_close()
-
-
-def restart_daemon_with(box: Sandbox) -> None:
-    """The daemon must see the PATH holding the tool: stop it; the CLI starts a new one."""
-    box.venvd("daemon", "stop")
-    box.venvd("daemon", "start")
 
 
 def test_poetry_lock_through_poetry(daemon: Sandbox, tool_path: Callable[[str], None],
