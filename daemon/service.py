@@ -14,7 +14,7 @@ from typing import Any, Callable, Optional
 
 import psutil
 
-from venvd.daemon import drift, projects, sync, trust
+from venvd.daemon import aliases, drift, projects, sync, trust
 from venvd.daemon.config import UserConfig, load_user_config
 from venvd.daemon.errors import CommandFailed, VenvdError, first_error_line
 from venvd.daemon.paths import Paths
@@ -66,6 +66,8 @@ class Daemon:
         self._last_prompt = 0.0
         self._activations: dict[tuple[str, str], dict[str, Any]] = {}
         self._lock = threading.RLock()
+        self._ready_lock = threading.Lock()
+        self._aliased: set[str] = set()  # projects that may have aliases (see _keep_ready)
         self._shells_checked = time.monotonic()
         self.queue = SyncQueue(self._run_sync, self.config.parallel_syncs)
         self.stop_requested = threading.Event()
@@ -73,6 +75,8 @@ class Daemon:
                                force_polling=os.environ.get("VENVD_FORCE_POLLING") == "1",
                                capacity=self.config.max_watched, pinned=self._has_shell)
         self.watcher.start()
+        for folder in aliases.of(paths.ready, None):  # a past run's: their projects are
+            aliases.forget(paths.ready, folder)      # not watched yet
         self._keeper = threading.Thread(target=self._keep_up, name="venvd-visits", daemon=True)
         self._keeper.start()
         self.bump()
@@ -118,8 +122,10 @@ class Daemon:
     def op_export(self, request: Message, emit: Callable[[Message], None]) -> Message:
         directory = _directory(request)
         shell = self._shell(request.get("pid"))
-        root = projects.find_project(directory)
+        inner = projects.innermost(directory)
+        root = projects.owner(inner) if inner else None
         project = projects.real(root) if root else None
+        alias = _alias(inner, root, project)
         reply: Message = {"ok": True, "project": project, "exports": {}}
         with self._lock:
             shell.project = project
@@ -132,22 +138,46 @@ class Daemon:
         if project is not None:
             if self.is_trusted(project):
                 reply["exports"] = self._exports_for(project, shell)
-                self._keep_ready(project, reply["exports"])
+                self._keep_ready(project, reply["exports"], alias=alias)
             else:
                 self._tell_once(shell, "untrusted:" + project,
                                 f"{project} is not allowed; run 'venvd allow' to trust it")
-                self._keep_ready(project, None)
+                self._keep_ready(project, None, alias=alias)
         with self._lock:
             reply["messages"], shell.inbox = shell.inbox, []
         return reply
 
     def _keep_ready(self, project: str, exports: Optional[dict[str, Any]],
-                    replace: bool = False) -> None:
-        """The hooks' snippet for *project*: written when missing (or *replace*)."""
-        if exports == {}:
-            ready.remove(self.paths.ready, project)
-        elif replace or not ready.snippet_path(self.paths.ready, project, "sh").exists():
-            ready.write(self.paths.ready, project, exports)
+                    replace: bool = False, alias: Optional[str] = None) -> None:
+        """The hooks' snippet for *project*: written when missing (or *replace*, and then
+        its aliases too); and *alias*'s, a folder inside it the hooks would look in."""
+        with self._ready_lock:  # a deny that rewrites the aliases is never undone
+            if exports and not self.is_trusted(project):
+                exports = None  # never an activation of a project not allowed (any more)
+            if aliases.stands_for(self.paths.ready, project) is not None:
+                aliases.forget(self.paths.ready, project)  # it was an alias: now its own
+                replace = True
+            if exports == {}:
+                ready.remove(self.paths.ready, project)
+            elif replace or not ready.snippet_path(self.paths.ready, project, "sh").exists():
+                ready.write(self.paths.ready, project, exports)
+            if alias is not None and (
+                    aliases.stands_for(self.paths.ready, alias) != project
+                    or not ready.snippet_path(self.paths.ready, alias, "sh").exists()):
+                self._aliased.add(project)
+                aliases.write(self.paths.ready, alias, project)
+            if replace:
+                self._keep_aliases(project)
+
+    def _keep_aliases(self, project: str) -> None:
+        """Rewrite *project*'s aliases after its snippet changed; forget those that no
+        longer belong to it."""
+        for folder in aliases.of(self.paths.ready, project):
+            inner = projects.innermost(folder)
+            if inner == folder and projects.real(projects.owner(folder)) == project:
+                aliases.write(self.paths.ready, folder, project)
+            else:
+                aliases.forget(self.paths.ready, folder)
 
     def _exports_for(self, project: str, shell: ShellInfo) -> dict[str, Any]:
         """The activation of *project*'s env, answered from what is on disk now.
@@ -190,7 +220,10 @@ class Daemon:
         with self._lock:
             self._trust.pop(project, None)
         self.failed.pop(project, None)
-        ready.remove(self.paths.ready, project)  # it may say "stay inactive"
+        with self._ready_lock:  # they may say "stay inactive"
+            ready.remove(self.paths.ready, project)
+            for folder in aliases.of(self.paths.ready, project):
+                aliases.forget(self.paths.ready, folder)
         self.track(project)
         self.ensure_synced(project)
         self.bump()
@@ -296,10 +329,20 @@ class Daemon:
             plan = plan or sync.cached_plan(Path(project))
         except VenvdError:
             self.watcher.watch(project)
-            return
-        files = [Path(project) / name for name in plan.inputs]
-        folders = {str(f.parent) for f in files} - {project}
-        self.watcher.watch(project, folders, {f.name for f in files})
+        else:
+            files = [Path(project) / name for name in plan.inputs]
+            folders = {str(f.parent) for f in files} - {project}
+            self.watcher.watch(project, folders, {f.name for f in files})
+        self._forget_unwatched_aliases()
+
+    def _forget_unwatched_aliases(self) -> None:
+        """Aliases only live while their project is watched (see ``venvd.daemon.aliases``);
+        watching one project may have stopped watching another."""
+        with self._ready_lock:
+            for project in [p for p in self._aliased if not self.watcher.is_watched(p)]:
+                self._aliased.discard(project)
+                for folder in aliases.of(self.paths.ready, project):
+                    aliases.forget(self.paths.ready, folder)
 
     def _changed(self, project: str) -> None:
         """A watched file changed (debounced): follow it if the project is allowed."""
@@ -524,6 +567,7 @@ class Daemon:
             del news[:-5]
 
     def _project_of(self, request: Message) -> str:
+        """The project a request's directory belongs to (see ``projects.owner``)."""
         directory = _directory(request)
         root = projects.find_project(directory)
         if root is None:
@@ -542,6 +586,15 @@ def _directory(request: Message) -> str:
     if not isinstance(directory, str) or not os.path.isabs(directory):
         raise VenvdError("request needs 'dir', an absolute path")
     return directory
+
+
+def _alias(inner: Optional[str], root: Optional[str], project: Optional[str]) -> Optional[str]:
+    """The folder (real path) the hooks would look in for *inner*, when it is not *project*
+    itself but a folder inside it (``docs/``, a workspace member); else ``None``."""
+    if inner is None or root is None or project is None or inner == root:
+        return None
+    folder = projects.real(inner)
+    return folder if folder.startswith(project.rstrip("/") + "/") else None
 
 
 def _name(project: str) -> str:
