@@ -67,7 +67,7 @@ class Daemon:
         self._activations: dict[tuple[str, str], dict[str, Any]] = {}
         self._lock = threading.RLock()
         self._ready_lock = threading.Lock()
-        self._aliased: set[str] = set()  # projects that may have aliases (see _keep_ready)
+        self._aliased: set[str] = set()  # projects whose aliases may activate (_keep_ready)
         self._shells_checked = time.monotonic()
         self.queue = SyncQueue(self._run_sync, self.config.parallel_syncs)
         self.stop_requested = threading.Event()
@@ -164,7 +164,8 @@ class Daemon:
             if alias is not None and (
                     aliases.stands_for(self.paths.ready, alias) != project
                     or not ready.snippet_path(self.paths.ready, alias, "sh").exists()):
-                self._aliased.add(project)
+                if exports:  # "stay inactive" is safe unwatched: only activations expire
+                    self._aliased.add(project)
                 aliases.write(self.paths.ready, alias, project)
             if replace:
                 self._keep_aliases(project)
