@@ -341,3 +341,28 @@ def test_docs_and_members_activate_from_snippets_alone(daemon: Sandbox, workspac
         assert sh.var("VIRTUAL_ENV") == "", folder
         alias = ready_snippet(daemon, folder)  # (gone, once the root is no longer watched)
         assert not alias.exists() or alias.read_text() == ready_snippet(daemon, ws).read_text()
+
+
+def test_an_alias_that_activates_goes_when_its_project_is_no_longer_watched(
+        sandbox: Sandbox) -> None:
+    """The hooks cannot check the .venvd.toml of the project an alias stands for: only a
+    watched project (whose trust the daemon follows) keeps aliases that activate."""
+    from test_watch import start_with_config
+
+    ws = make_workspace(sandbox)
+    other = sandbox.project("other", requirements="gamma\n")
+    start_with_config(sandbox, "max_watched = 1\n")
+    for project in (ws, other):
+        sandbox.venvd("allow", str(project))
+        assert sandbox.wait_state(project)["state"] == "synced"
+    docs = ready_snippet(sandbox, ws / "docs")
+
+    def export(folder: Path) -> None:  # as a hook would ask (pid 0: no live shell pins it)
+        assert sandbox.request({"op": "export", "dir": str(folder), "pid": 0})["ok"]
+
+    export(ws / "docs")
+    assert docs.read_text() == ready_snippet(sandbox, ws).read_text()
+    wait_for(lambda: sandbox.status(ws)["watch"], 30, "the workspace to be watched")
+    export(other)  # watching it, the daemon stops watching the workspace (max_watched = 1)
+    wait_for(lambda: not docs.exists(), 30, "the alias to go with the workspace's watch")
+    assert ready_snippet(sandbox, ws).exists()  # the root's own snippet stays: hooks check it
