@@ -75,8 +75,9 @@ class Daemon:
                                force_polling=os.environ.get("VENVD_FORCE_POLLING") == "1",
                                capacity=self.config.max_watched, pinned=self._has_shell)
         self.watcher.start()
-        for folder in aliases.of(paths.ready, None):  # a past run's: their projects are
-            aliases.forget(paths.ready, folder)      # not watched yet
+        # aliases a past run left: their projects are not watched yet (see _keep_ready)
+        for folder in aliases.of(paths.ready, None):
+            aliases.forget(paths.ready, folder)
         self._keeper = threading.Thread(target=self._keep_up, name="venvd-visits", daemon=True)
         self._keeper.start()
         self.bump()

@@ -366,3 +366,23 @@ def test_an_alias_that_activates_goes_when_its_project_is_no_longer_watched(
     export(other)  # watching it, the daemon stops watching the workspace (max_watched = 1)
     wait_for(lambda: not docs.exists(), 30, "the alias to go with the workspace's watch")
     assert ready_snippet(sandbox, ws).exists()  # the root's own snippet stays: hooks check it
+
+
+def test_without_the_daemon_a_member_gets_its_workspace_env(daemon: Sandbox) -> None:
+    """The client's own fallback applies the same rule; a daemon started anew forgets the
+    aliases of the one before (its projects are not watched yet)."""
+    ws = make_workspace(daemon)
+    daemon.venvd("allow", str(ws))
+    assert daemon.wait_state(ws)["state"] == "synced"
+    assert daemon.request({"op": "export", "dir": str(ws / "docs"), "pid": 0})["ok"]
+    alias = ready_snippet(daemon, ws / "docs")
+    assert alias.exists()
+    daemon.kill_daemon()
+    member_a = ws / "packages" / "lib-a"
+    out = subprocess.run([str(daemon.root / "bin" / "venvd"), "export", "bash"], cwd=member_a,
+                         env={**daemon.env, "PWD": str(member_a)}, capture_output=True,
+                         text=True, check=True)
+    assert f"export VIRTUAL_ENV='{ws}/.venv';" in out.stdout.splitlines(), out
+    assert "not allowed" not in out.stderr
+    wait_for(daemon.alive, 30, "the client to start the daemon again")
+    assert not alias.exists()
