@@ -7,6 +7,7 @@ import fnmatch
 import json
 import os
 import re
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -175,6 +176,7 @@ class _Pyproject:
 
 #: path -> (its stat signature, what it says); a prompt asks for the same few files again.
 _pyprojects: dict[str, tuple[object, _Pyproject]] = {}
+_pyprojects_lock = threading.Lock()  # the daemon answers prompts from several threads
 _PYPROJECTS_KEPT = 256
 
 
@@ -184,7 +186,8 @@ def _read_pyproject(path: str) -> _Pyproject:
     except OSError:
         return _Pyproject()
     key = (st.st_mtime_ns, st.st_size, st.st_ino)
-    cached = _pyprojects.get(path)
+    with _pyprojects_lock:
+        cached = _pyprojects.get(path)
     if cached is not None and cached[0] == key:
         return cached[1]
     try:
@@ -193,9 +196,10 @@ def _read_pyproject(path: str) -> _Pyproject:
     except OSError:
         return _Pyproject()
     found = _parse_pyproject(text)
-    if len(_pyprojects) >= _PYPROJECTS_KEPT:
-        _pyprojects.pop(next(iter(_pyprojects)), None)
-    _pyprojects[path] = (key, found)
+    with _pyprojects_lock:
+        if len(_pyprojects) >= _PYPROJECTS_KEPT:
+            _pyprojects.pop(next(iter(_pyprojects)))
+        _pyprojects[path] = (key, found)
     return found
 
 
