@@ -350,6 +350,8 @@ class Daemon:
         """A watched file changed (debounced): follow it if the project is allowed."""
         log.info("change in %s", project)
         if self.is_trusted(project):
+            with self._ready_lock:  # e.g. the workspace's members changed: even when the
+                self._keep_aliases(project)  # sync that follows fails, they are right
             self.ensure_synced(project)
         else:  # e.g. an edited .venvd.toml revoked the trust: shells must look again
             self._keep_ready(project, None, replace=True)

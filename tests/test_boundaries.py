@@ -386,3 +386,20 @@ def test_without_the_daemon_a_member_gets_its_workspace_env(daemon: Sandbox) -> 
     assert "not allowed" not in out.stderr
     wait_for(daemon.alive, 30, "the client to start the daemon again")
     assert not alias.exists()
+
+
+def test_a_folder_that_leaves_the_workspace_loses_its_alias(daemon: Sandbox) -> None:
+    ws = make_workspace(daemon)
+    daemon.venvd("allow", str(ws))
+    assert daemon.wait_state(ws)["state"] == "synced"
+    lib_b = ws / "packages" / "lib-b"
+    assert daemon.request({"op": "export", "dir": str(lib_b), "pid": 0})["project"] == str(ws)
+    alias = ready_snippet(daemon, lib_b)
+    assert alias.read_text() == ready_snippet(daemon, ws).read_text()
+    pyproject = ws / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace(
+        'exclude = ["packages/excluded"]', 'exclude = ["packages/excluded", "packages/lib-b"]'))
+    # (the lock is now out of date, so the sync fails, as uv sync --locked would)
+    wait_for(lambda: not alias.exists(), 60, "lib-b's alias to go")
+    assert daemon.status(lib_b)["project"] == str(lib_b)
+    assert daemon.request({"op": "export", "dir": str(lib_b), "pid": 0})["project"] == str(lib_b)
