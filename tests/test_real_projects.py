@@ -6,7 +6,7 @@ in the project that the tool itself would not have made."""
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -14,9 +14,8 @@ from typing import Any, Optional
 import pytest
 
 from conftest import Sandbox
-from support.index import restart_daemon_with
-from support.realproj import FIXTURES, UV, base_python, files, packages, run
-from support.realproj import real_index  # noqa: F401 (a fixture)
+from support.index import restart_daemon_with, serve
+from support.realproj import FIXTURES, UV, base_python, build_real_index, files, packages, run
 
 LOCKFILES = {"uv.lock", "poetry.lock", "pdm.lock", "pylock.toml", ".pdm-python"}
 #: unearth takes its version from git tags (pdm-backend's ``scm`` source)
@@ -95,6 +94,18 @@ class Real:
         made_by_us = files(ours) - before
         assert not made_by_us - (files(theirs) - before), "venvd wrote into the project"
         assert not {f for f in made_by_us if Path(f).name in LOCKFILES}, made_by_us
+
+
+@pytest.fixture(scope="session")
+def real_index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One local simple index for the session (uv.lock records its URL, so it must not
+    move between the lock and the syncs)."""
+    root = build_real_index(tmp_path_factory.mktemp("real-wheels"),
+                            tmp_path_factory.mktemp("real-index"))
+    server = serve(root)
+    yield f"http://127.0.0.1:{server.server_address[1]}/simple/"
+    server.shutdown()
+    server.server_close()
 
 
 @pytest.fixture

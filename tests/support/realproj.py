@@ -9,12 +9,10 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from support.index import serve
 from support.wheels import build_simple_index, build_wheel
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -105,19 +103,14 @@ def backends() -> Path:
     return folder
 
 
-@pytest.fixture(scope="session")
-def real_index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """One local simple index for the session (uv.lock records its URL, so it must not
-    move between the lock and the syncs)."""
-    house = tmp_path_factory.mktemp("real-wheels")
+def build_real_index(house: Path, root: Path) -> Path:
+    """Wheels for the catalogue and the build backends in *house*; a simple index of them in
+    *root* (to serve)."""
     for name, version, requires in CATALOGUE:
         build_wheel(house, name, version, requires)
     for wheel in backends().glob("*.whl"):
         shutil.copy(wheel, house / wheel.name)
-    server = serve(build_simple_index(house, tmp_path_factory.mktemp("real-index")))
-    yield f"http://127.0.0.1:{server.server_address[1]}/simple/"
-    server.shutdown()
-    server.server_close()
+    return build_simple_index(house, root)
 
 
 def files(project: Path) -> set[str]:
