@@ -1,6 +1,7 @@
 """Real public projects (``tests/fixtures``, reduced) built twice: by venvd and by the
 project's own tool, offline, from one local simple index holding small wheels for the names
-the fixtures use plus the real build backends ``tests/run`` downloads."""
+the fixtures use plus the real build backends ``tests/run`` downloads. Standard library only
+at import (bench/ builds the same wheels)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,6 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-
-import pytest
 
 from support.wheels import build_simple_index, build_wheel
 
@@ -92,6 +91,8 @@ CATALOGUE: tuple[tuple[str, str, tuple[str, ...]], ...] = (
 
 def backends() -> Path:
     """The build backends' wheels ``tests/run`` downloaded; skip (fail under CI) without."""
+    import pytest  # here: bench/ uses the catalogue without pytest
+
     folder = Path(os.environ.get("VENVD_TEST_BACKENDS", "")
                   or FIXTURES.parents[1] / ".tests-venv" / "backends")
     if not (folder / ".complete").is_file():
