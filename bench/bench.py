@@ -510,16 +510,17 @@ def real_project_figures(env: dict[str, str], venv: Path) -> dict[str, str]:
     sync_ms: list[float] = []
 
     def by_venvd() -> float:
+        """In bash with the hook: cd into the clone, then ``venvd allow`` and prompts (one
+        every 5 ms) until the env is active; timed by bash's own clock."""
         project = fresh()
-        t0 = time.perf_counter()
-        run(["venvd", "allow", str(project)], env=env)
-        allow_ms.append((time.perf_counter() - t0) * 1e3)
-        state = wait_for(lambda: _settled(env, project), 300, "the real project's sync")
-        elapsed = (time.perf_counter() - t0) * 1e3
-        if state != "synced":
-            raise RuntimeError(f"venvd's sync of {project} ended {state}")
+        out = run(["bash", "--norc", "--noprofile", "-c", ALLOW_TO_ACTIVE],
+                  env={**env, "PROJ": str(project)}, cwd=project, timeout=300).stdout
+        t0, t1, t2 = (float(x) for x in out.split("T ", 1)[1].split()[:3])
+        if project_state(env, project)["state"] != "synced":
+            raise RuntimeError(f"venvd's sync of {project} did not finish: {out}")
+        allow_ms.append((t1 - t0) * 1e3)
         sync_ms.append(project_state(env, project)["last_sync"]["seconds"] * 1e3)
-        return elapsed
+        return (t2 - t0) * 1e3
 
     by_venvd()  # warms uv's cache (wheels, the built project) and the daemon
     python = _base_python(next((root / "projects").iterdir()) / ".venv")
@@ -537,8 +538,8 @@ def real_project_figures(env: dict[str, str], venv: Path) -> dict[str, str]:
     ours_ms, hand_ms = statistics.median(ours), statistics.median(hand)
     packages = len(list((template / "uv.lock").read_text().split("[[package]]"))) - 1
     return {
-        f"click ({packages} locked packages): `venvd allow` → state synced, a fresh clone, "
-        f"warm uv cache (median of {RUNS})": f"{ours_ms:.0f} ms",
+        f"click ({packages} locked packages): `venvd allow` → env active in bash (a prompt "
+        f"every 5 ms), a fresh clone, warm uv cache (median of {RUNS})": f"{ours_ms:.0f} ms",
         f"the same lock by hand: `uv sync --locked` in a fresh clone (median of {RUNS})":
             f"{hand_ms:.0f} ms",
         "venvd / by hand (target: at most 1.2)": ratio(ours_ms, hand_ms),
@@ -549,9 +550,21 @@ def real_project_figures(env: dict[str, str], venv: Path) -> dict[str, str]:
     }
 
 
-def _settled(env: dict[str, str], project: Path) -> Optional[str]:
-    state = project_state(env, project)["state"]
-    return state if state in ("synced", "failed") else None
+ALLOW_TO_ACTIVE = r"""
+eval "$(venvd hook bash)"
+__p() { local c; for c in "${PROMPT_COMMAND[@]}"; do eval "$c"; done; }
+exec {pause}<> <(:)  # read -t on a pipe nobody writes: a 5 ms pause without a process
+cd "$PROJ"; __p 2>/dev/null
+t0=$EPOCHREALTIME
+venvd allow "$PROJ" >/dev/null
+t1=$EPOCHREALTIME
+for ((i = 0; i < 60000; i++)); do
+  __p 2>/dev/null
+  [[ ${VIRTUAL_ENV-} == "$PROJ/.venv" ]] && break
+  read -rt 0.005 -u "$pause" _ || :
+done
+echo "T $t0 $t1 $EPOCHREALTIME ${VIRTUAL_ENV-}"
+"""
 
 
 def _base_python(env_dir: Path) -> str:
