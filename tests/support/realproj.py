@@ -115,11 +115,11 @@ def build_real_index(house: Path, root: Path) -> Path:
 
 
 def files(project: Path) -> set[str]:
-    """What *project* holds, ``.venv`` and byte-code aside."""
+    """What *project* holds, ``.venv``, ``.git`` and byte-code aside."""
     found = set()
     for path in project.rglob("*"):
         rel = path.relative_to(project)
-        if rel.parts[0] == ".venv" or "__pycache__" in rel.parts or path.is_dir():
+        if rel.parts[0] in (".venv", ".git") or "__pycache__" in rel.parts or path.is_dir():
             continue
         found.add(str(rel))
     return found
