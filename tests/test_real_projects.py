@@ -152,8 +152,6 @@ def test_uv_workspace(real: Real) -> None:
         "opentelemetry-sdk": "1.44.0", "rich": "14.2.0", "httpx": "0.28.1"})
 
 
-@pytest.mark.xfail(strict=True, reason="a uv workspace member is its own project to venvd, "
-                   "not part of its workspace root (uv's rule, DESIGN 'Projects')")
 def test_uv_workspace_member_belongs_to_the_root(real: Real) -> None:
     real.start()
     ours, _ = real.copies("logfire", lock=[UV, "lock", "--quiet"])
@@ -251,8 +249,6 @@ def test_pyproject_with_docs_requirements(real: Real) -> None:
         "requests": "2.34.2 editable .", "urllib3": "2.5.0", "charset-normalizer": "3.4.3"})
 
 
-@pytest.mark.xfail(strict=True, reason="docs/requirements.txt inside a project is a project "
-                   "of its own to venvd, not part of the outer one (DESIGN 'Projects')")
 def test_docs_requirements_belong_to_the_outer_project(real: Real) -> None:
     real.start()
     ours, _ = real.copies("requests")
