@@ -172,7 +172,8 @@ def test_index_options_at_every_depth_reach_the_pin_set(daemon: Sandbox, indexes
     own_uv_config(daemon)
     project = daemon.project("layers", requirements=(
         "-r requirements/base.txt\n-c requirements/constraints.txt\n"
-        "beta\ndelta\nepsilon\nzeta\ntheta\n"))
+        "beta\ndelta\nepsilon\nzeta\ntheta ; python_version >= '3'\n"
+        "nowhere-to-be-found ; python_version < '3'\n"))
     base = (f"--index-url {indexes.first}\n"
             f"--extra-index-url {indexes.second}   # delta and epsilon live there\n"
             "--find-links ../wheels\n"  # relative to this file, as pip and uv read it
@@ -366,6 +367,8 @@ def test_pip_variables_map_to_uv_unless_uv_or_the_files_say_otherwise() -> None:
     no_index = pipopts.uv_environment(environ, pipopts.FileOptions(("--no-index",)))
     assert "UV_INDEX_URL" not in no_index and "UV_EXTRA_INDEX_URL" not in no_index
     assert no_index["UV_FIND_LINKS"] == "/w1,/w2"
+    assert pipopts.uv_environment({"PIP_KEYRING_PROVIDER": "subprocess"}, none) == {
+        "UV_KEYRING_PROVIDER": "subprocess"}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -4,6 +4,11 @@ exactly with ``uv pip sync`` (packages not in the set are removed).
 A file of top-level pins (``Django==4.2.8``) gets its dependencies that way; a compiled file
 (pip-compile, ``pip freeze``) resolves to itself, so it is installed exactly as pinned. A file
 with ``--hash`` entries is synced as it is, with hashes required, since compiling would drop them.
+
+The files' index and build options, at any ``-r``/``-c`` depth, go with the pin set (see
+``pipopts``), which is stored in the env with absolute paths, so it installs on its own.
+Relative requirement paths (``-e ./lib``) are relative to the project, where pip and uv take
+them from the folder they run in; ``-r``, ``-c`` and ``--find-links`` paths to the file naming them.
 """
 
 from __future__ import annotations
