@@ -459,3 +459,6 @@ def test_pipfile_lock_sources_are_its_indexes() -> None:
                              "--extra-index-url https://u:${TOKEN}@two.invalid:8443/simple")
     assert options.install_args() == ["--allow-insecure-host", "two.invalid:8443"]
     assert source_options({}).lines == ()
+    pypi = {"_meta": {"sources": [{"url": "https://pypi.org/simple/", "verify_ssl": True}]}}
+    assert source_options(pypi, mirror="https://mirror.invalid/simple").lines == (
+        "--index-url https://mirror.invalid/simple",)

@@ -117,13 +117,19 @@ def requirement_lines(lock: dict[str, Any], dev: bool,
     return list(lines)
 
 
-def source_options(lock: dict[str, Any]) -> pipopts.FileOptions:
+#: The URLs pipenv replaces with ``PIPENV_PYPI_MIRROR``.
+_PYPI = ("https://pypi.org/simple", "https://pypi.python.org/simple")
+
+
+def source_options(lock: dict[str, Any], mirror: str = "") -> pipopts.FileOptions:
     """The lock's sources as index options: the first is the index, the rest extra ones; a
-    source with ``verify_ssl = false`` is a trusted host, as pipenv passes it to pip."""
+    source with ``verify_ssl = false`` is a trusted host, and PyPI is *mirror* when one is set
+    (``PIPENV_PYPI_MIRROR``), as pipenv passes them to pip."""
     meta = lock.get("_meta")
     sources = meta.get("sources") if isinstance(meta, dict) else None
     urls = [s for s in sources or () if isinstance(s, dict) and isinstance(s.get("url"), str)]
-    lines = [f"{'--index-url' if i == 0 else '--extra-index-url'} {s['url']}"
+    lines = [f"{'--index-url' if i == 0 else '--extra-index-url'} "
+             f"{mirror if mirror and s['url'].rstrip('/') in _PYPI else s['url']}"
              for i, s in enumerate(urls)]
     hosts = [urlsplit(s["url"]).netloc.rpartition("@")[2] for s in urls
              if s.get("verify_ssl") is False]
@@ -149,7 +155,7 @@ class Pipfile:
             raise VenvdError("Pipfile.lock: not a JSON object")
         environment = marker_environment(job.env_python, job.environ)
         lines = requirement_lines(lock, "dev" in job.config.groups, environment)
-        options = source_options(lock)
+        options = source_options(lock, job.environ.get("PIPENV_PYPI_MIRROR", ""))
         pins = job.work / "Pipfile.lock.txt"
         # a path entry is relative to the project: made absolute, the set installs anywhere
         pins.write_text(options.header() + pipopts.absolute_paths("\n".join(lines), job.project),
