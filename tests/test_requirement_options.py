@@ -170,7 +170,7 @@ def uv(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProces
 def test_index_options_at_every_depth_reach_the_pin_set(daemon: Sandbox, indexes: Indexes,
                                                         tmp_path: Path) -> None:
     own_uv_config(daemon)
-    project = daemon.project("layers", requirements=(
+    project = daemon.project("my layers", requirements=(
         "-r requirements/base.txt\n-c requirements/constraints.txt\n"
         "beta\ndelta\nepsilon\nzeta\ntheta ; python_version >= '3'\n"
         "nowhere-to-be-found ; python_version < '3'\n"))
@@ -199,7 +199,9 @@ def test_index_options_at_every_depth_reach_the_pin_set(daemon: Sandbox, indexes
     # the pin set venvd keeps installs on its own, from anywhere, with no help from the project
     pins = project / ".venv" / ".venvd" / "requirements.lock.txt"
     text = pins.read_text()
-    assert f"--find-links {project / 'wheels'}\n" in text and "--only-binary :all:" in text
+    # (the project's path has a blank: the paths are written as file: URLs)
+    assert f"--find-links {(project / 'wheels').as_uri()}\n" in text, text
+    assert f"-e {(project / 'lib').as_uri()}\n" in text and "--only-binary :all:" in text
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     assert uv("venv", "--quiet", str(elsewhere / "venv"), "--python",
@@ -350,6 +352,8 @@ def test_relative_requirements_in_a_pin_set_become_absolute() -> None:
     assert pipopts.absolute_paths(pins, Path("/p/proj")) == (
         "-e /p/proj/lib\n    # via -r requirements.txt\nalpha==1.0\n-e /p/proj\n"
         "/p/shared/x-1.0-py3-none-any.whl ; python_version >= '3'\n.hidden==1\n")
+    assert pipopts.absolute_paths("-e ./lib\n", Path("/p/my proj")) == (
+        "-e file:///p/my%20proj/lib\n")
 
 
 def test_pip_variables_map_to_uv_unless_uv_or_the_files_say_otherwise() -> None:

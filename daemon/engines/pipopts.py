@@ -102,7 +102,13 @@ def find_links_location(value: str, named_in: Path) -> str:
     if "://" in value or "$" in value or os.path.isabs(value):
         return value
     candidate = os.path.normpath(os.path.join(named_in.parent, value))
-    return candidate if os.path.exists(candidate) else value
+    return written(candidate) if os.path.exists(candidate) else value
+
+
+def written(path: str) -> str:
+    """*path* as a requirement file can hold it: a ``file:`` URL where it has whitespace
+    (uv reads an option's value and a requirement up to the first blank)."""
+    return Path(path).as_uri() if any(c.isspace() for c in path) else path
 
 
 def collect(files: Iterable[Path]) -> FileOptions:
@@ -176,7 +182,7 @@ def absolute_paths(pins: str, base: Path) -> str:
     for line in pins.splitlines():
         match = _RELATIVE.match(line)
         if match:
-            path = os.path.normpath(os.path.join(base, match.group(2)))
+            path = written(os.path.normpath(os.path.join(base, match.group(2))))
             line = (match.group(1) or "") + path + line[match.end():]
         out.append(line)
     return "".join(line + "\n" for line in out)
