@@ -272,15 +272,17 @@ def test_pip_variables_are_translated_for_uv(daemon: Sandbox, indexes: Indexes) 
     assert contents(project) == {"alpha": "2.0", "beta": "1.0", "delta": "1.0"}
 
 
-def test_uv_config_of_the_user_and_the_project_reach_the_sync(daemon: Sandbox,
-                                                              indexes: Indexes) -> None:
-    del daemon.env["UV_CONFIG_FILE"]  # it would hide the project's uv.toml
+@pytest.mark.parametrize("where", ["uv.toml", "pyproject.toml"])
+def test_uv_config_of_the_user_and_the_project_reach_the_sync(daemon: Sandbox, indexes: Indexes,
+                                                              where: str) -> None:
+    del daemon.env["UV_CONFIG_FILE"]  # it would hide the project's own config
     user = daemon.home / ".config" / "uv" / "uv.toml"
     user.parent.mkdir(parents=True)
     user.write_text(f'python-downloads = "never"\nindex-url = "{indexes.first}"\n')
     restart_daemon_with(daemon)
-    project = daemon.project("uv-config", requirements="beta\ndelta\n", files={
-        "uv.toml": f'extra-index-url = ["{indexes.second}"]\n'})
+    table = "" if where == "uv.toml" else "[tool.uv]\n"
+    project = daemon.project(f"uv-config-{where}", requirements="beta\ndelta\n", files={
+        where: f'{table}extra-index-url = ["{indexes.second}"]\n'})
     synced(daemon, project)
     assert contents(project) == {"alpha": "2.0", "beta": "1.0", "delta": "1.0"}
 
@@ -448,6 +450,8 @@ def test_pipfile_lock_entries_by_marker() -> None:
     windows = {**LINUX, "platform_system": "Windows", "sys_platform": "win32"}
     with pytest.raises(VenvdError, match=r"colorama: version '==>=0\.4' is not a valid"):
         requirement_lines(lock, dev=False, environment=windows)
+    local = {"default": {"l": {"path": "libs/l", "editable": True}, "w": {"path": "./w.whl"}}}
+    assert requirement_lines(local, dev=False, environment=LINUX) == ["-e ./libs/l", "./w.whl"]
     bad = {"default": {"b": {"markers": "python_version <<< '3'", "version": "==1"}}}
     with pytest.raises(VenvdError, match=r"\[default\] b: bad markers"):
         requirement_lines(bad, dev=False, environment=LINUX)

@@ -87,7 +87,10 @@ def _line(section: str, name: str, spec: dict[str, Any]) -> str:
                              "valid version specifier") from None
         line = f"{label}{version}{marker}"
     elif "path" in spec:
-        line = f"{'-e ' if spec.get('editable') else ''}{spec['path']}"
+        path = str(spec["path"])
+        if not path.startswith(("/", ".")) and "://" not in path:
+            path = "./" + path  # relative to the Pipfile; bare, uv could take it for a name
+        line = f"{'-e ' if spec.get('editable') else ''}{path}"
     elif "git" in spec:
         ref = f"@{spec['ref']}" if spec.get("ref") else ""
         line = f"{label} @ git+{spec['git']}{ref}{marker}"
