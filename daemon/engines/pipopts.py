@@ -99,8 +99,10 @@ def find_links_location(value: str, named_in: Path) -> str:
     """A ``--find-links`` folder relative to the file naming it, as pip and uv read it, made
     absolute so the pin set works from wherever it is stored; URLs and ``${VAR}`` stay as
     written (uv expands variables itself)."""
-    if "://" in value or "$" in value or os.path.isabs(value):
+    if "://" in value or "$" in value:
         return value
+    if os.path.isabs(value):
+        return written(value)
     candidate = os.path.normpath(os.path.join(named_in.parent, value))
     return written(candidate) if os.path.exists(candidate) else value
 
