@@ -71,9 +71,10 @@ def test_pipfile_lock_lines() -> None:
                         "g": {"git": "https://example.invalid/g.git", "ref": "abc"}}}
     assert requirement_lines(lock, dev=False) == [
         "a[x]==1 ; python_version >= '3.8' --hash=sha256:ab"]
-    # a path or git entry has no hash, so no line may carry one (uv would refuse the mix)
+    # a path or git entry has no hash; the others keep theirs (uv checks them either way)
     assert requirement_lines(lock, dev=True) == [
-        "a[x]==1 ; python_version >= '3.8'", "-e .", "g @ git+https://example.invalid/g.git@abc"]
+        "a[x]==1 ; python_version >= '3.8' --hash=sha256:ab", "-e .",
+        "g @ git+https://example.invalid/g.git@abc"]
 
 
 def test_requirements_with_includes_in_a_folder(daemon: Sandbox) -> None:

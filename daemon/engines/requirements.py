@@ -4,16 +4,21 @@ exactly with ``uv pip sync`` (packages not in the set are removed).
 A file of top-level pins (``Django==4.2.8``) gets its dependencies that way; a compiled file
 (pip-compile, ``pip freeze``) resolves to itself, so it is installed exactly as pinned. A file
 with ``--hash`` entries is synced as it is, with hashes required, since compiling would drop them.
+
+The files' index and build options, at any ``-r``/``-c`` depth, go with the pin set (see
+``pipopts``), which is stored in the env with absolute paths, so it installs on its own.
+Relative requirement paths (``-e ./lib``) are relative to the project, where pip and uv take
+them from the folder they run in; ``-r``, ``-c`` and ``--find-links`` paths to the file naming them.
 """
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from typing import Optional
 
 from venvd.daemon.config import ProjectConfig
+from venvd.daemon.engines import pipopts
 from venvd.daemon.engines.base import Job
 from venvd.daemon.errors import VenvdError
 
@@ -57,33 +62,58 @@ class Requirements:
         """Compile the complete pin set; needs only the interpreter, so it runs while the
         env is being created."""
         top = _top(job)
-        if _hashed(top):
+        files = _all_files(job)
+        if _hashed(files):
             return
+        options = pipopts.collect(files)
         job.scratch.mkdir(exist_ok=True)
+        # the options again as a file of their own: uv ignores those of ``-c`` files
+        extra = [_write(job.scratch / OPTIONS, options.header())] if options.lines else []
         job.run([job.uv, "pip", "compile", "--quiet", "--no-header", "--python", job.python,
-                 "--output-file", str(job.scratch / PINS), *top])
+                 *options.resolve_args(), "--output-file", str(job.scratch / PINS),
+                 *top, *extra], extra_env=pipopts.uv_environment(job.environ, options))
 
     def install(self, job: Job) -> None:
         top = _top(job)
-        if _hashed(top):
-            job.run([job.uv, "pip", "sync", "--allow-empty-requirements",
-                     "--require-hashes", "--python", job.env_python, *top])
+        files = _all_files(job)
+        options = pipopts.collect(files)
+        uv_env = pipopts.uv_environment(job.environ, options)
+        if _hashed(files):
+            extra = [_write(job.work / OPTIONS, options.header())] if options.lines else []
+            job.run([job.uv, "pip", "sync", "--allow-empty-requirements", "--require-hashes",
+                     *options.install_args(), "--python", job.env_python, *top, *extra],
+                    extra_env=uv_env)
             return
-        pins = job.work / PINS
-        os.replace(job.scratch / PINS, pins)
-        job.run([job.uv, "pip", "sync", "--allow-empty-requirements",
-                 "--python", job.env_python, str(pins)])
+        # the pin set carries the files' options and absolute paths: it installs on its own
+        compiled = (job.scratch / PINS).read_text(encoding="utf-8")
+        pins = _write(job.work / PINS,
+                      options.header() + pipopts.absolute_paths(compiled, job.project))
+        (job.scratch / PINS).unlink()
+        job.run([job.uv, "pip", "sync", "--allow-empty-requirements", *options.install_args(),
+                 "--python", job.env_python, pins], extra_env=uv_env)
 
 
 PINS = "requirements.lock.txt"
+OPTIONS = "requirements.options.txt"
 
 
 def _top(job: Job) -> list[str]:
     return [str(job.project / n) for n in (job.config.requirements or ("requirements.txt",))]
 
 
-def _hashed(files: list[str]) -> bool:
-    return any("--hash" in Path(f).read_text(encoding="utf-8", errors="replace") for f in files)
+def _all_files(job: Job) -> list[Path]:
+    """The top files and everything they include, in the order pip reads them."""
+    seen: set[Path] = set()
+    return [f for top in _top(job) for f in includes(Path(top).resolve(), seen)]
+
+
+def _write(path: Path, text: str) -> str:
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+def _hashed(files: list[Path]) -> bool:
+    return any("--hash" in f.read_text(encoding="utf-8", errors="replace") for f in files)
 
 
 def _relative(path: Path, project: Path) -> str:
