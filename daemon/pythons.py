@@ -227,19 +227,25 @@ def choose(specs: list[str], found: list[Interpreter], source: str = "") -> Inte
                               f"found {_summary(found)}")
 
 
-def choose_for_requires_python(spec: str, found: list[Interpreter]) -> Interpreter:
-    """The newest CPython satisfying a PEP 440 ``requires-python`` specifier."""
+def _specifier(spec: str) -> SpecifierSet:
     try:
-        wanted = SpecifierSet(spec)
+        return SpecifierSet(spec)
     except InvalidSpecifier:
         raise InterpreterNotFound(f"requires-python = {spec!r} is not a valid specifier") from None
-    matching = []
-    for interp in found:
-        try:
-            if interp.implementation == "cpython" and Version(interp.version_str) in wanted:
-                matching.append(interp)
-        except InvalidVersion:
-            continue
+
+
+def satisfies(spec: str, interp: Interpreter) -> bool:
+    """Whether *interp*'s version is within the ``requires-python`` specifier *spec*."""
+    try:
+        return Version(interp.version_str) in _specifier(spec)
+    except InvalidVersion:
+        return False
+
+
+def choose_for_requires_python(spec: str, found: list[Interpreter]) -> Interpreter:
+    """The newest CPython satisfying a PEP 440 ``requires-python`` specifier."""
+    _specifier(spec)  # an invalid one is reported as such, even with nothing installed
+    matching = [i for i in found if i.implementation == "cpython" and satisfies(spec, i)]
     if not matching:
         raise InterpreterNotFound(f"wanted Python {spec} (from requires-python); "
                                   f"found {_summary(found)}")

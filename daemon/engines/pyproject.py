@@ -1,34 +1,112 @@
-"""``pyproject.toml`` alone: its dependencies (plus the extras and dependency groups the config
-names) resolved and synced exactly; a project with a ``[build-system]`` is also installed
-editable, as ``uv sync`` would."""
+"""``pyproject.toml`` alone: what ``uv sync`` would install for a new contributor, without
+writing a ``uv.lock`` (or anything else) into the project.
+
+``uv sync`` installs the project editable when uv sees it as a package (``[tool.uv] package``,
+else whether ``[build-system]`` exists), its dependencies, the default dependency groups
+(``[tool.uv] default-groups``, ``"all"``, or ``dev`` where it exists; the legacy
+``[tool.uv] dev-dependencies`` are the ``dev`` group) and honours ``[tool.uv.sources]`` (path,
+git, URL, index, workspace). ``uv pip install`` does all of that from the manifest itself
+(sources, workspace members and legacy dev dependencies included), so this engine only
+decides what to ask for, adds the extras and groups ``.venvd.toml`` / ``[tool.venvd]`` name,
+and installs into the fresh env the sync made (fresh, so the result is exact).
+
+``uv lock`` cannot write its lock anywhere but the project, which is why it is not used.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
-from venvd.daemon.config import ProjectConfig, read_toml
+from venvd.daemon.config import ConfigError, ProjectConfig, read_toml
 from venvd.daemon.engines.base import Job
+
+MANIFEST = "pyproject.toml"
 
 
 class Pyproject:
     name = "uv-pyproject"
-    steps = 3  # commands a sync runs (for the progress bar)
+    steps = 1  # commands a sync runs (for the progress bar)
 
     def inputs(self, project: Path, config: ProjectConfig) -> Optional[tuple[str, ...]]:
-        return ("pyproject.toml",) if (project / "pyproject.toml").is_file() else None
+        return (MANIFEST,) if (project / MANIFEST).is_file() else None
 
     def install(self, job: Job) -> None:
-        pins = job.work / "requirements.lock.txt"
-        argv = [job.uv, "pip", "compile", "--quiet", "--no-header", "--python", job.env_python,
-                "--output-file", str(pins), "pyproject.toml"]
-        for extra in job.config.extras:
-            argv += ["--extra", extra]
-        for group in job.config.groups:
-            argv += ["--group", group]
+        data = read_toml(job.project / MANIFEST)
+        argv = install_command(job.uv, job.env_python, data, job.config)
+        if argv is None:
+            job.progress("venvd: pyproject.toml asks for nothing to install")
+            return
+        argv += _uv_setting_files(job.work, data)
         job.run(argv)
-        job.run([job.uv, "pip", "sync", "--allow-empty-requirements",
-                 "--python", job.env_python, str(pins)])
-        if "build-system" in read_toml(job.project / "pyproject.toml"):
-            job.run([job.uv, "pip", "install", "--no-deps", "--python", job.env_python,
-                     "-e", str(job.project)])
+
+
+def install_command(uv: str, python: str, data: dict[str, Any],
+                    config: ProjectConfig) -> Optional[list[str]]:
+    """The ``uv pip install`` that gives what ``uv sync`` would, or None for nothing at all."""
+    wanted: list[str] = []
+    if isinstance(data.get("project"), dict):
+        if is_package(data):
+            extras = f"[{','.join(config.extras)}]" if config.extras else ""
+            wanted += ["--editable", f".{extras}"]
+        else:
+            wanted += ["--requirements", MANIFEST]
+            for extra in config.extras:
+                wanted += ["--extra", extra]
+    elif config.extras:
+        raise ConfigError(f"{config.source}: extras need a [project] table in {MANIFEST}")
+    for group in dict.fromkeys([*default_groups(data), *config.groups]):
+        wanted += ["--group", f"{MANIFEST}:{group}"]
+    return [uv, "pip", "install", "--python", python, *wanted] if wanted else None
+
+
+def _uv(data: dict[str, Any]) -> dict[str, Any]:
+    tool = data.get("tool")
+    uv = tool.get("uv") if isinstance(tool, dict) else None
+    return uv if isinstance(uv, dict) else {}
+
+
+def is_package(data: dict[str, Any]) -> bool:
+    """uv's rule: ``[tool.uv] package`` when set, else whether a build system is declared."""
+    package = _uv(data).get("package")
+    if isinstance(package, bool):
+        return package
+    return "build-system" in data
+
+
+def defined_groups(data: dict[str, Any]) -> list[str]:
+    """The dependency groups the manifest has (the legacy dev-dependencies are ``dev``)."""
+    table = data.get("dependency-groups")
+    groups = list(table) if isinstance(table, dict) else []
+    if "dev-dependencies" in _uv(data) and "dev" not in groups:
+        groups.append("dev")
+    return groups
+
+
+def default_groups(data: dict[str, Any]) -> list[str]:
+    """The groups ``uv sync`` installs unless told otherwise."""
+    defined = defined_groups(data)
+    wanted = _uv(data).get("default-groups")
+    if wanted == "all":
+        return defined
+    if isinstance(wanted, list):
+        return [g for g in wanted if isinstance(g, str)]  # an unknown one: uv says so
+    return ["dev"] if "dev" in defined else []
+
+
+#: ``[tool.uv]`` lists that ``uv sync`` applies but ``uv pip`` reads only from a config file
+#: it discovered itself (not under ``UV_CONFIG_FILE``): passed explicitly, as files.
+_SETTING_FILES = (("constraint-dependencies", "--constraint"),
+                  ("override-dependencies", "--override"),
+                  ("build-constraint-dependencies", "--build-constraint"))
+
+
+def _uv_setting_files(work: Path, data: dict[str, Any]) -> list[str]:
+    argv: list[str] = []
+    for key, option in _SETTING_FILES:
+        lines = _uv(data).get(key)
+        if isinstance(lines, list) and lines and all(isinstance(x, str) for x in lines):
+            path = work / f"{key}.txt"
+            path.write_text("".join(line + "\n" for line in lines))
+            argv += [option, str(path)]
+    return argv
