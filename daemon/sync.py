@@ -319,7 +319,10 @@ def build(plan: Plan, target: Path, uv: str, progress: Progress, cancel: threadi
         if offline or not _NETWORK.search(exc.output) or os.environ.get("UV_OFFLINE"):
             raise
         progress("venvd: the package index is unreachable; trying again offline from the cache")
-        retry = build(plan, target, uv, progress, cancel, offline=True)
+        try:
+            retry = build(plan, target, uv, progress, cancel, offline=True)
+        except CommandFailed:
+            raise exc from None  # what could not be reached, not what the cache lacks
         retry.output[:0] = [*job.output, "venvd: index unreachable; retried offline"]
         return retry
     except BaseException:

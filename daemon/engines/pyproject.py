@@ -38,7 +38,8 @@ class Pyproject:
             job.progress("venvd: pyproject.toml asks for nothing to install")
             return
         argv += _uv_setting_files(job.work, data)
-        job.run(argv)
+        # a build backend imported from the project must not leave __pycache__ there
+        job.run(argv, {"PYTHONDONTWRITEBYTECODE": "1"})
 
 
 def install_command(uv: str, python: str, data: dict[str, Any],
