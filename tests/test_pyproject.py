@@ -234,6 +234,24 @@ def test_sources_scenario_installs_the_pinned_index_and_the_sources(
     assert not any(line.startswith("delta") for line in got)
 
 
+def test_an_edit_to_a_workspace_member_is_followed(daemon: Sandbox) -> None:
+    project = daemon.root / "projects" / "ws"
+    package(project, workspace_root(project), "root")
+    daemon.venvd("allow", str(project))
+    assert daemon.wait_state(project)["state"] == "synced"
+    python = project / ".venv" / "bin" / "python"
+    assert "beta==1.0" in freeze(python, daemon.env)
+    member = project / "packages" / "member" / "pyproject.toml"
+    member.write_text(member.read_text().replace('["beta"]', '["alpha==1.0"]'))
+
+    def followed() -> list[str]:
+        got = freeze(python, daemon.env)
+        return got if "alpha==1.0" in got and daemon.status(project)["state"] == "synced" else []
+
+    got = wait_for(followed, 120, "the member's new dependency")
+    assert not any(line.startswith("beta") for line in got), got
+
+
 # ---------------------------------------------------------------------------------------------
 # what cannot work is named: in `venvd status` and in the line a shell in the project sees
 

@@ -15,6 +15,7 @@ and installs into the fresh env the sync made (fresh, so the result is exact).
 
 from __future__ import annotations
 
+import glob
 from pathlib import Path
 from typing import Any, Optional
 
@@ -29,7 +30,9 @@ class Pyproject:
     steps = 1  # commands a sync runs (for the progress bar)
 
     def inputs(self, project: Path, config: ProjectConfig) -> Optional[tuple[str, ...]]:
-        return (MANIFEST,) if (project / MANIFEST).is_file() else None
+        if not (project / MANIFEST).is_file():
+            return None
+        return (MANIFEST, *local_manifests(project, read_toml(project / MANIFEST)))
 
     def install(self, job: Job) -> None:
         data = read_toml(job.project / MANIFEST)
@@ -93,6 +96,32 @@ def default_groups(data: dict[str, Any]) -> list[str]:
     if isinstance(wanted, list):
         return [g for g in wanted if isinstance(g, str)]  # an unknown one: uv says so
     return ["dev"] if "dev" in defined else []
+
+
+def local_manifests(project: Path, data: dict[str, Any]) -> list[str]:
+    """The manifests, inside the project, of its workspace members and path sources: uv reads
+    them too, so an edit to one is followed like an edit to the project's own."""
+    uv = _uv(data)
+    workspace = uv.get("workspace")
+    patterns = workspace.get("members") if isinstance(workspace, dict) else None
+    folders = [m for m in patterns or [] if isinstance(m, str)]
+    sources = uv.get("sources")
+    for source in sources.values() if isinstance(sources, dict) else ():
+        if isinstance(source, dict) and isinstance(source.get("path"), str):
+            folders.append(glob.escape(source["path"]))
+    found: dict[str, None] = {}
+    for pattern in folders:
+        parts = Path(pattern).parts
+        if not parts or Path(pattern).is_absolute() or ".." in parts or parts == (".",):
+            continue  # outside the project (not watched), or the project itself
+        try:
+            matches = sorted(project.glob(pattern))
+        except ValueError:  # not a pattern pathlib accepts; uv will say what is wrong
+            continue
+        for folder in matches:
+            if (folder / MANIFEST).is_file() and folder != project:
+                found[(folder / MANIFEST).relative_to(project).as_posix()] = None
+    return list(found)
 
 
 #: ``[tool.uv]`` lists that ``uv sync`` applies but ``uv pip`` reads only from a config file
