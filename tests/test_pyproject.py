@@ -157,7 +157,7 @@ extras = ["docs"]
 groups = ["extra"]
 """ + BUILD_SYSTEM, ["--extra", "docs", "--group", "extra"]),
     # a build system, but [tool.uv] package = false: not installed; every group, the legacy
-    # dev-dependencies among them
+    # dev-dependencies among them; an override applies
     "all-groups": ("""\
 [project]
 name = "plain"
@@ -171,8 +171,9 @@ test = ["epsilon"]
 package = false
 default-groups = "all"
 dev-dependencies = ["zeta"]
+override-dependencies = ["epsilon; sys_platform == 'win32'"]
 """ + BUILD_SYSTEM, []),
-    # no build system: not installed; default-groups replaces dev
+    # no build system: not installed; default-groups replaces dev; a constraint applies
     "listed-groups": ("""\
 [project]
 name = "script-like"
@@ -184,6 +185,7 @@ dev = ["gamma"]
 lint = ["delta"]
 [tool.uv]
 default-groups = ["lint"]
+constraint-dependencies = ["alpha<2"]
 """, []),
     # a workspace root: the member it depends on editable, not the other one
     "workspace": ("{workspace}", []),
