@@ -250,3 +250,28 @@ def choose_for_requires_python(spec: str, found: list[Interpreter]) -> Interpret
         raise InterpreterNotFound(f"wanted Python {spec} (from requires-python); "
                                   f"found {_summary(found)}")
     return max(matching, key=lambda i: i.version)
+
+
+#: The oldest Python uv resolves for (it refuses a lower ``--python-version``).
+OLDEST_TARGET = (3, 6)
+
+
+def lowest_allowed(spec: Optional[str]) -> Optional[str]:
+    """The lowest Python 3 version (``3.9``, ``3.9.2``) a ``requires-python`` specifier allows:
+    the lower bound ``uv lock`` resolves from. None when there is none to tell."""
+    try:
+        wanted = SpecifierSet(spec or "")
+    except InvalidSpecifier:
+        return None
+    if not spec:
+        return None
+    candidates = {Version(f"3.{minor}") for minor in range(OLDEST_TARGET[1], 40)}
+    for item in wanted:
+        try:
+            candidates.add(Version(item.version))
+        except InvalidVersion:  # "3.11.*"
+            continue
+    allowed = sorted(v for v in candidates
+                     if v.release[:2] >= OLDEST_TARGET and v.major == 3
+                     and wanted.contains(v, prereleases=True))
+    return str(allowed[0]) if allowed else None

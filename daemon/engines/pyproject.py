@@ -5,12 +5,16 @@ writing a ``uv.lock`` (or anything else) into the project.
 else whether ``[build-system]`` exists), its dependencies, the default dependency groups
 (``[tool.uv] default-groups``, ``"all"``, or ``dev`` where it exists; the legacy
 ``[tool.uv] dev-dependencies`` are the ``dev`` group) and honours ``[tool.uv.sources]`` (path,
-git, URL, index, workspace). ``uv pip install`` does all of that from the manifest itself
-(sources, workspace members and legacy dev dependencies included), so this engine only
-decides what to ask for, adds the extras and groups ``.venvd.toml`` / ``[tool.venvd]`` name,
-and installs into the fresh env the sync made (fresh, so the result is exact).
+git, URL, index, workspace). ``uv lock`` can write its lock nowhere but the project, so:
 
-``uv lock`` cannot write its lock anywhere but the project, which is why it is not used.
+1. ``uv pip compile --universal`` from ``requires-python``'s lower bound resolves as ``uv lock``
+   does, for every Python the project allows (so a package pinned lower for an old Python
+   only is pinned lower here too, as in the lock);
+2. ``uv pip install`` of the same requests, constrained to those pins, into the fresh env the
+   sync made: it applies the sources (an index-pinned package comes from its index) and
+   installs the project and workspace members editable. The env is fresh: the set is exact.
+
+The extras and groups ``.venvd.toml`` / ``[tool.venvd]`` name are added to both.
 """
 
 from __future__ import annotations
@@ -19,15 +23,18 @@ import glob
 from pathlib import Path
 from typing import Any, Optional
 
+from venvd.daemon import pythons
 from venvd.daemon.config import ConfigError, ProjectConfig, read_toml
 from venvd.daemon.engines.base import Job
 
 MANIFEST = "pyproject.toml"
+#: a build backend imported from the project must not leave ``__pycache__`` there
+_NO_BYTECODE = {"PYTHONDONTWRITEBYTECODE": "1"}
 
 
 class Pyproject:
     name = "uv-pyproject"
-    steps = 1  # commands a sync runs (for the progress bar)
+    steps = 2  # commands a sync runs (for the progress bar)
 
     def inputs(self, project: Path, config: ProjectConfig) -> Optional[tuple[str, ...]]:
         if not (project / MANIFEST).is_file():
@@ -36,32 +43,69 @@ class Pyproject:
 
     def install(self, job: Job) -> None:
         data = read_toml(job.project / MANIFEST)
-        argv = install_command(job.uv, job.env_python, data, job.config)
-        if argv is None:
+        project, groups = requested(data, job.config)
+        if not project and not groups:
             job.progress("venvd: pyproject.toml asks for nothing to install")
             return
-        argv += _uv_setting_files(job.work, data)
-        # a build backend imported from the project must not leave __pycache__ there
-        job.run(argv, {"PYTHONDONTWRITEBYTECODE": "1"})
+        settings = _uv_setting_files(job.work, data)
+        pins = universal_pins(job, data, groups, settings)
+        install = install_requests(data, job.config) if project else []
+        job.run([job.uv, "pip", "install", "--python", job.env_python, *install, *groups,
+                 *settings, "--constraint", str(pins)], _NO_BYTECODE)
 
 
-def install_command(uv: str, python: str, data: dict[str, Any],
-                    config: ProjectConfig) -> Optional[list[str]]:
-    """The ``uv pip install`` that gives what ``uv sync`` would, or None for nothing at all."""
-    wanted: list[str] = []
-    if isinstance(data.get("project"), dict):
-        if is_package(data):
-            extras = f"[{','.join(config.extras)}]" if config.extras else ""
-            wanted += ["--editable", f".{extras}"]
-        else:
-            wanted += ["--requirements", MANIFEST]
-            for extra in config.extras:
-                wanted += ["--extra", extra]
-    elif config.extras:
+def requested(data: dict[str, Any], config: ProjectConfig) -> tuple[bool, list[str]]:
+    """Whether the project's own requirements are wanted (it has a ``[project]`` table), and
+    the ``--group`` options for the groups ``uv sync`` installs plus those the config adds."""
+    project = isinstance(data.get("project"), dict)
+    if config.extras and not project:
         raise ConfigError(f"{config.source}: extras need a [project] table in {MANIFEST}")
+    groups: list[str] = []
     for group in dict.fromkeys([*default_groups(data), *config.groups]):
-        wanted += ["--group", f"{MANIFEST}:{group}"]
-    return [uv, "pip", "install", "--python", python, *wanted] if wanted else None
+        groups += ["--group", f"{MANIFEST}:{group}"]
+    return project, groups
+
+
+def install_requests(data: dict[str, Any], config: ProjectConfig) -> list[str]:
+    """The project itself editable when uv builds it, else its requirements only."""
+    if is_package(data):
+        extras = f"[{','.join(config.extras)}]" if config.extras else ""
+        return ["--editable", f".{extras}"]
+    return ["--requirements", MANIFEST, *_extras(config)]
+
+
+def _extras(config: ProjectConfig) -> list[str]:
+    return [arg for extra in config.extras for arg in ("--extra", extra)]
+
+
+def universal_pins(job: Job, data: dict[str, Any], groups: list[str],
+                   settings: list[str]) -> Path:
+    """Resolve as ``uv lock`` would and keep the versions as a constraints file (URL, path
+    and editable requirements are left out: the sources fix those)."""
+    resolved = job.work / "universal.txt"
+    argv = [job.uv, "pip", "compile", "--quiet", "--universal", "--no-header", "--no-annotate",
+            "--python", job.env_python, "--output-file", str(resolved)]
+    lowest = pythons.lowest_allowed(requires_python(data))
+    if lowest:
+        argv += ["--python-version", lowest]
+    if isinstance(data.get("project"), dict):
+        argv += [MANIFEST, *_extras(job.config)]
+    job.run([*argv, *groups, *settings], _NO_BYTECODE)
+    pins = job.work / "universal-pins.txt"
+    pins.write_text("".join(line + "\n" for line in resolved.read_text().splitlines()
+                            if _is_version_pin(line)))
+    return pins
+
+
+def _is_version_pin(line: str) -> bool:
+    text = line.strip()
+    return bool(text) and "==" in text and not text.startswith(("#", "-")) and " @ " not in text
+
+
+def requires_python(data: dict[str, Any]) -> Optional[str]:
+    table = data.get("project")
+    value = table.get("requires-python") if isinstance(table, dict) else None
+    return value if isinstance(value, str) else None
 
 
 def _uv(data: dict[str, Any]) -> dict[str, Any]:
