@@ -22,7 +22,7 @@ from typing import Optional
 
 from venvd.daemon import drift, projects, pythons
 from venvd.daemon.config import ProjectConfig, load_project_config, read_toml
-from venvd.daemon.engines import ENGINES, Engine
+from venvd.daemon.engines import ENGINES, Engine, pyproject
 from venvd.daemon.engines.base import Job, Progress
 from venvd.daemon.errors import CommandFailed, VenvdError
 
@@ -79,9 +79,7 @@ def python_request(project: Path, config: ProjectConfig) -> tuple[list[str], pyt
 
 def requires_python(project: Path) -> Optional[str]:
     """``[project] requires-python`` of the project's ``pyproject.toml``, if it has one."""
-    project_table = read_toml(project / "pyproject.toml").get("project", {})
-    requires = project_table.get("requires-python") if isinstance(project_table, dict) else None
-    return requires if isinstance(requires, str) else None
+    return pyproject.requires_python(read_toml(project / pyproject.MANIFEST))
 
 
 _found: tuple[float, list[pythons.Interpreter]] = (0.0, [])

@@ -103,6 +103,7 @@ def _is_version_pin(line: str) -> bool:
 
 
 def requires_python(data: dict[str, Any]) -> Optional[str]:
+    """``[project] requires-python``, if the manifest has one."""
     table = data.get("project")
     value = table.get("requires-python") if isinstance(table, dict) else None
     return value if isinstance(value, str) else None
