@@ -14,6 +14,9 @@ from typing import Any, Optional
 
 import pytest
 
+from venvd.daemon import pythons
+from venvd.daemon.config import ConfigError, ProjectConfig
+from venvd.daemon.engines.pyproject import install_requests, requested
 from venvd.daemon.errors import first_error_line
 
 from conftest import Py, Sandbox, wait_for
@@ -195,6 +198,12 @@ name = "everywhere"
 version = "0.1"
 requires-python = ">=3.9"
 dependencies = ["alpha<2; python_version < '3.10'", "beta"]
+""", []),
+    # no [project] table at all: the dev group only
+    "groups-only": ("""\
+[dependency-groups]
+dev = ["beta"]
+lint = ["gamma"]
 """, []),
     # a workspace root: the member it depends on editable, not the other one
     "workspace": ("{workspace}", []),
@@ -382,3 +391,29 @@ hint: This usually indicates a problem with the package or the build environment
         "Failed to build `x`: x.c:1:10: fatal error: Python.h: No such file")
     assert first_error_line("Traceback (most recent call last):\n  File x\nOSError: gone") == (
         "OSError: gone")
+
+
+@pytest.mark.parametrize(("spec", "lowest"), [
+    (">=3.9", "3.9"), ("~=3.10", "3.10"), (">=3.9.2,<4", "3.9.2"), ("==3.11.*", "3.11"),
+    (">3.8", "3.9"), (">=2.7", "3.6"), ("<3.6", None), ("not a specifier", None), (None, None)])
+def test_the_lower_bound_uv_lock_resolves_from(spec: Optional[str],
+                                               lowest: Optional[str]) -> None:
+    assert pythons.lowest_allowed(spec) == lowest
+
+
+def test_what_is_requested_follows_uv_sync_and_the_config() -> None:
+    data = {"project": {"name": "x", "optional-dependencies": {"Docs_Extra": []}},
+            "dependency-groups": {"dev": [], "lint": []}, "build-system": {}}
+    config = ProjectConfig(extras=("docs-extra",), groups=("lint", "dev"), source=".venvd.toml")
+    assert requested(data, config) == (True, ["--group", "pyproject.toml:dev",
+                                              "--group", "pyproject.toml:lint"])
+    assert install_requests(data, config) == ["--editable", ".[docs-extra]"]
+    data["tool"] = {"uv": {"package": False, "default-groups": []}}
+    assert install_requests(data, config) == [
+        "--requirements", "pyproject.toml", "--extra", "docs-extra"]
+    assert requested(data, ProjectConfig()) == (True, [])
+    with pytest.raises(ConfigError, match="extra 'nope' is not defined"):
+        requested(data, ProjectConfig(extras=("nope",), source=".venvd.toml"))
+    # no [project] table: groups only (a virtual workspace root)
+    assert requested({"dependency-groups": {"dev": []}}, ProjectConfig()) == (
+        False, ["--group", "pyproject.toml:dev"])

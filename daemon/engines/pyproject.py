@@ -20,6 +20,7 @@ The extras and groups ``.venvd.toml`` / ``[tool.venvd]`` name are added to both.
 from __future__ import annotations
 
 import glob
+import re
 from pathlib import Path
 from typing import Any, Optional
 
@@ -57,13 +58,33 @@ class Pyproject:
 def requested(data: dict[str, Any], config: ProjectConfig) -> tuple[bool, list[str]]:
     """Whether the project's own requirements are wanted (it has a ``[project]`` table), and
     the ``--group`` options for the groups ``uv sync`` installs plus those the config adds."""
-    project = isinstance(data.get("project"), dict)
-    if config.extras and not project:
+    table = data.get("project")
+    project = isinstance(table, dict)
+    if config.extras and not isinstance(table, dict):
         raise ConfigError(f"{config.source}: extras need a [project] table in {MANIFEST}")
+    if isinstance(table, dict):
+        _check_extras(table, config)
     groups: list[str] = []
     for group in dict.fromkeys([*default_groups(data), *config.groups]):
         groups += ["--group", f"{MANIFEST}:{group}"]
     return project, groups
+
+
+def _check_extras(table: dict[str, Any], config: ProjectConfig) -> None:
+    """An extra the project does not define fails, as ``uv sync --extra`` does (``uv pip``
+    would only warn)."""
+    defined = table.get("optional-dependencies")
+    if "optional-dependencies" in table.get("dynamic", ()) or not config.extras:
+        return
+    known = {_normalise(name) for name in defined} if isinstance(defined, dict) else set()
+    for extra in config.extras:
+        if _normalise(extra) not in known:
+            raise ConfigError(f"{config.source}: extra {extra!r} is not defined in "
+                              f"[project.optional-dependencies] of {MANIFEST}")
+
+
+def _normalise(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def install_requests(data: dict[str, Any], config: ProjectConfig) -> list[str]:
