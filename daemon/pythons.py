@@ -259,11 +259,11 @@ OLDEST_TARGET = (3, 6)
 def lowest_allowed(spec: Optional[str]) -> Optional[str]:
     """The lowest Python 3 version (``3.9``, ``3.9.2``) a ``requires-python`` specifier allows:
     the lower bound ``uv lock`` resolves from. None when there is none to tell."""
-    try:
-        wanted = SpecifierSet(spec or "")
-    except InvalidSpecifier:
-        return None
     if not spec:
+        return None
+    try:
+        wanted = SpecifierSet(spec)
+    except InvalidSpecifier:
         return None
     candidates = {Version(f"3.{minor}") for minor in range(OLDEST_TARGET[1], 40)}
     for item in wanted:
