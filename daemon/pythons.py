@@ -227,20 +227,51 @@ def choose(specs: list[str], found: list[Interpreter], source: str = "") -> Inte
                               f"found {_summary(found)}")
 
 
-def choose_for_requires_python(spec: str, found: list[Interpreter]) -> Interpreter:
-    """The newest CPython satisfying a PEP 440 ``requires-python`` specifier."""
+def _specifier(spec: str) -> SpecifierSet:
     try:
-        wanted = SpecifierSet(spec)
+        return SpecifierSet(spec)
     except InvalidSpecifier:
         raise InterpreterNotFound(f"requires-python = {spec!r} is not a valid specifier") from None
-    matching = []
-    for interp in found:
-        try:
-            if interp.implementation == "cpython" and Version(interp.version_str) in wanted:
-                matching.append(interp)
-        except InvalidVersion:
-            continue
+
+
+def satisfies(spec: str, interp: Interpreter) -> bool:
+    """Whether *interp*'s version is within the ``requires-python`` specifier *spec*."""
+    try:
+        return Version(interp.version_str) in _specifier(spec)
+    except InvalidVersion:
+        return False
+
+
+def choose_for_requires_python(spec: str, found: list[Interpreter]) -> Interpreter:
+    """The newest CPython satisfying a PEP 440 ``requires-python`` specifier."""
+    _specifier(spec)  # an invalid one is reported as such, even with nothing installed
+    matching = [i for i in found if i.implementation == "cpython" and satisfies(spec, i)]
     if not matching:
         raise InterpreterNotFound(f"wanted Python {spec} (from requires-python); "
                                   f"found {_summary(found)}")
     return max(matching, key=lambda i: i.version)
+
+
+#: The oldest Python uv resolves for (it refuses a lower ``--python-version``).
+OLDEST_TARGET = (3, 6)
+
+
+def lowest_allowed(spec: Optional[str]) -> Optional[str]:
+    """The lowest Python 3 version (``3.9``, ``3.9.2``) a ``requires-python`` specifier allows:
+    the lower bound ``uv lock`` resolves from. None when there is none to tell."""
+    if not spec:
+        return None
+    try:
+        wanted = SpecifierSet(spec)
+    except InvalidSpecifier:
+        return None
+    candidates = {Version(f"3.{minor}") for minor in range(OLDEST_TARGET[1], 40)}
+    for item in wanted:
+        try:
+            candidates.add(Version(item.version))
+        except InvalidVersion:  # "3.11.*"
+            continue
+    allowed = sorted(v for v in candidates
+                     if v.release[:2] >= OLDEST_TARGET and v.major == 3
+                     and wanted.contains(v, prereleases=True))
+    return str(allowed[0]) if allowed else None

@@ -22,7 +22,7 @@ from typing import Optional
 
 from venvd.daemon import drift, projects, pythons
 from venvd.daemon.config import ProjectConfig, load_project_config, read_toml
-from venvd.daemon.engines import ENGINES, Engine
+from venvd.daemon.engines import ENGINES, Engine, pyproject
 from venvd.daemon.engines.base import Job, Progress
 from venvd.daemon.errors import CommandFailed, VenvdError
 
@@ -71,11 +71,15 @@ def python_request(project: Path, config: ProjectConfig) -> tuple[list[str], pyt
         if not specs:
             raise VenvdError(f"{path} names no Python version")
         return specs, pythons.PythonRequest(" ".join(specs), str(path))
-    project_table = read_toml(project / "pyproject.toml").get("project", {})
-    requires = project_table.get("requires-python") if isinstance(project_table, dict) else None
-    if isinstance(requires, str):
+    requires = requires_python(project)
+    if requires is not None:
         return [requires], pythons.PythonRequest(requires, "requires-python")
     return ["system"], pythons.PythonRequest("system", "default")
+
+
+def requires_python(project: Path) -> Optional[str]:
+    """``[project] requires-python`` of the project's ``pyproject.toml``, if it has one."""
+    return pyproject.requires_python(read_toml(project / pyproject.MANIFEST))
 
 
 _found: tuple[float, list[pythons.Interpreter]] = (0.0, [])
@@ -110,6 +114,34 @@ def choose_interpreter(project: Path, config: ProjectConfig) -> tuple[pythons.Py
         raise VenvdError(str(exc)) from None
 
 
+#: Engines whose tool refuses an interpreter outside ``requires-python``: the conflict is
+#: named before the sync, with both values, rather than in the tool's words after it.
+HONOUR_REQUIRES_PYTHON = frozenset({"uv-pyproject", "uv-sync", "poetry", "pdm"})
+
+
+def check_requires_python(project: Path, request: pythons.PythonRequest,
+                          interpreter: pythons.Interpreter) -> None:
+    """Raise VenvdError when the interpreter asked for explicitly is outside requires-python."""
+    requires = requires_python(project)
+    if requires is None or request.source in ("requires-python", "default"):
+        return
+    try:
+        fits = pythons.satisfies(requires, interpreter)
+    except pythons.InterpreterNotFound as exc:
+        raise VenvdError(str(exc)) from None
+    if not fits:
+        raise VenvdError(f"{_asker(project, request)} asks for {request.spec} but "
+                         f"requires-python is {requires}")
+
+
+def _asker(project: Path, request: pythons.PythonRequest) -> str:
+    """Who asked for the interpreter, as a person would name it."""
+    path = Path(request.source)
+    if path.name == pythons.VERSION_FILE:
+        return path.name if path.parent == project else str(path)
+    return f"python in {request.source}"
+
+
 def make_plan(project: Path) -> Plan:
     """Decide how *project* is synced; raise VenvdError saying why it cannot be."""
     config = load_project_config(project)
@@ -120,6 +152,8 @@ def make_plan(project: Path) -> Plan:
     else:
         raise VenvdError(f"{project}: nothing to sync from (no lockfile or requirements)")
     request, interpreter = choose_interpreter(project, config)
+    if engine.name in HONOUR_REQUIRES_PYTHON:
+        check_requires_python(project, request, interpreter)
     return Plan(project, config, request, interpreter, engine, inputs,
                 fingerprint(project, engine.name, interpreter, inputs, config))
 
@@ -283,7 +317,10 @@ def build(plan: Plan, target: Path, uv: str, progress: Progress, cancel: threadi
         if offline or not _NETWORK.search(exc.output) or os.environ.get("UV_OFFLINE"):
             raise
         progress("venvd: the package index is unreachable; trying again offline from the cache")
-        retry = build(plan, target, uv, progress, cancel, offline=True)
+        try:
+            retry = build(plan, target, uv, progress, cancel, offline=True)
+        except CommandFailed:
+            raise exc from None  # what could not be reached, not what the cache lacks
         retry.output[:0] = [*job.output, "venvd: index unreachable; retried offline"]
         return retry
     except BaseException:
