@@ -19,8 +19,8 @@ if __name__ == "__main__" and not __package__ and Path(__file__).parents[1].name
 
 from venvd.client.connection import DaemonUnavailable, request, start_daemon
 from venvd.daemon import projects, trust
-from venvd.shell import UnknownShell, get_shell
-from venvd.shell.activation import STATE_VAR, State, Wanted, plan
+from venvd.shell import Shell, UnknownShell, get_shell
+from venvd.shell.activation import STATE_VAR, State, Wanted, deactivate, plan
 
 #: How long a prompt may wait for the daemon before falling back to what is on disk.
 TIMEOUT = 1.0
@@ -66,14 +66,16 @@ def simple_state(env: dict[str, str | None]) -> tuple[str, str, str] | None:
 def parse(argv: list[str]) -> dict[str, str]:
     if not argv:
         raise UnknownShell("usage: venvd export bash|zsh|fish")
-    options = {"shell": argv[0], "socket": "", "state-db": "", "pid": ""}
+    options = {"shell": argv[0], "socket": "", "state-db": "", "pid": "", "action": "export"}
     rest = argv[1:]
     while rest:
         key, rest = rest[0], rest[1:]
         if not key.startswith("--") or key[2:] not in options or not rest:
             raise UnknownShell(f"usage: venvd export SHELL [--socket S] [--state-db F] [--pid N]"
-                               f" (unexpected {key!r})")
+                               f" [--action export|deactivate] (unexpected {key!r})")
         options[key[2:]], rest = rest[0], rest[1:]
+    if options["action"] not in ("export", "deactivate"):
+        raise UnknownShell(f"unknown action {options['action']!r}; choose export or deactivate")
     return options
 
 
@@ -96,6 +98,17 @@ def current_directory() -> str:
         return pwd or "/"
 
 
+def turn_off(shell: Shell) -> int:
+    """What the hook's ``deactivate`` runs: venvd's env off in this shell (no daemon needed)."""
+    changes = deactivate(os.environ)
+    if changes is None:
+        print("venvd: deactivate: no environment is active in this shell", file=sys.stderr)
+        return 1
+    sys.stdout.write(shell.export(changes))
+    sys.stdout.write(shell.remember(None))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         options = parse(sys.argv[1:] if argv is None else argv)
@@ -103,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     except UnknownShell as exc:
         print(f"venvd: {exc}", file=sys.stderr)
         return 2
+    if options["action"] == "deactivate":
+        return turn_off(shell)
     try:
         default_paths(options)
         pid = int(options["pid"]) if options["pid"].isdigit() else os.getppid()

@@ -24,12 +24,15 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver, ObservedWatch
 from watchdog.observers.polling import PollingObserver
 
-from venvd.daemon.projects import MARKERS
+from venvd.daemon.projects import ENV_NAME, MARKERS
 
 log = logging.getLogger("venvd.watch")
 
-#: Names in a project root whose change means the env may have to follow.
-WATCHED_NAMES = frozenset({*MARKERS, ".python-version", ".venvd.toml", "pyproject.toml"})
+#: Names in a project root whose change means the env may have to follow. ``.venv`` itself is
+#: one: removed by hand, it is rebuilt. The daemon's own switch of it (one rename onto the
+#: name) comes back as an event too, and costs one check that finds the env in order.
+WATCHED_NAMES = frozenset({*MARKERS, ".python-version", ".venvd.toml", "pyproject.toml",
+                           ENV_NAME})
 
 
 def interesting(name: str, extra: Iterable[str] = ()) -> bool:

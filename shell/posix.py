@@ -14,6 +14,11 @@ def quote(value: str) -> str:
     return "'" + value.replace("'", "'\\''") + "'"
 
 
+#: Variables set without ``export``: a hand-activated virtualenv keeps its saved PATH in a
+#: plain shell variable, and it must stay out of the environment of commands.
+PLAIN = frozenset({"_OLD_VIRTUAL_PATH"})
+
+
 def export(changes: Changes) -> str:
     """``export``/``unset`` lines for *changes*, sorted by name."""
     lines = []
@@ -21,6 +26,8 @@ def export(changes: Changes) -> str:
         value = changes[name]
         if value is None:
             lines.append(f"unset {check_name(name)};")
+        elif name in PLAIN:
+            lines.append(f"{check_name(name)}={quote(value)};")
         else:
             lines.append(f"export {check_name(name)}={quote(value)};")
     return "\n".join(lines) + ("\n" if lines else "")
@@ -66,7 +73,10 @@ HOOK_FUNCTION = r"""_venvd_fast() {
     . "$f" || return 1
     [[ -z $_venvd_r_env || -x $_venvd_r_env/bin/python ]] || return 1
   fi
-  if [[ -n $ours && $_venvd_r_env == "$_venvd_fe" ]]; then
+  if [[ -n ${VENVD_OFF-} ]]; then
+    if [[ -n $root && $root == "$VENVD_OFF" ]]; then _venvd_r_env=; else unset VENVD_OFF; fi
+  fi
+  if [[ -n $ours && $_venvd_r_env == "$_venvd_fe" && ":$PATH:" == *":$_venvd_fe/bin:"* ]]; then
     return 0
   fi
   if [[ -z $ours && -n $_venvd_r_env ]]; then
@@ -93,7 +103,8 @@ _venvd_hook() {
   local _venvd_g=
   [[ -r $_VENVD_GEN ]] && read -r _venvd_g < "$_VENVD_GEN"
   if [[ "$PWD" != "${_venvd_pwd-}" || "$_venvd_g" != "${_venvd_gen-}" \
-        || "${VIRTUAL_ENV-}" != "${_venvd_ve-}" ]]; then
+        || "${VIRTUAL_ENV-}" != "${_venvd_ve-}" \
+        || ( -n $_venvd_fe && ! -x $_venvd_fe/bin/python ) ]]; then
     _venvd_pwd=$PWD
     if [[ "$_venvd_g" != "${_venvd_gen-}" || -n ${VENVD_NO_FAST-} ]] || ! _venvd_fast; then
       _venvd_gen=$_venvd_g
@@ -105,8 +116,22 @@ _venvd_hook() {
       fi
     fi
     _venvd_ve=${VIRTUAL_ENV-}
+    if [[ -n ${VENVD_STATE-} ]] && ! %(has_deactivate)s; then _venvd_define_deactivate; fi
   fi
   return $_venvd_status
+}
+_venvd_deactivate() {
+  if [[ ! -x $_VENVD_PY ]]; then
+    printf 'venvd: deactivate: %%s is missing\n' "$_VENVD_PY" >&2
+    return 1
+  fi
+  local _venvd_code
+  _venvd_code=$(%(deactivate)s) || return 1
+  eval "$_venvd_code"
+  _venvd_ve=${VIRTUAL_ENV-}
+}
+_venvd_define_deactivate() {
+  deactivate() { _venvd_deactivate "$@"; }
 }
 """
 
@@ -117,6 +142,14 @@ _venvd_hook() {
 PATH_REMOVE = {
     "bash": 'p=${p/":$_venvd_fe/bin:"/:}',
     "zsh": 'local x=":$_venvd_fe/bin:"; local xb=${(b)x}; p=${p/${~xb}/:}',
+}
+
+
+# ``deactivate`` is venvd's only while nobody else defined one: a virtualenv activated by hand
+# brings its own (which removes itself when used), and venvd's comes back after it.
+HAS_DEACTIVATE = {
+    "bash": "declare -F deactivate >/dev/null",
+    "zsh": "(( ${+functions[deactivate]} ))",
 }
 
 
@@ -156,7 +189,11 @@ def hook_function(config: HookConfig, shell: str) -> str:
         )
     )
     markers = " ".join(quote(m) for m in config.markers) or "''"
-    return HOOK_FUNCTION % {"command": command, "markers": markers,
+    # a hand-activated venv's saved PATH is a plain shell variable: hand it to the client
+    saved = '_OLD_VIRTUAL_PATH="${_OLD_VIRTUAL_PATH-}" '
+    return HOOK_FUNCTION % {"command": saved + command, "markers": markers,
+                            "deactivate": command + " --action deactivate",
+                            "has_deactivate": HAS_DEACTIVATE[shell],
                             "path_remove": PATH_REMOVE[shell], "save_int": SAVE_INT[shell],
                             "restore_int": RESTORE_INT[shell]}
 
