@@ -183,7 +183,7 @@ class Fish:
                 # fish keeps PATH (and every *PATH variable, such as a hand-activated venv's
                 # _OLD_VIRTUAL_PATH) as a list; hand it over element by element.
                 parts = " ".join(quote(p) for p in value.split(":"))
-                lines.append(f"set -gx PATH {parts};")
+                lines.append(f"set -gx {check_name(name)} {parts};")
             else:
                 lines.append(f"set -gx {check_name(name)} {quote(value)};")
         return "\n".join(lines) + ("\n" if lines else "")
