@@ -269,3 +269,39 @@ def test_scenarios_in_real_shells(daemon: Sandbox, shell_kind: str, mode: str) -
     assert not problems, "\n".join(problems)
     pwned = list(daemon.root.rglob("pwned*"))
     assert pwned == [], f"a directory name was executed: {pwned}"
+
+
+# ---------------------------------------------------------------------------------------------
+# deactivate
+
+
+def test_deactivate_turns_off_this_shell_in_this_project_only(daemon: Sandbox,
+                                                             shell_kind: str) -> None:
+    project = daemon.project("switch off", requirements="")
+    (project / "sub").mkdir()
+    daemon.venvd("allow", str(project))
+    assert daemon.wait_state(project)["state"] == "synced"
+    daemon.env["PROJ"] = str(project)
+    env, bin_dir = f"{project}/.venv", f"{project}/.venv/bin"
+    one = daemon.shell(shell_kind, cwd=daemon.root)
+    base = path_entries(one)
+    one.cd_var("PROJ")
+    one.prompts_until(lambda: one.var("VIRTUAL_ENV") == env, 60, "activation")
+    two = daemon.shell(shell_kind, cwd=project)
+    two.prompts_until(lambda: two.var("VIRTUAL_ENV") == env, 60, "activation")
+
+    assert one.status_of("deactivate") == 0  # not "command not found"
+    assert one.var("VIRTUAL_ENV") == "" and path_entries(one) == base
+    one.run('cd "$PROJ/sub"')  # still in the project: stays off
+    daemon.venvd("sync", str(project), "--wait")  # the daemon makes every shell look again
+    one.run("true")
+    assert one.var("VIRTUAL_ENV") == "" and path_entries(one) == base
+    assert one.status_of("deactivate") == 1  # nothing left to turn off
+    two.run("true")  # the other shell in the project keeps its env
+    assert two.var("VIRTUAL_ENV") == env and path_entries(two)[0] == bin_dir
+
+    one.run(f"cd {daemon.root}")
+    one.cd_var("PROJ")  # coming back brings it back, and deactivate with it
+    assert one.var("VIRTUAL_ENV") == env and path_entries(one) == [bin_dir, *base]
+    assert one.status_of("deactivate") == 0
+    assert path_entries(one) == base
