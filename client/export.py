@@ -9,6 +9,7 @@ It never prints a traceback into a prompt.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -20,7 +21,7 @@ if __name__ == "__main__" and not __package__ and Path(__file__).parents[1].name
 from venvd.client.connection import DaemonUnavailable, request, start_daemon
 from venvd.daemon import projects, trust
 from venvd.shell import Shell, UnknownShell, get_shell
-from venvd.shell.activation import STATE_VAR, State, Wanted, deactivate, plan
+from venvd.shell.activation import STATE_VAR, State, Wanted, deactivate, plan, wake_file
 
 #: How long a prompt may wait for the daemon before falling back to what is on disk.
 TIMEOUT = 1.0
@@ -98,12 +99,16 @@ def current_directory() -> str:
         return pwd or "/"
 
 
-def turn_off(shell: Shell) -> int:
+def turn_off(shell: Shell, options: dict[str, str]) -> int:
     """What the hook's ``deactivate`` runs: venvd's env off in this shell (no daemon needed)."""
     changes = deactivate(os.environ)
     if changes is None:
         print("venvd: deactivate: no environment is active in this shell", file=sys.stderr)
         return 1
+    if options["pid"].isdigit():  # an old `venvd activate` of a shell that had this pid
+        default_paths(options)
+        with contextlib.suppress(OSError):
+            os.unlink(wake_file(os.path.dirname(options["socket"]), int(options["pid"])))
     sys.stdout.write(shell.export(changes))
     sys.stdout.write(shell.remember(None))
     return 0
@@ -117,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"venvd: {exc}", file=sys.stderr)
         return 2
     if options["action"] == "deactivate":
-        return turn_off(shell)
+        return turn_off(shell, options)
     try:
         default_paths(options)
         pid = int(options["pid"]) if options["pid"].isdigit() else os.getppid()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Optional
@@ -21,6 +22,13 @@ OFF_VAR = "VENVD_OFF"
 #: The PATH a hand-activated virtualenv saved and puts back when deactivated (its activate
 #: script keeps it in a plain shell variable in bash and zsh; the hook hands it over).
 SAVED_PATH_VAR = "_OLD_VIRTUAL_PATH"
+#: ``venvd activate`` (a child process, which cannot change its shell) leaves this file, plus
+#: the shell's pid, in the private runtime folder; the hook sees it at the next prompt.
+WAKE_NAME = "activate."
+
+
+def wake_file(runtime: str, pid: int) -> str:
+    return os.path.join(runtime, f"{WAKE_NAME}{pid}")
 #: What activating a virtualenv sets (PATH aside); see ``projects.activation``.
 VENV_VARIABLES = ("PYTHONHOME", "VIRTUAL_ENV", "VIRTUAL_ENV_PROMPT")
 

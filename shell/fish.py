@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Optional
 
+from venvd.shell import posix
 from venvd.shell.base import Changes, HookConfig, check_name
 
 _HOOK = """set -g __venvd_py %(python)s
 set -g __venvd_gen_file %(generation)s
 set -g __venvd_ready %(ready)s
 set -g __venvd_pid_file %(pid_file)s
+set -g __venvd_wake %(wake)s
 set -g __venvd_markers %(markers)s
 set -g __venvd_pwd ''
 set -g __venvd_gen ''
@@ -110,7 +112,11 @@ function __venvd_hook --on-event fish_prompt --on-variable PWD
     end
     if test "$PWD" != "$__venvd_pwd" -o "$g" != "$__venvd_gen" -o "$VIRTUAL_ENV" != "$__venvd_ve"
             or begin; test -n "$__venvd_fe"; and not test -x "$__venvd_fe/bin/python"; end
+            or begin; set -q VENVD_OFF; and test -e "$__venvd_wake$fish_pid"; end
         set -g __venvd_pwd $PWD
+        if set -q VENVD_OFF; and test -e "$__venvd_wake$fish_pid"  # `venvd activate`
+            set -e VENVD_OFF
+        end
         if test "$g" != "$__venvd_gen"; or set -q VENVD_NO_FAST; or not __venvd_fast
             set -g __venvd_gen $g
             if test -x $__venvd_py
@@ -168,6 +174,7 @@ class Fish:
             "generation": quote(config.generation),
             "ready": quote(config.ready),
             "pid_file": quote(config.pid_file),
+            "wake": quote(posix.wake_prefix(config)),
             "markers": " ".join(quote(m) for m in config.markers) or "''",
             "command": command,
             "deactivate": command + " --action deactivate",

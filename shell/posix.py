@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+
+from venvd.shell.activation import WAKE_NAME
 from venvd.shell.base import Changes, HookConfig, check_name
 
 
@@ -104,8 +107,10 @@ _venvd_hook() {
   [[ -r $_VENVD_GEN ]] && read -r _venvd_g < "$_VENVD_GEN"
   if [[ "$PWD" != "${_venvd_pwd-}" || "$_venvd_g" != "${_venvd_gen-}" \
         || "${VIRTUAL_ENV-}" != "${_venvd_ve-}" \
-        || ( -n $_venvd_fe && ! -x $_venvd_fe/bin/python ) ]]; then
+        || ( -n $_venvd_fe && ! -x $_venvd_fe/bin/python ) \
+        || ( -n ${VENVD_OFF-} && -e $_VENVD_WAKE$$ ) ]]; then
     _venvd_pwd=$PWD
+    [[ -n ${VENVD_OFF-} && -e $_VENVD_WAKE$$ ]] && unset VENVD_OFF  # `venvd activate`
     if [[ "$_venvd_g" != "${_venvd_gen-}" || -n ${VENVD_NO_FAST-} ]] || ! _venvd_fast; then
       _venvd_gen=$_venvd_g
       if [[ -x $_VENVD_PY ]]; then
@@ -165,6 +170,11 @@ RESTORE_INT = {
 }
 
 
+def wake_prefix(config: HookConfig) -> str:
+    """Where ``venvd activate`` leaves word for a shell (its pid follows)."""
+    return os.path.join(os.path.dirname(config.generation), WAKE_NAME)
+
+
 def hook_prelude(config: HookConfig) -> str:
     """Plain (unexported) variables holding the paths the hook needs."""
     return (
@@ -172,6 +182,7 @@ def hook_prelude(config: HookConfig) -> str:
         f"_VENVD_GEN={quote(config.generation)}\n"
         f"_VENVD_READY={quote(config.ready)}\n"
         f"_VENVD_PIDFILE={quote(config.pid_file)}\n"
+        f"_VENVD_WAKE={quote(wake_prefix(config))}\n"
         "_venvd_pwd=\n_venvd_gen=\n_venvd_ve=\n_venvd_fs=\n_venvd_fe=\n_venvd_fp=\n"
     )
 

@@ -13,10 +13,11 @@ from typing import Optional
 
 import pytest
 
-from conftest import Sandbox
-from support.shells import Shell
 from venvd.shell import activation
 from venvd.shell.activation import OFF_VAR, SAVED_PATH_VAR, STATE_VAR, Wanted
+
+from conftest import Sandbox
+from support.shells import Shell
 
 # What the user does, one step per prompt:
 #   in / sub / out: cd into the project, into a folder of it, out of it
@@ -300,7 +301,15 @@ def test_deactivate_turns_off_this_shell_in_this_project_only(daemon: Sandbox,
     two.run("true")  # the other shell in the project keeps its env
     assert two.var("VIRTUAL_ENV") == env and path_entries(two)[0] == bin_dir
 
+    assert one.status_of("venvd activate") == 0  # brings it back at the next prompt
+    assert one.var("VIRTUAL_ENV") == env and path_entries(one) == [bin_dir, *base]
+    assert one.status_of("deactivate") == 0
+    one.run("true")  # that activate's word is used up: off stays off
+    assert one.var("VIRTUAL_ENV") == "" and path_entries(one) == base
+
+    assert two.status_of("venvd activate") == 0  # already active: nothing to do
     one.run(f"cd {daemon.root}")
+    assert one.status_of("venvd activate") == 1  # nothing was turned off here
     one.cd_var("PROJ")  # coming back brings it back, and deactivate with it
     assert one.var("VIRTUAL_ENV") == env and path_entries(one) == [bin_dir, *base]
     assert one.status_of("deactivate") == 0
