@@ -48,6 +48,9 @@ SCENARIOS: dict[str, tuple[str, str, str]] = {
     "venvd-deactivate-then-hand": ("in deactivate hand", "O", "O"),
     "venvd-deactivate-hand-deactivate": ("in deactivate hand deactivate", "", ""),
     "venvd-deactivate-twice": ("in deactivate deactivate", "", ""),
+    # a hand venv's deactivate removes itself; venvd's comes back for the env it put back
+    "hand-deactivate-then-venvd-deactivate": ("in hand deactivate deactivate", "", ""),
+    "hand-outside-then-venvd-deactivate": ("hand in deactivate deactivate in", "", ""),
 }
 
 
