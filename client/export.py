@@ -4,7 +4,8 @@ Prints the shell code that moves this shell to the state wanted for ``$PWD`` (of
 and the daemon's messages on stderr. Imports only the standard library and venvd's own
 stdlib-only modules, and runs with ``python -I -S`` from the hook. If the daemon is down or
 slow it still activates an existing env of an allowed project, and starts the daemon.
-It never prints a traceback into a prompt.
+It never prints a traceback into a prompt. With ``--action deactivate`` it prints what
+turns venvd's env off in this shell instead (the hook's ``deactivate``; no daemon needed).
 """
 
 from __future__ import annotations
