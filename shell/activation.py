@@ -25,14 +25,15 @@ SAVED_PATH_VAR = "_OLD_VIRTUAL_PATH"
 #: ``venvd activate`` (a child process, which cannot change its shell) leaves this file, plus
 #: the shell's pid, in the private runtime folder; the hook sees it at the next prompt.
 WAKE_NAME = "activate."
-
-
-def wake_file(runtime: str, pid: int) -> str:
-    return os.path.join(runtime, f"{WAKE_NAME}{pid}")
 #: What activating a virtualenv sets (PATH aside); see ``projects.activation``.
 VENV_VARIABLES = ("PYTHONHOME", "VIRTUAL_ENV", "VIRTUAL_ENV_PROMPT")
 
 Env = Mapping[str, str]
+
+
+def wake_file(runtime: str, pid: int) -> str:
+    """The file ``venvd activate`` leaves for the shell whose pid is *pid*."""
+    return os.path.join(runtime, f"{WAKE_NAME}{pid}")
 
 
 @dataclass(frozen=True)

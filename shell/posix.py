@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from venvd.shell.activation import WAKE_NAME
+from venvd.shell.activation import SAVED_PATH_VAR, WAKE_NAME
 from venvd.shell.base import Changes, HookConfig, check_name
 
 
@@ -19,7 +19,7 @@ def quote(value: str) -> str:
 
 #: Variables set without ``export``: a hand-activated virtualenv keeps its saved PATH in a
 #: plain shell variable, and it must stay out of the environment of commands.
-PLAIN = frozenset({"_OLD_VIRTUAL_PATH"})
+PLAIN = frozenset({SAVED_PATH_VAR})
 
 
 def export(changes: Changes) -> str:
