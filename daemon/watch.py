@@ -54,13 +54,13 @@ class _Handler(FileSystemEventHandler):
             if path and os.path.dirname(path) == self.folder:
                 name = os.path.basename(path)
                 if name == ENV_NAME:
-                    if _env_gone(event, path):
-                        self.watcher.saw_env_gone(self.folder)
+                    if env_gone(event, path):
+                        self.watcher.sawenv_gone(self.folder)
                 else:
                     self.watcher.saw(self.folder, name)
 
 
-def _env_gone(event: FileSystemEvent, path: str) -> bool:
+def env_gone(event: FileSystemEvent, path: str) -> bool:
     """``.venv`` removed or moved away (``rm -rf .venv``): the env must be rebuilt. Its other
     events are left alone: the daemon's own switch renames a new link onto the name, and a
     venv someone is creating there by hand must not be raced."""
@@ -241,7 +241,7 @@ class Watcher:
                 if relevant:
                     self._debounce(project)
 
-    def saw_env_gone(self, folder: str) -> None:
+    def sawenv_gone(self, folder: str) -> None:
         """The env of the project at *folder* went away: handled like a change to its files."""
         with self._lock:
             entry = self._folders.get(folder)

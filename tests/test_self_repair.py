@@ -7,6 +7,15 @@ import os
 from pathlib import Path
 
 import pytest
+from watchdog.events import (
+    DirCreatedEvent,
+    DirDeletedEvent,
+    DirMovedEvent,
+    FileDeletedEvent,
+    FileSystemEvent,
+)
+
+from venvd.daemon.watch import env_gone
 
 from conftest import Sandbox
 from support.shells import Shell
@@ -75,3 +84,14 @@ def test_removed_env_is_rebuilt_with_no_shell_asking(daemon: Sandbox) -> None:
     (project / ".venv").unlink()
     daemon.wait_state(project, ("synced",), timeout=60)
     assert os.access(project / ".venv/bin/python", os.X_OK)
+
+
+@pytest.mark.parametrize(("event", "gone"), [
+    (DirDeletedEvent("/p/.venv"), True),  # rm -rf .venv, a real folder
+    (FileDeletedEvent("/p/.venv"), True),  # rm .venv, the link
+    (DirMovedEvent("/p/.venv", "/p/.venv.old"), True),  # mv .venv away
+    (DirMovedEvent("/p/.venv.venvd-1-2", "/p/.venv"), False),  # the daemon's own switch
+    (DirCreatedEvent("/p/.venv"), False),  # a venv being made there by hand: not raced
+])
+def test_only_env_going_away_counts(event: FileSystemEvent, gone: bool) -> None:
+    assert env_gone(event, "/p/.venv") is gone
