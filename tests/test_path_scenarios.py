@@ -5,6 +5,7 @@ no-process path and by the client alike."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -22,9 +23,11 @@ from support.shells import Shell
 # What the user does, one step per prompt:
 #   in / sub / out: cd into the project, into a folder of it, out of it
 #   hand / pyhand:  source the activate script of a venv made by `uv venv` / `python -m venv`
+#   own:            source the project's own .venv/bin/activate (its VIRTUAL_ENV is the folder
+#                   the env was built in, S, so venvd takes it as activated by hand)
 #   deactivate:     whichever `deactivate` the shell has (a hand venv's wins over venvd's)
 #   user / userbin: the user puts a folder of their own / the env's bin first on PATH
-# The end state: PATH as symbols (P the project env's bin, O / Y the hand venvs' bins,
+# The end state: PATH as symbols (P the project env's bin, O / Y / S the hand venvs' bins,
 # U the user's folder, then the PATH the shell started with), and who VIRTUAL_ENV is.
 SCENARIOS: dict[str, tuple[str, str, str]] = {
     # name: (steps, PATH before the base, VIRTUAL_ENV)
@@ -38,6 +41,9 @@ SCENARIOS: dict[str, tuple[str, str, str]] = {
     "hand-outside-enter-deactivate": ("hand in deactivate", "P", "P"),
     "hand-outside-enter-leave-deactivate": ("hand in out deactivate", "", ""),
     "two-hands-inside": ("in hand pyhand deactivate out in", "P", "P"),
+    "own-env-by-hand-deactivate-inside": ("in own deactivate", "P", "P"),
+    "own-env-by-hand-leave": ("in own out", "S", "S"),
+    "own-env-by-hand-leave-deactivate": ("in own out deactivate", "", ""),
     "user-entry-after-activation": ("in user out", "U", ""),
     "user-entry-after-activation-stays-in": ("in user sub", "U P", "P"),
     "user-env-bin-after-activation": ("in userbin out", "P", ""),
@@ -123,7 +129,7 @@ def simulate(steps: str, project: str, out: str, base: str,
     for step in steps.split():
         if step in ("in", "sub", "out"):
             sim.cwd = {"in": project, "sub": f"{project}/sub", "out": out}[step]
-        elif step in ("hand", "pyhand"):
+        elif step in ("hand", "pyhand", "own"):
             sim.activate(venvs[step])
         elif step == "deactivate":
             sim.deactivate()
@@ -138,19 +144,20 @@ def simulate(steps: str, project: str, out: str, base: str,
 def expected_path(symbols: str, project: str, venvs: dict[str, str], user: str,
                   base: list[str]) -> list[str]:
     table = {"P": f"{project}/.venv/bin", "O": f"{venvs['hand']}/bin",
-             "Y": f"{venvs['pyhand']}/bin", "U": user}
+             "Y": f"{venvs['pyhand']}/bin", "S": f"{venvs['own']}/bin", "U": user}
     return [table[s] for s in symbols.split()] + base
 
 
 def expected_venv(symbol: str, project: str, venvs: dict[str, str]) -> str:
-    return {"": "", "P": f"{project}/.venv", "O": venvs["hand"], "Y": venvs["pyhand"]}[symbol]
+    return {"": "", "P": f"{project}/.venv", "O": venvs["hand"], "Y": venvs["pyhand"],
+            "S": venvs["own"]}[symbol]
 
 
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
 def test_scenario_as_data(name: str) -> None:
     steps, path, venv = SCENARIOS[name]
     project = "/w/we ird 'sq' \"dq\" $(touch pwned) ü"
-    venvs = {"hand": "/w/other venv", "pyhand": "/w/py-venv"}
+    venvs = {"hand": "/w/other venv", "pyhand": "/w/py-venv", "own": "/envs/proj-1/f00"}
     base = ["/usr/local/bin", "/usr/bin", "/bin"]
     sim = simulate(steps, project, "/w", ":".join(base), venvs)
     assert sim.env["PATH"].split(":") == expected_path(path, project, venvs, "/home/u/bin",
@@ -194,6 +201,8 @@ STEP = {
     "sub": {"posix": 'cd "$PROJ/sub"', "fish": 'cd "$PROJ/sub"'},
     "out": {"posix": 'cd "$OUT"', "fish": 'cd "$OUT"'},
     "hand": {"posix": 'source "$HAND/bin/activate"', "fish": 'source "$HAND/bin/activate.fish"'},
+    "own": {"posix": 'source "$PROJ/.venv/bin/activate"',
+            "fish": 'source "$PROJ/.venv/bin/activate.fish"'},
     "pyhand": {"posix": 'source "$PYHAND/bin/activate"',
                "fish": 'source "$PYHAND/bin/activate.fish"'},
     "deactivate": {"posix": "deactivate", "fish": "deactivate"},
@@ -212,15 +221,25 @@ def path_entries(sh: Shell) -> list[str]:
 @dataclass
 class Setup:
     project: Path
+    tame: Path  # for the scenarios that source the project's own activate script
     venvs: dict[str, str]
     user: str
 
 
-def make_setup(box: Sandbox) -> Setup:
-    project = box.project(HOSTILE, requirements="")
+def synced_project(box: Sandbox, name: str) -> Path:
+    project = box.project(name, requirements="")
     (project / "sub").mkdir()
     box.venvd("allow", str(project))
     assert box.wait_state(project)["state"] == "synced"
+    return project
+
+
+def make_setup(box: Sandbox) -> Setup:
+    project = synced_project(box, HOSTILE)
+    # uv writes the prompt (the project's name) into the env's activate script unescaped, so
+    # sourcing that script in the hostile project would run the name: those scenarios use
+    # a project with a plain name
+    tame = synced_project(box, "tame")
     uv = Path(sys.executable).with_name("uv")
     hand = box.root / "other venv"
     subprocess.run([str(uv), "venv", "--quiet", str(hand)], env=box.env, check=True)
@@ -230,12 +249,16 @@ def make_setup(box: Sandbox) -> Setup:
     user.mkdir()
     box.env.update({"PROJ": str(project), "OUT": str(box.root), "HAND": str(hand),
                     "PYHAND": str(pyhand), "USERBIN": str(user)})
-    return Setup(project, {"hand": str(hand), "pyhand": str(pyhand)}, str(user))
+    own = os.readlink(tame / ".venv")  # the folder the env was built in
+    return Setup(project, tame, {"hand": str(hand), "pyhand": str(pyhand), "own": own},
+                 str(user))
 
 
 def run_scenario(box: Sandbox, kind: str, setup: Setup, name: str, rc: str) -> list[str]:
     """Run one scenario in a fresh shell; the problems found, if any."""
     steps, path, venv = SCENARIOS[name]
+    project = str(setup.tame if "own" in steps.split() else setup.project)
+    box.env["PROJ"] = project
     sh = box.shell(kind, cwd=box.root, rc_before=rc)
     base = path_entries(sh)
     syntax = "fish" if kind == "fish" else "posix"
@@ -244,11 +267,11 @@ def run_scenario(box: Sandbox, kind: str, setup: Setup, name: str, rc: str) -> l
     sh.run("true")  # the prompt after the last step has run
     problems = []
     got = path_entries(sh)
-    want = expected_path(path, str(setup.project), setup.venvs, setup.user, base)
+    want = expected_path(path, project, setup.venvs, setup.user, base)
     if got != want:
         problems.append(f"{name}: PATH {got} != {want}")
     got_venv = sh.var("VIRTUAL_ENV")
-    if got_venv != expected_venv(venv, str(setup.project), setup.venvs):
+    if got_venv != expected_venv(venv, project, setup.venvs):
         problems.append(f"{name}: VIRTUAL_ENV {got_venv!r}")
     sh.close()
     return problems
@@ -264,9 +287,10 @@ def test_scenarios_in_real_shells(daemon: Sandbox, shell_kind: str, mode: str) -
         rc = "set -gx VENVD_NO_FAST 1" if shell_kind == "fish" else "VENVD_NO_FAST=1"
     else:
         rc = ""
-        warm = daemon.shell(shell_kind, cwd=setup.project)  # the daemon writes the snippet
-        warm.run("true")
-        warm.close()
+        for project in (setup.project, setup.tame):  # the daemon writes their snippets
+            warm = daemon.shell(shell_kind, cwd=project)
+            warm.run("true")
+            warm.close()
     problems: list[str] = []
     for name in sorted(SCENARIOS):
         problems += run_scenario(daemon, shell_kind, setup, name, rc)
