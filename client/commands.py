@@ -24,6 +24,7 @@ from venvd.daemon.errors import VenvdError
 from venvd.daemon.paths import Paths, user_paths
 from venvd.daemon.projects import MARKERS
 from venvd.shell import HookConfig, get_shell
+from venvd.shell.activation import OFF_VAR, STATE_VAR, wake_file
 
 START_TIMEOUT = 10.0
 
@@ -64,6 +65,24 @@ def hook(args: argparse.Namespace) -> int:
         ready=str(paths.ready), markers=MARKERS, pid_file=str(paths.pid),
     )
     sys.stdout.write(get_shell(args.shell).hook(config))
+    return 0
+
+
+def activate(args: argparse.Namespace) -> int:
+    """Undo ``deactivate`` in the shell this runs in: its env is back at the next prompt.
+
+    A command cannot change its shell's variables, so it leaves word (a file named after the
+    shell's pid in the private runtime folder) that the shell's hook picks up.
+    """
+    if not os.environ.get(OFF_VAR):
+        if os.environ.get(STATE_VAR):
+            return 0  # already active
+        raise VenvdError("activate: venvd is not turned off in this shell (it undoes "
+                         "'deactivate' in a shell with the venvd hook)")
+    try:
+        Path(wake_file(str(user_paths().runtime), os.getppid())).touch(mode=0o600)
+    except OSError as exc:
+        raise VenvdError(f"activate: cannot leave word for the shell: {exc}") from exc
     return 0
 
 

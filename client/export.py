@@ -4,11 +4,13 @@ Prints the shell code that moves this shell to the state wanted for ``$PWD`` (of
 and the daemon's messages on stderr. Imports only the standard library and venvd's own
 stdlib-only modules, and runs with ``python -I -S`` from the hook. If the daemon is down or
 slow it still activates an existing env of an allowed project, and starts the daemon.
-It never prints a traceback into a prompt.
+It never prints a traceback into a prompt. With ``--action deactivate`` it prints what
+turns venvd's env off in this shell instead (the hook's ``deactivate``; no daemon needed).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -19,8 +21,8 @@ if __name__ == "__main__" and not __package__ and Path(__file__).parents[1].name
 
 from venvd.client.connection import DaemonUnavailable, request, start_daemon
 from venvd.daemon import projects, trust
-from venvd.shell import UnknownShell, get_shell
-from venvd.shell.activation import STATE_VAR, State, Wanted, plan
+from venvd.shell import Shell, UnknownShell, get_shell
+from venvd.shell.activation import STATE_VAR, State, Wanted, deactivate, plan, wake_file
 
 #: How long a prompt may wait for the daemon before falling back to what is on disk.
 TIMEOUT = 1.0
@@ -66,14 +68,16 @@ def simple_state(env: dict[str, str | None]) -> tuple[str, str, str] | None:
 def parse(argv: list[str]) -> dict[str, str]:
     if not argv:
         raise UnknownShell("usage: venvd export bash|zsh|fish")
-    options = {"shell": argv[0], "socket": "", "state-db": "", "pid": ""}
+    options = {"shell": argv[0], "socket": "", "state-db": "", "pid": "", "action": "export"}
     rest = argv[1:]
     while rest:
         key, rest = rest[0], rest[1:]
         if not key.startswith("--") or key[2:] not in options or not rest:
             raise UnknownShell(f"usage: venvd export SHELL [--socket S] [--state-db F] [--pid N]"
-                               f" (unexpected {key!r})")
+                               f" [--action export|deactivate] (unexpected {key!r})")
         options[key[2:]], rest = rest[0], rest[1:]
+    if options["action"] not in ("export", "deactivate"):
+        raise UnknownShell(f"unknown action {options['action']!r}; choose export or deactivate")
     return options
 
 
@@ -96,6 +100,21 @@ def current_directory() -> str:
         return pwd or "/"
 
 
+def turn_off(shell: Shell, options: dict[str, str]) -> int:
+    """What the hook's ``deactivate`` runs: venvd's env off in this shell (no daemon needed)."""
+    changes = deactivate(os.environ)
+    if changes is None:
+        print("venvd: deactivate: no environment is active in this shell", file=sys.stderr)
+        return 1
+    if options["pid"].isdigit():  # an old `venvd activate` of a shell that had this pid
+        default_paths(options)
+        with contextlib.suppress(OSError):
+            os.unlink(wake_file(os.path.dirname(options["socket"]), int(options["pid"])))
+    sys.stdout.write(shell.export(changes))
+    sys.stdout.write(shell.remember(None))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         options = parse(sys.argv[1:] if argv is None else argv)
@@ -103,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     except UnknownShell as exc:
         print(f"venvd: {exc}", file=sys.stderr)
         return 2
+    if options["action"] == "deactivate":
+        return turn_off(shell, options)
     try:
         default_paths(options)
         pid = int(options["pid"]) if options["pid"].isdigit() else os.getppid()

@@ -55,6 +55,8 @@ def parser() -> argparse.ArgumentParser:
     sync.add_argument("--wait", action="store_true", help="stream progress; fail if it fails")
     daemon = add("daemon", commands.daemon, "start, stop or inspect the background daemon")
     daemon.add_argument("action", choices=("start", "stop", "restart", "status", "run"))
+    add("activate", commands.activate,
+        "undo 'deactivate': this shell's project env is back at the next prompt")
     add("prune", commands.prune, "remove cached environments no project uses")
     add("doctor", commands.doctor, "check the setup and say what to fix")
     return top

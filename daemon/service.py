@@ -352,9 +352,21 @@ class Daemon:
         if self.is_trusted(project):
             with self._ready_lock:  # e.g. the workspace's members changed: even when the
                 self._keep_aliases(project)  # sync that follows fails, they are right
-            self.ensure_synced(project)
+            self._repair_or_sync(project)
         else:  # e.g. an edited .venvd.toml revoked the trust: shells must look again
             self._keep_ready(project, None, replace=True)
+            self.bump()
+
+    def _repair_or_sync(self, project: str) -> None:
+        """Follow a change; an env removed or broken underneath (``rm -rf .venv``) is rebuilt,
+        and the shells there hear it at their next prompt (their hook drops the env at once,
+        seeing its python gone, and takes it back when the rebuild bumps the generation)."""
+        broken = not projects.env_is_usable(projects.env_path(project))
+        idle = self.queue.state(project) is None
+        self.ensure_synced(project)
+        if broken and idle and self.queue.state(project) is not None:
+            self._tell_project(project, f"the environment of {_name(project)} is missing or "
+                                        "broken; rebuilding it in the background")
             self.bump()
 
     # trust, syncing, state

@@ -24,7 +24,7 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver, ObservedWatch
 from watchdog.observers.polling import PollingObserver
 
-from venvd.daemon.projects import MARKERS
+from venvd.daemon.projects import ENV_NAME, MARKERS
 
 log = logging.getLogger("venvd.watch")
 
@@ -52,7 +52,20 @@ class _Handler(FileSystemEventHandler):
             if isinstance(path, bytes):
                 path = os.fsdecode(path)
             if path and os.path.dirname(path) == self.folder:
-                self.watcher.saw(self.folder, os.path.basename(path))
+                name = os.path.basename(path)
+                if name == ENV_NAME:
+                    if env_gone(event, path):
+                        self.watcher.sawenv_gone(self.folder)
+                else:
+                    self.watcher.saw(self.folder, name)
+
+
+def env_gone(event: FileSystemEvent, path: str) -> bool:
+    """``.venv`` removed or moved away (``rm -rf .venv``): the env must be rebuilt. Its other
+    events are left alone: the daemon's own switch renames a new link onto the name, and a
+    venv someone is creating there by hand must not be raced."""
+    return event.event_type == "deleted" or (event.event_type == "moved"
+                                             and path == os.fsdecode(event.src_path))
 
 
 class Watcher:
@@ -226,10 +239,21 @@ class Watcher:
                 else:  # a folder holding requirement files (and maybe their includes)
                     relevant = name in extra or name.endswith((".txt", ".in"))
                 if relevant:
-                    due = time.monotonic() + self.debounce
-                    self._pending[project] = due
-                    heapq.heappush(self._due, (due, project))
-                    self._lock.notify_all()
+                    self._debounce(project)
+
+    def sawenv_gone(self, folder: str) -> None:
+        """The env of the project at *folder* went away: handled like a change to its files."""
+        with self._lock:
+            entry = self._folders.get(folder)
+            projects = [p for p in entry[1] if p == folder] if entry else []
+            for project in projects:
+                self._debounce(project)
+
+    def _debounce(self, project: str) -> None:
+        due = time.monotonic() + self.debounce
+        self._pending[project] = due
+        heapq.heappush(self._due, (due, project))
+        self._lock.notify_all()
 
     def _fire(self) -> None:
         while True:

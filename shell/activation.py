@@ -10,16 +10,30 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Optional
 
 STATE_VAR = "VENVD_STATE"
 PATH_VAR = "PATH"
+#: The project whose env ``deactivate`` turned off in this shell (until it leaves the project).
+OFF_VAR = "VENVD_OFF"
+#: The PATH a hand-activated virtualenv saved and puts back when deactivated (its activate
+#: script keeps it in a plain shell variable in bash and zsh; the hook hands it over).
+SAVED_PATH_VAR = "_OLD_VIRTUAL_PATH"
+#: ``venvd activate`` (a child process, which cannot change its shell) leaves this file, plus
+#: the shell's pid, in the private runtime folder; the hook sees it at the next prompt.
+WAKE_NAME = "activate."
 #: What activating a virtualenv sets (PATH aside); see ``projects.activation``.
 VENV_VARIABLES = ("PYTHONHOME", "VIRTUAL_ENV", "VIRTUAL_ENV_PROMPT")
 
 Env = Mapping[str, str]
+
+
+def wake_file(runtime: str, pid: int) -> str:
+    """The file ``venvd activate`` leaves for the shell whose pid is *pid*."""
+    return os.path.join(runtime, f"{WAKE_NAME}{pid}")
 
 
 @dataclass(frozen=True)
@@ -85,15 +99,30 @@ def current_state(env: Env) -> Optional[State]:
 
 
 def revert(env: dict[str, str], state: State) -> None:
-    """Undo *state* in *env*: only what venvd set and nobody has changed since."""
+    """Undo *state* in *env*: only what venvd set and nobody has changed since.
+
+    One occurrence of venvd's ``PATH`` entry goes (the first, as the hooks' own path removes
+    it), so an equal entry the user has as well stays. When a virtualenv was activated by
+    hand on top, the ``PATH`` it saved for its ``deactivate`` holds venvd's entry too: it goes
+    from there as well, or that ``deactivate`` would bring it back, stale.
+    """
+    hand_venv = env.get("VIRTUAL_ENV") not in (None, state.set.get("VIRTUAL_ENV"))
     for name, value in state.set.items():
+        if hand_venv and name in VENV_VARIABLES:
+            continue  # the hand-activated venv owns these now (its prompt may equal ours)
         if env.get(name) == value:
             _assign(env, name, state.prev.get(name))
-    if state.path is not None and PATH_VAR in env:
-        entries = env[PATH_VAR].split(":")
-        if state.path in entries:
-            entries.remove(state.path)
-            env[PATH_VAR] = ":".join(entries)
+    if state.path is not None:
+        _remove_entry(env, PATH_VAR, state.path)
+        if hand_venv:
+            _remove_entry(env, SAVED_PATH_VAR, state.path)
+
+
+def _remove_entry(env: dict[str, str], name: str, entry: str) -> None:
+    entries = env.get(name, "").split(":")
+    if entry in entries:
+        entries.remove(entry)
+        env[name] = ":".join(entries)
 
 
 def apply(env: dict[str, str], wanted: Wanted, shell: str) -> Optional[State]:
@@ -120,12 +149,20 @@ def apply(env: dict[str, str], wanted: Wanted, shell: str) -> Optional[State]:
 def plan(env: Env, wanted: Wanted, shell: str) -> dict[str, Optional[str]]:
     """The variable changes that take a shell whose environment is *env* to *wanted*.
 
-    Empty when the shell is already there, so an unchanged prompt prints nothing.
+    Empty when the shell is already there, so an unchanged prompt prints nothing. A project
+    turned off by ``deactivate`` stays off while the shell is in it, and comes back once the
+    shell has been elsewhere.
     """
+    off = env.get(OFF_VAR)
+    if off and off == wanted.project:
+        wanted = Wanted(wanted.project)
+    stale_off = bool(off) and off != wanted.project
     state = current_state(env)
-    if state is not None and _in_place(env, state, wanted, shell):
+    if state is not None and not stale_off and _in_place(env, state, wanted, shell):
         return {}
     after = dict(env)
+    if stale_off:
+        after.pop(OFF_VAR)
     if state is not None:
         revert(after, state)
     new_state = apply(after, wanted, shell)
@@ -133,6 +170,20 @@ def plan(env: Env, wanted: Wanted, shell: str) -> dict[str, Optional[str]]:
         after.pop(STATE_VAR, None)
     else:
         after[STATE_VAR] = new_state.encode()
+    return diff(env, after)
+
+
+def deactivate(env: Env) -> Optional[dict[str, Optional[str]]]:
+    """The changes that turn venvd's env off in this shell, or ``None`` when venvd has
+    nothing active here."""
+    state = current_state(env)
+    if state is None:
+        return None
+    after = dict(env)
+    revert(after, state)
+    del after[STATE_VAR]
+    if state.project:
+        after[OFF_VAR] = state.project
     return diff(env, after)
 
 
@@ -149,7 +200,8 @@ def _in_place(env: Env, state: State, wanted: Wanted, shell: str) -> bool:
         return False
     if any(env.get(name) != value for name, value in state.set.items()):
         return False
-    return state.path is None or env.get(PATH_VAR, "").split(":")[0] == state.path
+    # present anywhere: an entry the user put in front since is theirs to keep there
+    return state.path is None or state.path in env.get(PATH_VAR, "").split(":")
 
 
 def _assign(env: dict[str, str], name: str, value: Optional[str]) -> None:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Optional
 
+from venvd.shell import posix
 from venvd.shell.base import Changes, HookConfig, check_name
 
 _HOOK = """set -g __venvd_py %(python)s
 set -g __venvd_gen_file %(generation)s
 set -g __venvd_ready %(ready)s
 set -g __venvd_pid_file %(pid_file)s
+set -g __venvd_wake %(wake)s
 set -g __venvd_markers %(markers)s
 set -g __venvd_pwd ''
 set -g __venvd_gen ''
@@ -66,7 +68,14 @@ function __venvd_fast
             return 1
         end
     end
-    if test -n "$ours" -a "$_venvd_r_env" = "$__venvd_fe"
+    if set -q VENVD_OFF
+        if test -n "$root" -a "$root" = "$VENVD_OFF"
+            set _venvd_r_env ''
+        else
+            set -e VENVD_OFF
+        end
+    end
+    if test -n "$ours" -a "$_venvd_r_env" = "$__venvd_fe"; and contains -- "$__venvd_fe/bin" $PATH
         return 0
     end
     if test -z "$ours" -a -n "$_venvd_r_env"
@@ -102,7 +111,12 @@ function __venvd_hook --on-event fish_prompt --on-variable PWD
         read g < $__venvd_gen_file
     end
     if test "$PWD" != "$__venvd_pwd" -o "$g" != "$__venvd_gen" -o "$VIRTUAL_ENV" != "$__venvd_ve"
+            or begin; test -n "$__venvd_fe"; and not test -x "$__venvd_fe/bin/python"; end
+            or begin; set -q VENVD_OFF; and test -e "$__venvd_wake$fish_pid"; end
         set -g __venvd_pwd $PWD
+        if set -q VENVD_OFF; and test -e "$__venvd_wake$fish_pid"  # `venvd activate`
+            set -e VENVD_OFF
+        end
         if test "$g" != "$__venvd_gen"; or set -q VENVD_NO_FAST; or not __venvd_fast
             set -g __venvd_gen $g
             if test -x $__venvd_py
@@ -110,8 +124,25 @@ function __venvd_hook --on-event fish_prompt --on-variable PWD
             end
         end
         set -g __venvd_ve "$VIRTUAL_ENV"
+        if set -q VENVD_STATE; and not functions -q deactivate
+            __venvd_define_deactivate
+        end
     end
     return $venvd_status
+end
+function __venvd_deactivate
+    if not test -x $__venvd_py
+        echo "venvd: deactivate: $__venvd_py is missing" >&2
+        return 1
+    end
+    set -l code (%(deactivate)s | string collect); or return 1
+    printf '%%s\n' $code | source
+    set -g __venvd_ve "$VIRTUAL_ENV"
+end
+function __venvd_define_deactivate
+    function deactivate
+        __venvd_deactivate $argv
+    end
 end
 """
 
@@ -143,8 +174,10 @@ class Fish:
             "generation": quote(config.generation),
             "ready": quote(config.ready),
             "pid_file": quote(config.pid_file),
+            "wake": quote(posix.wake_prefix(config)),
             "markers": " ".join(quote(m) for m in config.markers) or "''",
             "command": command,
+            "deactivate": command + " --action deactivate",
         }
 
     def export(self, changes: Changes) -> str:
@@ -153,10 +186,11 @@ class Fish:
             value = changes[name]
             if value is None:
                 lines.append(f"set -e {check_name(name)};")
-            elif name == "PATH":
-                # fish keeps PATH as a list; hand it over element by element.
+            elif name.endswith("PATH"):
+                # fish keeps PATH (and every *PATH variable, such as a hand-activated venv's
+                # _OLD_VIRTUAL_PATH) as a list; hand it over element by element.
                 parts = " ".join(quote(p) for p in value.split(":"))
-                lines.append(f"set -gx PATH {parts};")
+                lines.append(f"set -gx {check_name(name)} {parts};")
             else:
                 lines.append(f"set -gx {check_name(name)} {quote(value)};")
         return "\n".join(lines) + ("\n" if lines else "")

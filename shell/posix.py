@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+
+from venvd.shell.activation import SAVED_PATH_VAR, WAKE_NAME
 from venvd.shell.base import Changes, HookConfig, check_name
 
 
@@ -14,6 +17,11 @@ def quote(value: str) -> str:
     return "'" + value.replace("'", "'\\''") + "'"
 
 
+#: Variables set without ``export``: a hand-activated virtualenv keeps its saved PATH in a
+#: plain shell variable, and it must stay out of the environment of commands.
+PLAIN = frozenset({SAVED_PATH_VAR})
+
+
 def export(changes: Changes) -> str:
     """``export``/``unset`` lines for *changes*, sorted by name."""
     lines = []
@@ -21,6 +29,8 @@ def export(changes: Changes) -> str:
         value = changes[name]
         if value is None:
             lines.append(f"unset {check_name(name)};")
+        elif name in PLAIN:
+            lines.append(f"{check_name(name)}={quote(value)};")
         else:
             lines.append(f"export {check_name(name)}={quote(value)};")
     return "\n".join(lines) + ("\n" if lines else "")
@@ -66,7 +76,10 @@ HOOK_FUNCTION = r"""_venvd_fast() {
     . "$f" || return 1
     [[ -z $_venvd_r_env || -x $_venvd_r_env/bin/python ]] || return 1
   fi
-  if [[ -n $ours && $_venvd_r_env == "$_venvd_fe" ]]; then
+  if [[ -n ${VENVD_OFF-} ]]; then
+    if [[ -n $root && $root == "$VENVD_OFF" ]]; then _venvd_r_env=; else unset VENVD_OFF; fi
+  fi
+  if [[ -n $ours && $_venvd_r_env == "$_venvd_fe" && ":$PATH:" == *":$_venvd_fe/bin:"* ]]; then
     return 0
   fi
   if [[ -z $ours && -n $_venvd_r_env ]]; then
@@ -93,8 +106,11 @@ _venvd_hook() {
   local _venvd_g=
   [[ -r $_VENVD_GEN ]] && read -r _venvd_g < "$_VENVD_GEN"
   if [[ "$PWD" != "${_venvd_pwd-}" || "$_venvd_g" != "${_venvd_gen-}" \
-        || "${VIRTUAL_ENV-}" != "${_venvd_ve-}" ]]; then
+        || "${VIRTUAL_ENV-}" != "${_venvd_ve-}" \
+        || ( -n $_venvd_fe && ! -x $_venvd_fe/bin/python ) \
+        || ( -n ${VENVD_OFF-} && -e $_VENVD_WAKE$$ ) ]]; then
     _venvd_pwd=$PWD
+    [[ -n ${VENVD_OFF-} && -e $_VENVD_WAKE$$ ]] && unset VENVD_OFF  # `venvd activate`
     if [[ "$_venvd_g" != "${_venvd_gen-}" || -n ${VENVD_NO_FAST-} ]] || ! _venvd_fast; then
       _venvd_gen=$_venvd_g
       if [[ -x $_VENVD_PY ]]; then
@@ -105,8 +121,22 @@ _venvd_hook() {
       fi
     fi
     _venvd_ve=${VIRTUAL_ENV-}
+    if [[ -n ${VENVD_STATE-} ]] && ! %(has_deactivate)s; then _venvd_define_deactivate; fi
   fi
   return $_venvd_status
+}
+_venvd_deactivate() {
+  if [[ ! -x $_VENVD_PY ]]; then
+    printf 'venvd: deactivate: %%s is missing\n' "$_VENVD_PY" >&2
+    return 1
+  fi
+  local _venvd_code
+  _venvd_code=$(%(deactivate)s) || return 1
+  eval "$_venvd_code"
+  _venvd_ve=${VIRTUAL_ENV-}
+}
+_venvd_define_deactivate() {
+  deactivate() { _venvd_deactivate "$@"; }
 }
 """
 
@@ -117,6 +147,14 @@ _venvd_hook() {
 PATH_REMOVE = {
     "bash": 'p=${p/":$_venvd_fe/bin:"/:}',
     "zsh": 'local x=":$_venvd_fe/bin:"; local xb=${(b)x}; p=${p/${~xb}/:}',
+}
+
+
+# ``deactivate`` is venvd's only while nobody else defined one: a virtualenv activated by hand
+# brings its own (which removes itself when used), and venvd's comes back after it.
+HAS_DEACTIVATE = {
+    "bash": "declare -F deactivate >/dev/null",
+    "zsh": "(( ${+functions[deactivate]} ))",
 }
 
 
@@ -132,6 +170,11 @@ RESTORE_INT = {
 }
 
 
+def wake_prefix(config: HookConfig) -> str:
+    """Where ``venvd activate`` leaves word for a shell (its pid follows)."""
+    return os.path.join(os.path.dirname(config.generation), WAKE_NAME)
+
+
 def hook_prelude(config: HookConfig) -> str:
     """Plain (unexported) variables holding the paths the hook needs."""
     return (
@@ -139,6 +182,7 @@ def hook_prelude(config: HookConfig) -> str:
         f"_VENVD_GEN={quote(config.generation)}\n"
         f"_VENVD_READY={quote(config.ready)}\n"
         f"_VENVD_PIDFILE={quote(config.pid_file)}\n"
+        f"_VENVD_WAKE={quote(wake_prefix(config))}\n"
         "_venvd_pwd=\n_venvd_gen=\n_venvd_ve=\n_venvd_fs=\n_venvd_fe=\n_venvd_fp=\n"
     )
 
@@ -156,7 +200,11 @@ def hook_function(config: HookConfig, shell: str) -> str:
         )
     )
     markers = " ".join(quote(m) for m in config.markers) or "''"
-    return HOOK_FUNCTION % {"command": command, "markers": markers,
+    # a hand-activated venv's saved PATH is a plain shell variable: hand it to the client
+    saved = '_OLD_VIRTUAL_PATH="${_OLD_VIRTUAL_PATH-}" '
+    return HOOK_FUNCTION % {"command": saved + command, "markers": markers,
+                            "deactivate": command + " --action deactivate",
+                            "has_deactivate": HAS_DEACTIVATE[shell],
                             "path_remove": PATH_REMOVE[shell], "save_int": SAVE_INT[shell],
                             "restore_int": RESTORE_INT[shell]}
 
