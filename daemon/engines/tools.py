@@ -38,6 +38,9 @@ def tool_version(path: str) -> tuple[int, ...]:
 class Poetry:
     name = "poetry"
     steps = 1
+    #: Poetry's word for a lock older than pyproject.toml: venvd waits for ``poetry lock``.
+    stale_lock = re.compile(r"pyproject\.toml changed significantly since poetry\.lock")
+    lock_hint = "poetry.lock is out of date with pyproject.toml; run 'poetry lock'"
 
     def inputs(self, project: Path, config: ProjectConfig) -> Optional[tuple[str, ...]]:
         if not (project / "poetry.lock").is_file():
@@ -66,6 +69,9 @@ class Poetry:
 class Pdm:
     name = "pdm"
     steps = 1
+    #: PDM's word for a lock older than pyproject.toml: venvd waits for ``pdm lock``.
+    stale_lock = re.compile(r"(?i)lock ?file.{0,40}(hash doesn't match|is outdated|not up.to.date)")
+    lock_hint = "pdm.lock is out of date with pyproject.toml; run 'pdm lock'"
 
     def inputs(self, project: Path, config: ProjectConfig) -> Optional[tuple[str, ...]]:
         if not (project / "pdm.lock").is_file():
