@@ -419,6 +419,8 @@ class Daemon:
         # rewriting the manifest and lockfile, and installing into the env
         turns.wait_turn(project, projects.env_path(project), cancel,
                         lambda what: self._waiting_for(project, what, progress))
+        if cancel.is_set():
+            return  # the daemon is stopping: nothing was touched
         started = time.time()
         plan: Optional[sync.Plan] = None
         try:

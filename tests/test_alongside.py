@@ -258,6 +258,18 @@ def test_poetry_add_in_an_activated_project(daemon: Sandbox, tool_path: Callable
     assert installed(project) == {"alpha": "1.0", "gamma": "1.0"}
     assert [r for r in syncs(daemon, project) if r["result"] != "ok"] == []
     assert not [m for m in news(daemon, project) if "failed" in m]
+    assert pip_of(project).startswith(os.path.realpath(project / ".venv") + "/")
+    # edited, not locked: waiting, not failed; then locked: synced
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('"gamma', '"beta", "gamma'))
+    status = settled(daemon, project)
+    assert status["state"] == "waiting", status
+    assert status["problem"] == (
+        "poetry.lock is out of date with pyproject.toml; run 'poetry lock'")
+    run(["poetry", "lock", "--no-interaction"], project, env)
+    synced(daemon, project)
+    assert installed(project) == {"alpha": "1.0", "beta": "1.0", "gamma": "1.0"}
+    assert [r for r in syncs(daemon, project) if r["result"] != "ok"] == []
 
 
 PDM_PROJECT = """\
@@ -293,6 +305,18 @@ def test_pdm_add_in_an_activated_project(daemon: Sandbox, tool_path: Callable[[s
     assert installed(project) == {"alpha": "1.0", "gamma": "1.0"}
     assert [r for r in syncs(daemon, project) if r["result"] != "ok"] == []
     assert not [m for m in news(daemon, project) if "failed" in m]
+    assert pip_of(project).startswith(os.path.realpath(project / ".venv") + "/")
+    # edited, not locked: PDM would sync the old lock with a warning; venvd waits instead
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('"gamma', '"beta", "gamma'))
+    status = settled(daemon, project)
+    assert status["state"] == "waiting", status
+    assert status["problem"] == "pdm.lock is out of date with pyproject.toml; run 'pdm lock'"
+    assert installed(project) == {"alpha": "1.0", "gamma": "1.0"}
+    run(["pdm", "lock"], project, env)
+    synced(daemon, project)
+    assert installed(project) == {"alpha": "1.0", "beta": "1.0", "gamma": "1.0"}
+    assert [r for r in syncs(daemon, project) if r["result"] != "ok"] == []
 
 
 # ---------------------------------------------------------------------------------------------

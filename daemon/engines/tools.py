@@ -14,7 +14,7 @@ from typing import Optional
 
 from venvd.daemon.config import ProjectConfig
 from venvd.daemon.engines.base import Job
-from venvd.daemon.errors import VenvdError
+from venvd.daemon.errors import CommandFailed, VenvdError
 
 
 def find_tool(name: str, lockfile: str, how: str) -> str:
@@ -69,8 +69,10 @@ class Poetry:
 class Pdm:
     name = "pdm"
     steps = 1
-    #: PDM's word for a lock older than pyproject.toml: venvd waits for ``pdm lock``.
-    stale_lock = re.compile(r"(?i)lock ?file.{0,40}(hash doesn't match|is outdated|not up.to.date)")
+    #: PDM's word for a lock older than pyproject.toml (only a warning, after which it syncs
+    #: the old lock): venvd waits for ``pdm lock`` instead.
+    stale_lock = re.compile(r"(?i)lock ?file (doesn't satisfy the project requirements|"
+                            r"hash doesn't match)")
     lock_hint = "pdm.lock is out of date with pyproject.toml; run 'pdm lock'"
 
     def inputs(self, project: Path, config: ProjectConfig) -> Optional[tuple[str, ...]]:
@@ -87,6 +89,8 @@ class Pdm:
 
     def install(self, job: Job) -> None:
         pdm = find_tool("pdm", "pdm.lock", "PDM")
-        job.run(self.command(job, pdm), {"VIRTUAL_ENV": str(job.env), "PDM_PYTHON":
-                                         job.env_python, "PDM_CHECK_UPDATE": "false",
-                                         "PDM_NON_INTERACTIVE": "1"})
+        argv = self.command(job, pdm)
+        out = job.run(argv, {"VIRTUAL_ENV": str(job.env), "PDM_PYTHON": job.env_python,
+                             "PDM_CHECK_UPDATE": "false", "PDM_NON_INTERACTIVE": "1"})
+        if self.stale_lock.search(out):  # an env of the old lock is not what was asked for
+            raise CommandFailed(argv, 0, out)
