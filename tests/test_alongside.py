@@ -251,6 +251,7 @@ def test_poetry_add_in_an_activated_project(daemon: Sandbox, tool_path: Callable
     run(["poetry", "lock", "--no-interaction"], project, env)
     daemon.venvd("allow", str(project))
     synced(daemon, project)
+    state_folder = os.readlink(project / ".venv")
     run(["poetry", "add", "--no-interaction", "gamma"], project,
         {**activated(daemon, project), **{k: env[k] for k in ("POETRY_CACHE_DIR",
                                                                 "PYTHON_KEYRING_BACKEND")}})
@@ -259,6 +260,9 @@ def test_poetry_add_in_an_activated_project(daemon: Sandbox, tool_path: Callable
     assert [r for r in syncs(daemon, project) if r["result"] != "ok"] == []
     assert not [m for m in news(daemon, project) if "failed" in m]
     assert pip_of(project).startswith(os.path.realpath(project / ".venv") + "/")
+    # the tool had installed into .venv: that env was adopted, none built beside it
+    assert os.readlink(project / ".venv") == state_folder
+    assert "adopted" in syncs(daemon, project)[0]["output"]
     # edited, not locked: waiting, not failed; then locked: synced
     pyproject = project / "pyproject.toml"
     pyproject.write_text(pyproject.read_text().replace('"gamma', '"beta", "gamma'))
@@ -299,6 +303,7 @@ def test_pdm_add_in_an_activated_project(daemon: Sandbox, tool_path: Callable[[s
     run(["pdm", "lock"], project, env)
     daemon.venvd("allow", str(project))
     synced(daemon, project)
+    state_folder = os.readlink(project / ".venv")
     run(["pdm", "add", "gamma"], project,
         {**activated(daemon, project), "PDM_CHECK_UPDATE": "false", "PDM_NON_INTERACTIVE": "1"})
     synced(daemon, project)
@@ -306,6 +311,9 @@ def test_pdm_add_in_an_activated_project(daemon: Sandbox, tool_path: Callable[[s
     assert [r for r in syncs(daemon, project) if r["result"] != "ok"] == []
     assert not [m for m in news(daemon, project) if "failed" in m]
     assert pip_of(project).startswith(os.path.realpath(project / ".venv") + "/")
+    # the tool had installed into .venv: that env was adopted, none built beside it
+    assert os.readlink(project / ".venv") == state_folder
+    assert "adopted" in syncs(daemon, project)[0]["output"]
     # edited, not locked: PDM would sync the old lock with a warning; venvd waits instead
     pyproject = project / "pyproject.toml"
     pyproject.write_text(pyproject.read_text().replace('"gamma', '"beta", "gamma'))
