@@ -430,6 +430,9 @@ class Daemon:
             outcome = (sync.adopt(plan, self.paths.envs, self.uv, progress, cancel)
                        or sync.run(plan, self.paths.envs, self.uv, progress, cancel,
                                    self.config.keep_states))
+        except sync.Superseded:
+            self.queue.request(project)  # one more sync, of what the files say now
+            return
         except CommandFailed as exc:
             stale = getattr(plan.engine, "stale_lock", None) if plan else None
             if plan is not None and stale is not None and stale.search(exc.output):

@@ -49,6 +49,10 @@ class Plan:
         return self.inputs[0]
 
 
+class Superseded(VenvdError):
+    """The project changed while it was being synced: a sync of the new state follows."""
+
+
 @dataclass
 class Outcome:
     plan: Optional[Plan]
@@ -290,9 +294,14 @@ def adopt(plan: Plan, envs: Path, uv: str, progress: Progress,
               progress, cancel)
     if not matches(job):
         return None
-    with turns.env_lock(str(target)) as locked:
-        if not locked:  # uv is at work in it again: build beside instead
-            return None
+    checked = drift.installed(target)
+    with turns.env_lock(str(target), cancel) as locked:
+        # the tool may have started again since the check: then its own change of the files
+        # makes another sync, which looks again
+        if not locked or drift.installed(target) != checked or fingerprint(
+                plan.project, plan.engine.name, plan.interpreter, plan.inputs,
+                plan.config) != plan.fingerprint:
+            raise Superseded("the project changed while its env was checked")
         before = drift.recorded(target)
         drift.record(target)
         (target / COMPLETE).write_text(plan.fingerprint + "\n")

@@ -52,20 +52,29 @@ def env_lock_held(env: str) -> bool:
 
 
 @contextlib.contextmanager
-def env_lock(env: str) -> Iterator[bool]:
-    """uv's own lock on *env*, taken without waiting: yields whether it was had (uv then waits
-    for venvd, as it waits for another uv)."""
+def env_lock(env: str, cancel: threading.Event,
+             timeout: float = TURN_TIMEOUT) -> Iterator[bool]:
+    """uv's own lock on *env* (uv then waits for venvd, as it waits for another uv), waited
+    for while uv holds it; yields whether it was had (not when cancelled or timed out)."""
     try:
         fd = os.open(os.path.join(env, ".lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     except OSError:
         yield False
         return
+    deadline = time.monotonic() + timeout
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            yield False
-            return
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if cancel.is_set() or time.monotonic() > deadline:
+                    yield False
+                    return
+                cancel.wait(POLL / 2)
+            except OSError:
+                yield False
+                return
         try:
             yield True
         finally:
