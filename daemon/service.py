@@ -486,7 +486,7 @@ class Daemon:
             outcome.removed, outcome.changed, None, "\n".join(outcome.output)))
         sync.remember_plan(plan)
         self.track(project, plan)
-        sync.keep_out_of_git(Path(project))
+        sync.keep_out_of_git(Path(project), (projects.ENV_NAME, *sync.moved_aside(Path(project))))
         env = projects.env_path(project)
         self._keep_ready(project, self._activation(project, env) or {}, replace=True)
         if outcome.moved_aside:

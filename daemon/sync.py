@@ -524,11 +524,13 @@ def _free_name(path: Path) -> Path:
     return candidate
 
 
-def keep_out_of_git(project: Path) -> Optional[str]:
-    """Keep ``.venv`` (a symlink, which uv's ``.gitignore`` inside the env cannot hide) out of
-    ``git status``: unless git already ignores it, add it to the repository's own
-    ``info/exclude`` (the common one for a worktree), never to a committed ``.gitignore``.
-    Returns the exclude file written to, if any. No git, or not a repository: nothing."""
+def keep_out_of_git(project: Path, names: tuple[str, ...] = (projects.ENV_NAME,)
+                    ) -> Optional[str]:
+    """Keep ``.venv`` (a symlink, which uv's ``.gitignore`` inside the env cannot hide) and
+    any other of *names* (a ``.venv`` moved aside) out of ``git status``: those git does not
+    ignore already are added to the repository's own ``info/exclude`` (the common one for a
+    worktree), never to a committed ``.gitignore``. Returns the exclude file written to, if
+    any. No git, or not a repository: nothing."""
     git = shutil.which("git")
     if git is None:
         return None
@@ -540,25 +542,29 @@ def keep_out_of_git(project: Path) -> Optional[str]:
         except (OSError, subprocess.SubprocessError):
             return None
 
-    ignored = ask("check-ignore", "--quiet", "--no-index", "--", projects.ENV_NAME)
-    if ignored is None or ignored.returncode != 1:  # 0: ignored already; 128: no repository
+    # prints the names that are ignored; exit 1: none is, 128: not a repository
+    ignored = ask("check-ignore", "--no-index", "--", *names)
+    if ignored is None or ignored.returncode not in (0, 1):
         return None
+    missing = [n for n in names if n not in ignored.stdout.splitlines()]
     where = ask("rev-parse", "--show-prefix", "--git-path", "info/exclude")
     lines = where.stdout.splitlines() if where is not None and where.returncode == 0 else []
-    if len(lines) != 2:
+    if not missing or len(lines) != 2:
         return None
     prefix, exclude = lines
     exclude_path = project / exclude  # relative to the working directory when not absolute
-    # a symlink is a file to git: no trailing slash, anchored at this project's folder
-    pattern = "/" + re.sub(r"([*?\[\\!#])", r"\\\1", prefix) + projects.ENV_NAME
+    # a symlink is a file to git: no trailing slash; anchored at this project's folder
+    escaped = re.sub(r"([*?\[\\!#])", r"\\\1", prefix)
+    patterns = ["/" + escaped + name for name in missing]
     try:
         exclude_path.parent.mkdir(parents=True, exist_ok=True)
         text = exclude_path.read_text() if exclude_path.exists() else ""
-        if pattern in text.splitlines():
+        patterns = [p for p in patterns if p not in text.splitlines()]
+        if not patterns:
             return None
         with exclude_path.open("a") as f:
             f.write(("" if not text or text.endswith("\n") else "\n")
-                    + f"# added by venvd: the project's env\n{pattern}\n")
+                    + "# added by venvd: the project's env\n" + "".join(p + "\n" for p in patterns))
     except OSError:
         return None
     return str(exclude_path)

@@ -393,11 +393,13 @@ def test_a_project_that_ignores_venv_gets_no_exclude_line(daemon: Sandbox) -> No
 
 
 def test_an_existing_venv_folder_is_moved_aside_with_a_word(daemon: Sandbox) -> None:
-    project = daemon.project("hadvenv", requirements="alpha==1.0\n")
+    project = committed_project(daemon, "hadvenv")
     run([UV, "venv", "--quiet", str(project / ".venv")], project, daemon.env)
+    (project / ".venv" / ".gitignore").unlink()  # as python -m venv made them before 3.13
     (project / ".venv" / "mine.txt").write_text("keep me\n")
     daemon.venvd("allow", str(project))
     status = synced(daemon, project)
+    assert git("status", "--porcelain", cwd=project) == ""  # the folder moved aside too
     assert (project / ".venv").is_symlink()
     assert (project / ".venv.before-venvd" / "mine.txt").read_text() == "keep me\n"
     note = ("moved your existing .venv to .venv.before-venvd; venvd now manages .venv "
