@@ -156,6 +156,25 @@ def test_uv_add_and_remove_ten_times_never_fail_and_adopt_uvs_env(daemon: Sandbo
     run([UV, "sync", "--locked", "--check"], project, env)
 
 
+def test_uv_add_at_a_real_bash_prompt(daemon: Sandbox) -> None:
+    """As a user would: bash with the hook, in the project, pip and uv at its prompt."""
+    project = uv_project(daemon, "uvbash", ["alpha==1.0"])
+    sh = daemon.shell("bash", cwd=daemon.root)
+    sh.run(f"cd {project}")
+    sh.prompts_until(lambda: sh.var("VIRTUAL_ENV") == f"{project}/.venv", 60, "activation")
+    assert sh.run("command -v pip").strip() == f"{project}/.venv/bin/pip"
+    assert sh.run("python -m pip --version").startswith("pip ")
+    for _ in range(3):
+        sh.run(f"{UV} add --quiet gamma")
+        sh.run(f"{UV} remove --quiet gamma")
+    sh.run(f"{UV} add --quiet beta")
+    synced(daemon, project)
+    sh.run("true")  # one more prompt: any news is told by now
+    said = "".join(sh.transcript)
+    assert "venvd:" not in said.replace(f"venvd: synced {project.name}", ""), said
+    assert installed(project) == {"alpha": "1.0", "beta": "1.0"}
+
+
 def test_a_manifest_edited_without_locking_waits_for_the_lock(daemon: Sandbox) -> None:
     project = uv_project(daemon, "uvwait", ["alpha==1.0"])
     (project / "pyproject.toml").write_text(
