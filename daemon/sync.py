@@ -335,6 +335,7 @@ def build(plan: Plan, target: Path, uv: str, progress: Progress, cancel: threadi
     environ = dict(os.environ, UV_OFFLINE="1") if offline else dict(os.environ)
     job = Job(plan.project, target, plan.interpreter.path, plan.config, uv, plan.inputs,
               progress, cancel, environ)
+    seeded = False
     try:
         resolve = getattr(plan.engine, "resolve", None)
         if not getattr(plan.engine, "creates_env", False):
@@ -344,14 +345,14 @@ def build(plan: Plan, target: Path, uv: str, progress: Progress, cancel: threadi
                 try:
                     job.run([uv, "venv", "--quiet", "--python", plan.interpreter.path,
                              "--prompt", plan.project.name, str(target)])
-                    seed(job)
+                    seeded = seed(job)
                 finally:
                     if resolved is not None:
                         resolved.result()
         elif resolve:
             resolve(job)
         plan.engine.install(job)
-        if not getattr(plan.engine, "creates_env", False) and not has_pip(target):
+        if seeded and not has_pip(target):
             seed(job)  # the engine's exact sync removed it (its tool ignores ``seed = true``)
     except CommandFailed as exc:
         shutil.rmtree(target, ignore_errors=True)
@@ -407,30 +408,34 @@ def has_pip(env: Path) -> bool:
     return any(env.glob("lib/*/site-packages/pip-*.dist-info"))
 
 
-def seed(job: Job) -> None:
+def seed(job: Job) -> bool:
     """Give the env its own pip, as ``python -m venv`` does, from the wheels that come with the
     interpreter (offline, a tenth of a second; ``ensurepip`` takes seconds), and mark the env
     ``seed = true`` so that ``uv sync`` and ``uv pip sync`` keep pip through exact syncs.
 
-    Without such wheels, pip comes from the configured index; when that fails too, the env
-    goes without pip (a note in the sync's output), as it did before: not a failed sync.
+    Without such wheels, pip comes from the configured index (quickly given up when it cannot
+    be reached); when that fails too, the env goes without pip (a note in the sync's output),
+    as it did before: not a failed sync. Returns whether pip is there.
     """
     wheels = seed_wheels(job.env)
     argv = [job.uv, "pip", "install", "--quiet", "--python", job.env_python]
+    extra = {}
     if wheels is not None:
         names = [n for n in SEED_NAMES if any(wheels.glob(f"{n}-*.whl"))]
         argv += ["--offline", "--no-index", "--find-links", str(wheels), *names]
     else:
         argv += ["pip"]
+        extra = {"UV_HTTP_TIMEOUT": "10", "UV_HTTP_RETRIES": "0"}
     try:
-        job.run(argv)
+        job.run(argv, extra)
     except CommandFailed:
         job.output.append("venvd: could not install pip into the env; it has none")
-        return
+        return False
     cfg = job.env / "pyvenv.cfg"
     if "seed" not in _pyvenv_cfg(job.env):
         with cfg.open("a", encoding="utf-8") as f:
             f.write("seed = true\n")
+    return True
 
 
 def find_built(store: Path, fingerprint: str) -> Optional[Path]:
