@@ -237,6 +237,10 @@ def run(plan: Plan, envs: Path, uv: str, progress: Progress,
     store = env_store(envs, plan.project)
     built = find_built(store, plan.fingerprint)
     if built is not None and not drift.drift(built):
+        if not getattr(plan.engine, "creates_env", False) and not has_pip(built):
+            # a state built before envs had their own pip
+            seed(Job(plan.project, built, plan.interpreter.path, plan.config, uv, plan.inputs,
+                     progress, cancel))
         aside = switch(plan.project, built)
         prune_states(store, keep=keep, current=built)
         return Outcome(plan, "ok", time.monotonic() - start, switched_only=True,

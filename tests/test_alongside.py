@@ -127,6 +127,20 @@ def test_uv_pip_install_is_drift_and_a_sync_keeps_pip(daemon: Sandbox) -> None:
     assert pip_of(project).startswith(os.path.realpath(project / ".venv") + "/")
 
 
+def test_an_env_without_pip_gets_it_at_the_next_sync(daemon: Sandbox) -> None:
+    """States built before envs had their own pip get it without a rebuild."""
+    project = daemon.project("nopip", requirements="alpha==1.0\n")
+    daemon.venvd("allow", str(project))
+    synced(daemon, project)
+    state_folder = os.readlink(project / ".venv")
+    run([UV, "pip", "uninstall", "--quiet", "pip"], project, activated(daemon, project))
+    assert not (project / ".venv/bin/pip").exists()
+    assert daemon.status(project)["state"] == "synced"  # pip is never drift
+    daemon.venvd("sync", str(project), "--wait")
+    assert os.readlink(project / ".venv") == state_folder
+    assert pip_of(project).startswith(os.path.realpath(project / ".venv") + "/")
+
+
 # ---------------------------------------------------------------------------------------------
 # the project's own tool and venvd take turns
 
