@@ -534,7 +534,8 @@ class Daemon:
         with self._lock:
             turn = self._turn.get(project)
         if state == "syncing" and turn is not None:
-            state, error = "waiting", f"waiting for {turn} to finish"
+            # what the tool has installed so far is not drift: it is the next lock state
+            state, error, drifted = "waiting", f"waiting for {turn} to finish", []
         elif state == "waiting":
             error = self.waiting.get(project, ("", error))[1]
         return {
