@@ -130,6 +130,7 @@ def print_status(p: dict[str, Any]) -> None:
     ]
     if p.get("problem"):
         rows.append(("problem", p["problem"]))
+    rows += [("note", note) for note in p.get("notes") or ()]
     for key, value in rows:
         print(f"{key:<10} {value}")
 

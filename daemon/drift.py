@@ -1,6 +1,9 @@
 """Drift: packages installed in an env that differ from what its last sync installed
 (someone ran ``pip install`` by hand).
 
+The env's own installer (pip, and setuptools on Pythons before 3.12, as ``python -m venv``
+seeds them) is not part of any lock: it is never drift, and never counted as a change.
+
 A sync ends by recording what it installed (``<env>/.venvd/installed.json``); drift compares the
 env's ``*.dist-info`` folders with that record. Reading metadata from disk costs no process.
 """
@@ -14,6 +17,8 @@ from pathlib import Path
 from venvd.daemon.engines.base import Counts
 
 RECORD = Path(".venvd") / "installed.json"
+#: The packages a virtualenv is seeded with; a user may upgrade them freely.
+SEEDS = frozenset({"pip", "setuptools", "wheel"})
 
 
 def site_packages(env: Path) -> list[str]:
@@ -21,11 +26,12 @@ def site_packages(env: Path) -> list[str]:
 
 
 def installed(env: Path) -> dict[str, str]:
-    """Normalised distribution name -> version, for everything in *env*'s site-packages."""
+    """Normalised distribution name -> version, for everything in *env*'s site-packages
+    but the seeds."""
     found: dict[str, str] = {}
     for dist in metadata.distributions(path=site_packages(env)):
         name = dist.metadata["Name"] if dist.metadata else None
-        if name:
+        if name and normalise(name) not in SEEDS:
             found[normalise(name)] = dist.version
     return found
 
@@ -41,6 +47,17 @@ def record(env: Path) -> None:
     path.write_text(json.dumps(installed(env), sort_keys=True, indent=0) + "\n")
 
 
+def recorded(env: Path) -> dict[str, str]:
+    """What the last sync of *env* installed (empty when never recorded)."""
+    try:
+        found = json.loads((env / RECORD).read_text())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(found, dict):
+        return {}
+    return {str(k): str(v) for k, v in found.items() if k not in SEEDS}
+
+
 def changes(before: dict[str, str], after: dict[str, str]) -> Counts:
     """Packages added, removed and changed between two installed sets."""
     return Counts(added=len(after.keys() - before.keys()),
@@ -51,10 +68,9 @@ def changes(before: dict[str, str], after: dict[str, str]) -> Counts:
 def drift(env: Path) -> list[str]:
     """One line per difference: ``+ name 1.0`` extra, ``- name 1.0`` missing,
     ``~ name 1.0 -> 2.0`` changed. Empty when the env is as synced (or was never recorded)."""
-    try:
-        expected: dict[str, str] = json.loads((env / RECORD).read_text())
-    except (OSError, ValueError):
+    if not (env / RECORD).is_file():
         return []
+    expected = recorded(env)
     now = installed(env)
     lines = []
     for name in sorted(set(expected) | set(now)):

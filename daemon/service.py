@@ -14,7 +14,7 @@ from typing import Any, Callable, Optional
 
 import psutil
 
-from venvd.daemon import aliases, drift, projects, sync, trust
+from venvd.daemon import aliases, drift, projects, sync, trust, turns
 from venvd.daemon.config import UserConfig, load_user_config
 from venvd.daemon.errors import CommandFailed, VenvdError, first_error_line
 from venvd.daemon.paths import Paths
@@ -54,6 +54,11 @@ class Daemon:
         self.started = time.time()
         self.shells: dict[int, ShellInfo] = {}
         self.failed: dict[str, str] = {}  # project -> fingerprint whose sync failed
+        # project -> (fingerprint, why): its lockfile is older than its manifest; the next
+        # change syncs (the user runs 'uv lock'), meanwhile the last good env stays
+        self.waiting: dict[str, tuple[str, str]] = {}
+        self._turn: dict[str, str] = {}  # project -> the tool its sync waits for
+        self._asked: set[str] = set()  # projects whose sync the user asked for
         self.news: dict[str, list[tuple[float, str]]] = {}  # project -> (when, message)
         self._trust: dict[str, tuple[object, bool]] = {}
         self._bump_lock = threading.Lock()
@@ -222,6 +227,7 @@ class Daemon:
         with self._lock:
             self._trust.pop(project, None)
         self.failed.pop(project, None)
+        self.waiting.pop(project, None)
         with self._ready_lock:  # they may say "stay inactive"
             ready.remove(self.paths.ready, project)
             for folder in aliases.of(self.paths.ready, project):
@@ -246,12 +252,16 @@ class Daemon:
         if not self.is_trusted(project):
             raise VenvdError(f"{project} is not allowed; run 'venvd allow' first")
         self.failed.pop(project, None)
+        self.waiting.pop(project, None)
+        with self._lock:
+            self._asked.add(project)
         if not request.get("wait"):
             self.queue.request(project)
             return {"ok": True, "project": project, "state": self.queue.state(project)}
         try:
             plan = sync.cached_plan(Path(project))
-            steps = plan.engine.steps + (0 if getattr(plan.engine, "creates_env", False) else 1)
+            # uv venv and the seeding of pip, unless the engine makes the env itself
+            steps = plan.engine.steps + (0 if getattr(plan.engine, "creates_env", False) else 2)
             emit({"ok": True, "progress": f"syncing {_name(project)} with {plan.engine.name}",
                   "steps": steps})
         except VenvdError:
@@ -266,9 +276,12 @@ class Daemon:
                     break
         last = self.store.syncs(project, 1)
         record = last[0] if last else None
-        ok = record is not None and record.result == "ok"
+        waiting = self.waiting.get(project)
+        ok = record is not None and record.result == "ok" and waiting is None
         reply: Message = {"ok": ok, "project": project, "last_sync": _record_json(record)}
-        if not ok:
+        if waiting is not None:
+            reply["error"] = waiting[1]
+        elif not ok:
             reply["error"] = record.error if record and record.error else "sync failed"
         return reply
 
@@ -443,6 +456,8 @@ class Daemon:
             return
         if self.failed.get(project) == plan.fingerprint:
             return
+        if self.waiting.get(project, ("",))[0] == plan.fingerprint:
+            return  # nothing to do until the lockfile changes
         record = self.store.project(project) or {}
         env = projects.env_path(project)
         if record.get("fingerprint") == plan.fingerprint and projects.env_is_usable(env):
@@ -456,22 +471,69 @@ class Daemon:
 
     def _run_sync(self, project: str, progress: Callable[[str], None],
                   cancel: threading.Event) -> None:
+        with self._lock:
+            asked = project in self._asked
+            self._asked.discard(project)
+        # the project's own tool (uv add, poetry lock, ...) first: it may be halfway through
+        # rewriting the manifest and lockfile, and installing into the env
+        turns.wait_turn(project, projects.env_path(project), cancel,
+                        lambda what: self._waiting_for(project, what, progress))
+        if cancel.is_set():
+            return  # the daemon is stopping: nothing was touched
         started = time.time()
+        plan: Optional[sync.Plan] = None
         try:
             plan = sync.make_plan(Path(project))
-            outcome = sync.run(plan, self.paths.envs, self.uv, progress, cancel,
-                               self.config.keep_states)
+            if not asked and self._in_step(project, plan):
+                return  # a second event of a change already followed: nothing to say
+            outcome = (sync.adopt(plan, self.paths.envs, self.uv, progress, cancel)
+                       or sync.run(plan, self.paths.envs, self.uv, progress, cancel,
+                                   self.config.keep_states))
+        except sync.Superseded:
+            self.queue.request(project)  # one more sync, of what the files say now
+            return
         except CommandFailed as exc:
-            self._sync_failed(project, started, first_error_line(exc.output), exc.output)
+            stale = getattr(plan.engine, "stale_lock", None) if plan else None
+            if plan is not None and stale is not None and stale.search(exc.output):
+                self._lock_is_stale(project, plan)
+                return
+            self._sync_failed(project, started, first_error_line(exc.output), exc.output, plan)
             return
         except VenvdError as exc:
-            self._sync_failed(project, started, str(exc), str(exc))
+            self._sync_failed(project, started, str(exc), str(exc), plan)
             return
         except Exception as exc:  # a bug must not kill the worker; it is recorded and logged
             log.exception("sync of %s crashed", project)
-            self._sync_failed(project, started, f"internal error: {exc!r}", repr(exc))
+            self._sync_failed(project, started, f"internal error: {exc!r}", repr(exc), plan)
             return
+        self._sync_done(project, plan, outcome, started)
+
+    def _waiting_for(self, project: str, what: Optional[str],
+                     progress: Callable[[str], None]) -> None:
+        with self._lock:
+            if what is None:
+                self._turn.pop(project, None)
+                return
+            self._turn[project] = what
+        progress(f"venvd: waiting for {what} to finish")
+
+    def _in_step(self, project: str, plan: sync.Plan) -> bool:
+        record = self.store.project(project) or {}
+        return record.get("fingerprint") == plan.fingerprint and sync.up_to_date(plan)
+
+    def _lock_is_stale(self, project: str, plan: sync.Plan) -> None:
+        """The manifest is newer than its lockfile: not a failure (the user edits, then
+        locks); the last good env stays, and the lockfile's next change syncs."""
+        hint = getattr(plan.engine, "lock_hint", f"{plan.lockfile} is out of date")
+        log.info("%s: %s", project, hint)
         self.failed.pop(project, None)
+        self.waiting[project] = (plan.fingerprint, hint)
+        self.bump()
+
+    def _sync_done(self, project: str, plan: sync.Plan, outcome: sync.Outcome,
+                   started: float) -> None:
+        self.failed.pop(project, None)
+        self.waiting.pop(project, None)
         self.store.record_env(
             project, fingerprint=plan.fingerprint, engine=plan.engine.name,
             lockfile=plan.lockfile, python=plan.interpreter.path,
@@ -483,19 +545,24 @@ class Daemon:
             outcome.removed, outcome.changed, None, "\n".join(outcome.output)))
         sync.remember_plan(plan)
         self.track(project, plan)
+        sync.keep_out_of_git(Path(project), (projects.ENV_NAME, *sync.moved_aside(Path(project))))
         env = projects.env_path(project)
         self._keep_ready(project, self._activation(project, env) or {}, replace=True)
-        note = "switched" if outcome.switched_only else "synced"
-        self._tell_project(project, f"{note} {_name(project)} in {outcome.seconds:.1f} s "
-                                    f"(+{outcome.added} \u2212{outcome.removed} "
-                                    f"~{outcome.changed})")
+        if outcome.moved_aside:
+            self._tell_project(project, f"{_name(project)}: "
+                                        f"{sync.aside_note(outcome.moved_aside)}")
+        if not outcome.adopted:  # the tool that synced it has said so already
+            note = "switched" if outcome.switched_only else "synced"
+            self._tell_project(project, f"{note} {_name(project)} in {outcome.seconds:.1f} s "
+                                        f"(+{outcome.added} \u2212{outcome.removed} "
+                                        f"~{outcome.changed})")
         self.bump()
 
-    def _sync_failed(self, project: str, started: float, error: str, output: str) -> None:
-        try:
-            self.failed[project] = sync.make_plan(Path(project)).fingerprint
-        except VenvdError:
-            self.failed[project] = ""
+    def _sync_failed(self, project: str, started: float, error: str, output: str,
+                     plan: Optional[sync.Plan]) -> None:
+        # the fingerprint of what was tried: files that changed since (uv writes uv.lock
+        # after pyproject.toml) are a new state, to be tried in turn
+        self.failed[project] = plan.fingerprint if plan is not None else ""
         self.store.add_sync(SyncRecord(project, None, started, time.time() - started,
                                        "failed", error=error, output=output))
         self._tell_project(project, f"sync failed for {_name(project)}: {error} — venvd logs")
@@ -523,6 +590,13 @@ class Daemon:
         state = self._state(project, trusted, usable, fingerprint, record, last)
         if state == "synced" and drifted:
             state = "drifted"
+        with self._lock:
+            turn = self._turn.get(project)
+        if state == "syncing" and turn is not None:
+            # what the tool has installed so far is not drift: it is the next lock state
+            state, error, drifted = "waiting", f"waiting for {turn} to finish", []
+        elif state == "waiting":
+            error = self.waiting.get(project, ("", error))[1]
         return {
             "project": project, "trusted": trusted,
             "python": {"wanted": wanted, "source": source,
@@ -531,6 +605,7 @@ class Daemon:
             "env": env, "lockfile": lockfile, "engine": engine, "state": state,
             "last_sync": _record_json(last[0] if last else None),
             "drift": drifted, "problem": error,
+            "notes": [sync.aside_note(name) for name in sync.moved_aside(Path(project))],
             "watch": self.watcher.mode() if self.watcher.is_watched(project) else None,
             "exports": projects.activation(project, env) if usable and trusted else {},
         }
@@ -545,6 +620,8 @@ class Daemon:
         if fingerprint is None or (last and last[0].result == "failed"
                                    and self.failed.get(project) == fingerprint):
             return "failed"
+        if self.waiting.get(project, ("",))[0] == fingerprint:
+            return "waiting"
         if not usable:
             return "missing"
         if record.get("fingerprint") == fingerprint:

@@ -13,6 +13,7 @@ import hashlib
 import os
 import re
 import shutil
+import subprocess
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from venvd.daemon import drift, projects, pythons
+from venvd.daemon import drift, projects, pythons, turns
 from venvd.daemon.config import ProjectConfig, load_project_config, read_toml
 from venvd.daemon.engines import ENGINES, Engine, pyproject
 from venvd.daemon.engines.base import Job, Progress
@@ -48,6 +49,10 @@ class Plan:
         return self.inputs[0]
 
 
+class Superseded(VenvdError):
+    """The project changed while it was being synced: a sync of the new state follows."""
+
+
 @dataclass
 class Outcome:
     plan: Optional[Plan]
@@ -59,6 +64,10 @@ class Outcome:
     error: Optional[str] = None
     output: list[str] = field(default_factory=list)
     switched_only: bool = False
+    #: The live env was already what the lock asks for (the project's tool synced it).
+    adopted: bool = False
+    #: Where a ``.venv`` folder venvd did not make was moved to (relative to the project).
+    moved_aside: Optional[str] = None
 
 
 def python_request(project: Path, config: ProjectConfig) -> tuple[list[str], pythons.PythonRequest]:
@@ -262,9 +271,14 @@ def run(plan: Plan, envs: Path, uv: str, progress: Progress,
     store = env_store(envs, plan.project)
     built = find_built(store, plan.fingerprint)
     if built is not None and not drift.drift(built):
-        switch(plan.project, built)
+        if not getattr(plan.engine, "creates_env", False) and not has_pip(built):
+            # a state built before envs had their own pip
+            seed(Job(plan.project, built, plan.interpreter.path, plan.config, uv, plan.inputs,
+                     progress, cancel))
+        aside = switch(plan.project, built)
         prune_states(store, keep=keep, current=built)
-        return Outcome(plan, "ok", time.monotonic() - start, switched_only=True)
+        return Outcome(plan, "ok", time.monotonic() - start, switched_only=True,
+                       moved_aside=aside)
     target = store / plan.fingerprint[:16]
     if built is not None or target.exists():
         target = store / f"{plan.fingerprint[:16]}-{time.time_ns():x}"
@@ -274,13 +288,75 @@ def run(plan: Plan, envs: Path, uv: str, progress: Progress,
     (target / COMPLETE).write_text(plan.fingerprint + "\n")
     live = Path(projects.env_path(str(plan.project)))
     before = drift.installed(live.resolve()) if projects.env_is_usable(str(live)) else {}
-    switch(plan.project, target)
+    aside = switch(plan.project, target)
     if built is not None:
         shutil.rmtree(built, ignore_errors=True)
     prune_states(store, keep=keep, current=target)
     counts = drift.changes(before, drift.installed(target))
     return Outcome(plan, "ok", time.monotonic() - start, counts.added, counts.removed,
-                   counts.changed, output=job.output)
+                   counts.changed, output=job.output, moved_aside=aside)
+
+
+def up_to_date(plan: Plan) -> bool:
+    """Whether the live env is the complete state of *plan*'s lock, as synced (no drift)."""
+    live = Path(projects.env_path(str(plan.project)))
+    if not live.is_symlink() or not projects.env_is_usable(str(live)):
+        return False
+    target = live.resolve()
+    try:
+        done = (target / COMPLETE).read_text().strip() == plan.fingerprint
+    except OSError:
+        return False
+    return done and not drift.drift(target)
+
+
+def adopt(plan: Plan, envs: Path, uv: str, progress: Progress,
+          cancel: threading.Event) -> Optional[Outcome]:
+    """When the project's own tool already brought the live env to *plan*'s lock (``uv add``
+    and ``uv sync`` install into ``.venv`` themselves), make that env this lock's state
+    instead of building the same thing again beside it; ``None`` when it is not so.
+
+    The state keeps its folder: ``find_built`` finds it by the fingerprint it now records.
+    """
+    matches = getattr(plan.engine, "matches", None)
+    live = Path(projects.env_path(str(plan.project)))
+    if matches is None or not live.is_symlink() or not projects.env_is_usable(str(live)):
+        return None
+    start = time.monotonic()
+    target = live.resolve()
+    if target.parent != env_store(envs, plan.project) or not is_complete(target):
+        return None  # not one of venvd's states
+    if not _same_interpreter(target, plan.interpreter):
+        return None
+    job = Job(plan.project, target, plan.interpreter.path, plan.config, uv, plan.inputs,
+              progress, cancel)
+    if not matches(job):
+        return None
+    checked = drift.installed(target)
+    with turns.env_lock(str(target), cancel) as locked:
+        # the tool may have started again since the check: then its own change of the files
+        # makes another sync, which looks again
+        if not locked or drift.installed(target) != checked or fingerprint(
+                plan.project, plan.engine.name, plan.interpreter, plan.inputs,
+                plan.config) != plan.fingerprint:
+            raise Superseded("the project changed while its env was checked")
+        before = drift.recorded(target)
+        drift.record(target)
+        (target / COMPLETE).write_text(plan.fingerprint + "\n")
+    counts = drift.changes(before, drift.installed(target))
+    job.output.append(f"venvd: .venv already matches {plan.lockfile}; "
+                      "adopted it as this lock state (nothing to install)")
+    return Outcome(plan, "ok", time.monotonic() - start, counts.added, counts.removed,
+                   counts.changed, output=job.output, adopted=True)
+
+
+def _same_interpreter(env: Path, interpreter: pythons.Interpreter) -> bool:
+    cfg = _pyvenv_cfg(env)
+    if cfg.get("version_info") != interpreter.version_str:
+        return False
+    home = os.path.realpath(cfg.get("home", ""))
+    real = os.path.realpath(interpreter.path)
+    return home in (os.path.dirname(real), os.path.realpath(os.path.dirname(interpreter.path)))
 
 
 #: What uv prints when it cannot reach an index (then the cache may still have everything).
@@ -297,6 +373,7 @@ def build(plan: Plan, target: Path, uv: str, progress: Progress, cancel: threadi
     environ = dict(os.environ, UV_OFFLINE="1") if offline else dict(os.environ)
     job = Job(plan.project, target, plan.interpreter.path, plan.config, uv, plan.inputs,
               progress, cancel, environ)
+    seeded = False
     try:
         resolve = getattr(plan.engine, "resolve", None)
         if not getattr(plan.engine, "creates_env", False):
@@ -306,12 +383,15 @@ def build(plan: Plan, target: Path, uv: str, progress: Progress, cancel: threadi
                 try:
                     job.run([uv, "venv", "--quiet", "--python", plan.interpreter.path,
                              "--prompt", plan.project.name, str(target)])
+                    seeded = seed(job)
                 finally:
                     if resolved is not None:
                         resolved.result()
         elif resolve:
             resolve(job)
         plan.engine.install(job)
+        if seeded and not has_pip(target):
+            seed(job)  # the engine's exact sync removed it (its tool ignores ``seed = true``)
     except CommandFailed as exc:
         shutil.rmtree(target, ignore_errors=True)
         if offline or not _NETWORK.search(exc.output) or os.environ.get("UV_OFFLINE"):
@@ -331,9 +411,81 @@ def build(plan: Plan, target: Path, uv: str, progress: Progress, cancel: threadi
     return job
 
 
+#: Where Debian and its derivatives keep the wheels of their own Pythons (whose ``ensurepip``
+#: is removed).
+SYSTEM_WHEELS = (Path("/usr/share/python-wheels"), Path("/usr/local/share/python-wheels"))
+#: The seeds installed when found beside the interpreter (``python -m venv`` installs these).
+SEED_NAMES = ("pip", "setuptools")
+
+
+def seed_wheels(env: Path) -> Optional[Path]:
+    """The folder of pip wheels that comes with *env*'s interpreter (``ensurepip``'s), so the
+    seeding needs no index; ``None`` when there is none."""
+    cfg = _pyvenv_cfg(env)
+    home, version = Path(cfg.get("home", "/nonexistent")), cfg.get("version_info", "")
+    minor = ".".join(version.split(".")[:2])
+    lib = home.parent / "lib"
+    candidates = [lib / f"{kind}{minor}" / "ensurepip" / "_bundled" for kind in ("python", "pypy")]
+    candidates += sorted(lib.glob("*/ensurepip/_bundled")) + list(SYSTEM_WHEELS)
+    for folder in candidates:
+        if any(folder.glob("pip-*.whl")):
+            return folder
+    return None
+
+
+def _pyvenv_cfg(env: Path) -> dict[str, str]:
+    values = {}
+    try:
+        for line in (env / "pyvenv.cfg").read_text(encoding="utf-8").splitlines():
+            key, sep, value = line.partition("=")
+            if sep:
+                values[key.strip()] = value.strip()
+    except OSError:
+        pass
+    return values
+
+
+def has_pip(env: Path) -> bool:
+    return any(env.glob("lib/*/site-packages/pip-*.dist-info"))
+
+
+def seed(job: Job) -> bool:
+    """Give the env its own pip, as ``python -m venv`` does, from the wheels that come with the
+    interpreter (offline, a tenth of a second; ``ensurepip`` takes seconds), and mark the env
+    ``seed = true`` so that ``uv sync`` and ``uv pip sync`` keep pip through exact syncs.
+
+    Without such wheels, pip comes from the configured index (quickly given up when it cannot
+    be reached); when that fails too, the env goes without pip (a note in the sync's output),
+    as it did before: not a failed sync. Returns whether pip is there.
+    """
+    wheels = seed_wheels(job.env)
+    argv = [job.uv, "pip", "install", "--quiet", "--python", job.env_python]
+    extra = {}
+    if wheels is not None:
+        names = [n for n in SEED_NAMES if any(wheels.glob(f"{n}-*.whl"))]
+        argv += ["--offline", "--no-index", "--find-links", str(wheels), *names]
+    else:
+        argv += ["pip"]
+        extra = {"UV_HTTP_TIMEOUT": "10", "UV_HTTP_RETRIES": "0"}
+    try:
+        job.run(argv, extra)
+    except CommandFailed:
+        job.output.append("venvd: could not install pip into the env; it has none")
+        return False
+    cfg = job.env / "pyvenv.cfg"
+    if "seed" not in _pyvenv_cfg(job.env):
+        with cfg.open("a", encoding="utf-8") as f:
+            f.write("seed = true\n")
+    return True
+
+
 def find_built(store: Path, fingerprint: str) -> Optional[Path]:
-    """A complete env already built for *fingerprint* (the other branch's lock state)."""
-    for folder in sorted(store.glob(fingerprint[:16] + "*"), reverse=True):
+    """A complete env already built for *fingerprint* (the other branch's lock state).
+
+    Every state is looked at, not only those named after *fingerprint*: a state the project's
+    own tool brought to a new lock was adopted under that lock's fingerprint (``adopt``)."""
+    folders = store.iterdir() if store.is_dir() else iter(())
+    for folder in sorted(folders, key=lambda f: not f.name.startswith(fingerprint[:16])):
         try:
             if (folder / COMPLETE).read_text().strip() == fingerprint and is_complete(folder):
                 return folder
@@ -370,24 +522,44 @@ def is_complete(target: Path) -> bool:
     return (target / COMPLETE).is_file() and projects.env_is_usable(str(target))
 
 
-def switch(project: Path, target: Path) -> None:
+def switch(project: Path, target: Path) -> Optional[str]:
     """Point ``<project>/.venv`` at *target* in one atomic rename.
 
-    A real ``.venv`` folder made by someone else is kept, renamed aside, never deleted.
+    A real ``.venv`` folder made by someone else is kept, renamed aside, never deleted: its
+    new name is returned, for the news and ``venvd status`` to say where it went.
     """
     link = Path(projects.env_path(str(project)))
     with contextlib.suppress(OSError):
         os.utime(target / COMPLETE)  # most recently used: kept longest by prune_states
     if link.is_symlink() and os.readlink(link) == str(target):
-        return
+        return None
+    moved = None
     if link.exists() and not link.is_symlink():
-        aside = _free_name(link.with_name(".venv.before-venvd"))
+        aside = _free_name(link.with_name(ASIDE))
         link.rename(aside)
+        moved = aside.name
     tmp = link.with_name(f".venv.venvd-{os.getpid()}-{threading.get_ident()}")
     if tmp.is_symlink():
         tmp.unlink()
     tmp.symlink_to(target, target_is_directory=True)
     os.replace(tmp, link)
+    return moved
+
+
+#: What a ``.venv`` folder venvd did not make is renamed to (``.venv.before-venvd.2``, ...).
+ASIDE = ".venv.before-venvd"
+
+
+def moved_aside(project: Path) -> list[str]:
+    """The ``.venv`` folders venvd moved aside in *project* and that are still there."""
+    found = [p.name for p in project.glob(ASIDE + "*")
+             if p.name == ASIDE or p.name[len(ASIDE) + 1:].isdigit()]
+    return sorted(found)
+
+
+def aside_note(name: str) -> str:
+    return (f"moved your existing .venv to {name}; venvd now manages .venv "
+            f"(to undo: 'venvd deny', then rm .venv and mv {name} .venv)")
 
 
 def _free_name(path: Path) -> Path:
@@ -396,3 +568,49 @@ def _free_name(path: Path) -> Path:
         n += 1
         candidate = path.with_name(f"{path.name}.{n}")
     return candidate
+
+
+def keep_out_of_git(project: Path, names: tuple[str, ...] = (projects.ENV_NAME,)
+                    ) -> Optional[str]:
+    """Keep ``.venv`` (a symlink, which uv's ``.gitignore`` inside the env cannot hide) and
+    any other of *names* (a ``.venv`` moved aside) out of ``git status``: those git does not
+    ignore already are added to the repository's own ``info/exclude`` (the common one for a
+    worktree), never to a committed ``.gitignore``. Returns the exclude file written to, if
+    any. No git, or not a repository: nothing."""
+    git = shutil.which("git")
+    if git is None:
+        return None
+
+    def ask(*args: str) -> Optional[subprocess.CompletedProcess[str]]:
+        try:
+            return subprocess.run([git, *args], cwd=project, capture_output=True, text=True,
+                                  timeout=30, stdin=subprocess.DEVNULL, check=False)
+        except (OSError, subprocess.SubprocessError):
+            return None
+
+    # prints the names that are ignored; exit 1: none is, 128: not a repository
+    ignored = ask("check-ignore", "--no-index", "--", *names)
+    if ignored is None or ignored.returncode not in (0, 1):
+        return None
+    missing = [n for n in names if n not in ignored.stdout.splitlines()]
+    where = ask("rev-parse", "--show-prefix", "--git-path", "info/exclude")
+    lines = where.stdout.splitlines() if where is not None and where.returncode == 0 else []
+    if not missing or len(lines) != 2:
+        return None
+    prefix, exclude = lines
+    exclude_path = project / exclude  # relative to the working directory when not absolute
+    # a symlink is a file to git: no trailing slash; anchored at this project's folder
+    escaped = re.sub(r"([*?\[\\!#])", r"\\\1", prefix)
+    patterns = ["/" + escaped + name for name in missing]
+    try:
+        exclude_path.parent.mkdir(parents=True, exist_ok=True)
+        text = exclude_path.read_text() if exclude_path.exists() else ""
+        patterns = [p for p in patterns if p not in text.splitlines()]
+        if not patterns:
+            return None
+        with exclude_path.open("a") as f:
+            f.write(("" if not text or text.endswith("\n") else "\n")
+                    + "# added by venvd: the project's env\n" + "".join(p + "\n" for p in patterns))
+    except OSError:
+        return None
+    return str(exclude_path)

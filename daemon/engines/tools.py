@@ -14,7 +14,7 @@ from typing import Optional
 
 from venvd.daemon.config import ProjectConfig
 from venvd.daemon.engines.base import Job
-from venvd.daemon.errors import VenvdError
+from venvd.daemon.errors import CommandFailed, VenvdError
 
 
 def find_tool(name: str, lockfile: str, how: str) -> str:
@@ -38,6 +38,9 @@ def tool_version(path: str) -> tuple[int, ...]:
 class Poetry:
     name = "poetry"
     steps = 1
+    #: Poetry's word for a lock older than pyproject.toml: venvd waits for ``poetry lock``.
+    stale_lock = re.compile(r"pyproject\.toml changed significantly since poetry\.lock")
+    lock_hint = "poetry.lock is out of date with pyproject.toml; run 'poetry lock'"
 
     def inputs(self, project: Path, config: ProjectConfig) -> Optional[tuple[str, ...]]:
         if not (project / "poetry.lock").is_file():
@@ -55,17 +58,33 @@ class Poetry:
             argv += ["--with", ",".join(job.config.groups)]
         return argv
 
+    #: What a dry run says when the env already holds exactly the lock.
+    in_sync = re.compile(r"Package operations: 0 installs, 0 updates, 0 removals|"
+                         r"No dependencies to install or update")
+
     def install(self, job: Job) -> None:
+        self.run(job)
+
+    def run(self, job: Job, dry_run: bool = False) -> str:
         poetry = find_tool("poetry", "poetry.lock", "Poetry")
-        job.run(self.command(job, poetry), {
+        return job.run(self.command(job, poetry) + (["--dry-run"] if dry_run else []), {
             "VIRTUAL_ENV": str(job.env), "POETRY_VIRTUALENVS_CREATE": "false",
             # no desktop keyring to wait for in a daemon
             "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring"})
+
+    def matches(self, job: Job) -> bool:
+        """Whether the live env (``poetry add`` installs into it) already holds the lock."""
+        return _dry_run_in_sync(self, job)
 
 
 class Pdm:
     name = "pdm"
     steps = 1
+    #: PDM's word for a lock older than pyproject.toml (only a warning, after which it syncs
+    #: the old lock): venvd waits for ``pdm lock`` instead.
+    stale_lock = re.compile(r"(?i)lock ?file (doesn't satisfy the project requirements|"
+                            r"hash doesn't match)")
+    lock_hint = "pdm.lock is out of date with pyproject.toml; run 'pdm lock'"
 
     def inputs(self, project: Path, config: ProjectConfig) -> Optional[tuple[str, ...]]:
         if not (project / "pdm.lock").is_file():
@@ -79,8 +98,27 @@ class Pdm:
             argv += ["--group", group]
         return argv
 
+    in_sync = re.compile(r"(?i)all packages are synced|nothing to do")
+
     def install(self, job: Job) -> None:
+        self.run(job)
+
+    def run(self, job: Job, dry_run: bool = False) -> str:
         pdm = find_tool("pdm", "pdm.lock", "PDM")
-        job.run(self.command(job, pdm), {"VIRTUAL_ENV": str(job.env), "PDM_PYTHON":
-                                         job.env_python, "PDM_CHECK_UPDATE": "false",
-                                         "PDM_NON_INTERACTIVE": "1"})
+        argv = self.command(job, pdm) + (["--dry-run"] if dry_run else [])
+        out = job.run(argv, {"VIRTUAL_ENV": str(job.env), "PDM_PYTHON": job.env_python,
+                             "PDM_CHECK_UPDATE": "false", "PDM_NON_INTERACTIVE": "1"})
+        if self.stale_lock.search(out):  # an env of the old lock is not what was asked for
+            raise CommandFailed(argv, 0, out)
+        return out
+
+    def matches(self, job: Job) -> bool:
+        """Whether the live env (``pdm add`` installs into it) already holds the lock."""
+        return _dry_run_in_sync(self, job)
+
+
+def _dry_run_in_sync(engine: Poetry | Pdm, job: Job) -> bool:
+    try:
+        return bool(engine.in_sync.search(engine.run(job, dry_run=True)))
+    except CommandFailed:
+        return False

@@ -7,17 +7,23 @@ so editing one is followed (watched, and part of the lock state's fingerprint).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Optional
 
 from venvd.daemon import projects
 from venvd.daemon.config import ProjectConfig
 from venvd.daemon.engines.base import Job
+from venvd.daemon.errors import CommandFailed
 
 
 class UvLock:
     name = "uv-sync"
     steps = 1  # commands a sync runs (for the progress bar)
+    #: What ``uv sync --locked`` says when pyproject.toml was edited and not locked yet:
+    #: the project waits for ``uv lock`` (or ``uv add``, which locks), it has not failed.
+    stale_lock = re.compile(r"lockfile at .*uv\.lock.* needs to be updated")
+    lock_hint = "uv.lock is out of date with pyproject.toml; run 'uv lock'"
 
     def inputs(self, project: Path, config: ProjectConfig) -> Optional[tuple[str, ...]]:
         if not (project / "uv.lock").is_file():
@@ -26,9 +32,21 @@ class UvLock:
         return ("uv.lock", "pyproject.toml", *(f"{m}/pyproject.toml" for m in members))
 
     def install(self, job: Job) -> None:
+        job.run(self._sync(job), {"UV_PROJECT_ENVIRONMENT": str(job.env)})
+
+    def matches(self, job: Job) -> bool:
+        """Whether *job.env* (the live env, which ``uv add`` or ``uv sync`` may have brought up
+        to date itself) holds exactly what the lock asks for: ``uv sync --check``."""
+        try:
+            job.run([*self._sync(job), "--check"], {"UV_PROJECT_ENVIRONMENT": str(job.env)})
+        except CommandFailed:
+            return False
+        return True
+
+    def _sync(self, job: Job) -> list[str]:
         argv = [job.uv, "sync", "--locked", "--python", job.env_python]
         for extra in job.config.extras:
             argv += ["--extra", extra]
         for group in job.config.groups:
             argv += ["--group", group]
-        job.run(argv, {"UV_PROJECT_ENVIRONMENT": str(job.env)})
+        return argv

@@ -19,9 +19,11 @@ from support.wheels import build_simple_index
 
 
 def installed(project: Path) -> dict[str, str]:
-    """What ``.venv`` holds, as uv sees it (name -> version)."""
+    """What ``.venv`` holds, as uv sees it (name -> version), but the env's own pip and
+    setuptools (seeded into every env, as ``python -m venv`` does)."""
     uv = Path(sys.executable).with_name("uv")
-    out = subprocess.run([str(uv), "pip", "freeze", "--python", str(project / ".venv/bin/python")],
+    out = subprocess.run([str(uv), "pip", "freeze", "--python", str(project / ".venv/bin/python"),
+                          "--exclude", "pip", "--exclude", "setuptools", "--exclude", "wheel"],
                          capture_output=True, text=True, check=True).stdout
     pins = {}
     for line in out.splitlines():
