@@ -345,6 +345,16 @@ def real(path: str) -> str:
     return str(Path(path).resolve())
 
 
+def safe_prompt(name: str) -> str:
+    """*name* made fit for ``uv venv --prompt``: uv writes the prompt unescaped into the env's
+    ``bin/activate*`` scripts, so a folder named ``$(cmd)`` would run ``cmd`` when a user
+    sources one by hand. Letters and digits (any script), space and ``._+@=,-`` are kept,
+    everything else becomes ``_``; a leading ``-`` would read as an option."""
+    kept = "".join(c if (c.isalnum() and c.isprintable()) or c in " ._+@=,-" else "_"
+                   for c in name)
+    return kept.lstrip("- ") or "venv"
+
+
 def env_prompt(env: str, project: str) -> str:
     """The prompt name virtualenv and uv would show: ``prompt =`` in pyvenv.cfg, else the folder."""
     try:

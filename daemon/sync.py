@@ -382,7 +382,7 @@ def build(plan: Plan, target: Path, uv: str, progress: Progress, cancel: threadi
                 resolved = meanwhile.submit(resolve, job) if resolve else None
                 try:
                     job.run([uv, "venv", "--quiet", "--python", plan.interpreter.path,
-                             "--prompt", plan.project.name, str(target)])
+                             f"--prompt={projects.safe_prompt(plan.project.name)}", str(target)])
                     seeded = seed(job)
                 finally:
                     if resolved is not None:

@@ -403,6 +403,8 @@ def test_git_status_stays_clean_in_a_worktree_and_a_subfolder(daemon: Sandbox) -
     sub = main / "sub [1]"
     sub.mkdir()
     (sub / "requirements.txt").write_text("gamma\n")
+    # a project of its own (a requirement file alone would make it part of gitmain)
+    (sub / ".venvd.toml").write_text("")
     git("add", "-A", cwd=main)
     git("commit", "--quiet", "-m", "sub", cwd=main)
     daemon.venvd("allow", str(sub))

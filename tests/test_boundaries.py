@@ -20,6 +20,7 @@ import pytest
 from venvd.daemon import projects
 
 from conftest import Sandbox, wait_for
+from support.index import SEEDS
 from support.shells import Shell
 
 UV = Path(sys.executable).with_name("uv")
@@ -209,6 +210,8 @@ def pip_list(python: Path, root: Path) -> dict[str, tuple[str, str | None]]:
                          capture_output=True, text=True, check=True).stdout
     found = {}
     for item in json.loads(out):
+        if item["name"] in SEEDS:
+            continue
         where = item.get("editable_project_location")
         found[item["name"]] = (item["version"], str(Path(where).relative_to(root))
                                if where else None)

@@ -252,3 +252,23 @@ def test_usage_errors_exit_2_and_export_outside_projects_prints_nothing(
     assert out.returncode == 0, out.stderr
     assert "export " not in out.stdout and "unset " not in out.stdout, out.stdout
     assert out.stderr == ""
+
+
+@pytest.mark.parametrize("name", ["$(touch PWNED)", "-x", "`touch PWNED` \"q\" \\b"])
+def test_a_hostile_project_name_syncs_and_its_activate_scripts_run_nothing(
+        daemon: Sandbox, name: str) -> None:
+    """uv writes the prompt unescaped into ``bin/activate``: the folder name must not reach
+    it as it is (and ``-x`` must not read as an option)."""
+    project = daemon.project(name, requirements="gamma\n")
+    daemon.venvd("allow", str(project))
+    status = daemon.wait_state(project)
+    assert status["state"] == "synced", status
+    env = dict(daemon.env)
+    for shell, script in (("bash", "activate"), ("sh", "activate")):
+        out = subprocess.run([shell, "-c", '. "$1" && printf %s "$VIRTUAL_ENV_PROMPT"', shell,
+                              str(project / ".venv/bin" / script)],
+                             cwd=project, env=env, capture_output=True, text=True, timeout=30)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout  # a prompt name was set, and nothing ran while it was
+    assert not (project / "PWNED").exists()
+    assert not any(project.parent.glob("**/PWNED"))

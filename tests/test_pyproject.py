@@ -20,7 +20,7 @@ from venvd.daemon.engines.pyproject import install_requests, requested
 from venvd.daemon.errors import first_error_line
 
 from conftest import Py, Sandbox, wait_for
-from support.index import restart_daemon_with, serve
+from support.index import SEEDS, restart_daemon_with, serve
 from support.wheels import build_simple_index, build_wheel, build_wheelhouse
 
 UV = str(Path(sys.executable).with_name("uv"))
@@ -95,7 +95,7 @@ def files_in(project: Path) -> list[str]:
 def freeze(python: Path, env: dict[str, str]) -> list[str]:
     out = subprocess.run([UV, "pip", "freeze", "--python", str(python)], env=env,
                          capture_output=True, text=True, check=True).stdout
-    return sorted(out.splitlines())
+    return sorted(line for line in out.splitlines() if line.split("==")[0] not in SEEDS)
 
 
 def uv_sync_reference(box: Sandbox, project: Path, python: str, args: list[str]) -> list[str]:

@@ -32,7 +32,7 @@ from venvd.daemon.engines.pipfile import requirement_lines, source_options
 from venvd.daemon.errors import VenvdError
 
 from conftest import Sandbox
-from support.index import restart_daemon_with
+from support.index import SEEDS, restart_daemon_with
 from support.wheels import build_simple_index, build_wheel
 
 BACKEND = (Path(__file__).parent / "support" / "backend.py").read_text()
@@ -155,7 +155,8 @@ def contents(project: Path) -> dict[str, str]:
     listed = uv("pip", "list", "--format", "json", "--python", str(project / ".venv/bin/python"),
                 env={}, cwd=project)
     assert listed.returncode == 0, listed.stderr
-    return {p["name"].lower(): p["version"] for p in json.loads(listed.stdout)}
+    return {p["name"].lower(): p["version"] for p in json.loads(listed.stdout)
+            if p["name"].lower() not in SEEDS}
 
 
 def uv(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -17,6 +17,10 @@ import pytest
 from conftest import Sandbox
 from support.wheels import build_simple_index
 
+#: What venvd seeds into every env (as ``python -m venv`` does): left out of comparisons
+#: with tools that seed nothing.
+SEEDS = frozenset({"pip", "setuptools", "wheel"})
+
 
 def installed(project: Path) -> dict[str, str]:
     """What ``.venv`` holds, as uv sees it (name -> version), but the env's own pip and
