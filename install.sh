@@ -39,7 +39,6 @@ data_home=${XDG_DATA_HOME:-$HOME/.local/share}
 venv=$data_home/venvd/venv
 bin_dir=$HOME/.local/bin
 link=$bin_dir/venvd
-fish_rc=${XDG_CONFIG_HOME:-$HOME/.config}/fish/config.fish
 begin='# >>> venvd >>>'
 end='# <<< venvd <<<'
 
@@ -80,11 +79,11 @@ add_block() {
     say "$verb $file"
 }
 
-rc_files() {
-    printf '%s\n' "$HOME/.bashrc" "$HOME/.zshrc" "$fish_rc"
-    if [ "$fish_rc" != "$HOME/.config/fish/config.fish" ]; then
-        printf '%s\n' "$HOME/.config/fish/config.fish"
-    fi
+# The shells venvd supports and their rc files come from venvd itself (`venvd hook --list`:
+# NAME<tab>FILE<tab>HOOK-LINE lines, the file to add the hook to first), so this script has
+# no list of its own.
+shells() {
+    "$venv/bin/venvd" hook --list
 }
 
 # Is $link the link this script made?
@@ -97,8 +96,14 @@ if [ "$uninstall" = 1 ]; then
         "$venv/bin/venvd" daemon stop >/dev/null 2>&1 || true
         say "stopped the daemon"
     fi
-    rc_files | while IFS= read -r file; do
-        if [ -f "$file" ] && grep -qxF "$begin" "$file"; then
+    if [ -x "$venv/bin/venvd" ]; then
+        listing=$(shells) || listing=
+    else
+        listing=
+    fi
+    [ -n "$listing" ] || say "venvd in $venv does not run: no rc file changed"
+    printf '%s\n' "$listing" | while IFS='	' read -r _ file _; do
+        if [ -n "$file" ] && [ -f "$file" ] && grep -qxF "$begin" "$file"; then
             strip_block "$file"
             say "removed the hook from $file"
         fi
@@ -199,26 +204,20 @@ ln -sfn "$venv/bin/venvd" "$link"
 say "linked $link -> $venv/bin/venvd"
 
 hooked=0
+listing=$(shells) || die "venvd hook --list failed"
 if [ "$modify_rc" = 1 ]; then
-    # shellcheck disable=SC2016 # these lines are written into rc files, unexpanded
-    posix_path='case ":$PATH:" in *":$HOME/.local/bin:"*) ;; *) PATH="$HOME/.local/bin:$PATH" ;; esac'
-    if command -v bash >/dev/null 2>&1; then
-        add_block "$HOME/.bashrc" "$posix_path
-command -v venvd >/dev/null 2>&1 && eval \"\$(venvd hook bash)\""
+    seen=' '
+    # a here-document, not a pipe: the loop sets $hooked for what follows
+    while IFS='	' read -r name file _; do
+        case $seen in *" $name "*) continue ;; esac   # only its first file gets the hook
+        seen="$seen$name "
+        command -v "$name" >/dev/null 2>&1 || continue
+        add_block "$file" "$("$venv/bin/venvd" hook "$name" --rc-block)"
         hooked=1
-    fi
-    if command -v zsh >/dev/null 2>&1; then
-        add_block "$HOME/.zshrc" "$posix_path
-command -v venvd >/dev/null 2>&1 && eval \"\$(venvd hook zsh)\""
-        hooked=1
-    fi
-    if command -v fish >/dev/null 2>&1; then
-        # shellcheck disable=SC2016 # fish code, written unexpanded
-        add_block "$fish_rc" 'contains -- $HOME/.local/bin $PATH; or set -gx PATH $HOME/.local/bin $PATH
-status is-interactive; and command -q venvd; and venvd hook fish | source'
-        hooked=1
-    fi
-    [ "$hooked" = 1 ] || say "found none of bash, zsh or fish: no rc file changed"
+    done <<EOF
+$listing
+EOF
+    [ "$hooked" = 1 ] || say "found none of the shells venvd hooks: no rc file changed"
 else
     say "left your rc files alone (--no-modify-rc)"
 fi
@@ -227,11 +226,14 @@ if [ "$hooked" = 1 ]; then
     # shellcheck disable=SC2016 # printed for the user to type
     say 'Next: open a new shell (or run: exec $SHELL), then cd into a project and run: venvd allow'
 else
-    case ${SHELL:-} in
-        */fish) line="venvd hook fish | source' to $fish_rc" ;;
-        */zsh) line="eval \"\$(venvd hook zsh)\"' to ~/.zshrc" ;;
-        *) line="eval \"\$(venvd hook bash)\"' to ~/.bashrc" ;;
-    esac
+    # the user's login shell, else the first one venvd knows
+    login=${SHELL:-}
+    entry=$(printf '%s\n' "$listing" | awk -F '\t' -v s="${login##*/}" '$1 == s { print; exit }')
+    [ -n "$entry" ] || entry=$(printf '%s\n' "$listing" | head -n 1)
+    IFS='	' read -r _ file hook_line <<EOF
+$entry
+EOF
+    line="$hook_line' to $file"
     case ":$PATH:" in
         *":$bin_dir:"*) ;;
         *) line="$line (with $bin_dir on your PATH)" ;;

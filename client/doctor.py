@@ -11,11 +11,9 @@ from typing import Callable
 from venvd.client.connection import DaemonUnavailable, request
 from venvd.daemon import sync
 from venvd.daemon.paths import Paths
+from venvd.shell import SHELLS
 
 Check = Callable[[Paths], "tuple[bool, str]"]
-
-RC_FILES = {"bash": "~/.bashrc", "zsh": "~/.zshrc", "fish": "~/.config/fish/config.fish"}
-
 
 def check_daemon(paths: Paths) -> tuple[bool, str]:
     try:
@@ -37,12 +35,13 @@ def check_socket(paths: Paths) -> tuple[bool, str]:
 
 def check_hooks(paths: Paths) -> tuple[bool, str]:
     missing = []
-    for shell, rc in RC_FILES.items():
-        if shutil.which(shell) is None:
+    for name, shell in SHELLS.items():
+        if shutil.which(name) is None:
             continue
-        path = Path(os.path.expanduser(rc))
-        if not path.is_file() or "venvd" not in path.read_text(errors="replace"):
-            missing.append(f"{shell} ({rc})")
+        rc = shell.rc_paths(os.environ)[0]
+        path = Path(rc)
+        if not path.is_file() or not shell.hooked(path.read_text(errors="replace")):
+            missing.append(f"{name} ({rc})")
     if missing:
         return False, "hooks: missing in " + ", ".join(missing) + "; see the README"
     return True, "hooks: present for every installed shell"

@@ -21,8 +21,8 @@ if __name__ == "__main__" and not __package__ and Path(__file__).parents[1].name
 
 from venvd.client.connection import DaemonUnavailable, request, start_daemon
 from venvd.daemon import projects, trust
-from venvd.shell import Shell, UnknownShell, get_shell
-from venvd.shell.activation import STATE_VAR, State, Wanted, deactivate, plan, wake_file
+from venvd.shell import SHELLS, Shell, UnknownShell, get_shell
+from venvd.shell.activation import STATE_VAR, State, Wanted, deactivate, plan, refusal, wake_file
 
 #: How long a prompt may wait for the daemon before falling back to what is on disk.
 TIMEOUT = 1.0
@@ -67,7 +67,7 @@ def simple_state(env: dict[str, str | None]) -> tuple[str, str, str] | None:
 
 def parse(argv: list[str]) -> dict[str, str]:
     if not argv:
-        raise UnknownShell("usage: venvd export bash|zsh|fish")
+        raise UnknownShell(f"usage: venvd export {'|'.join(SHELLS)}")
     options = {"shell": argv[0], "socket": "", "state-db": "", "pid": "", "action": "export"}
     rest = argv[1:]
     while rest:
@@ -134,8 +134,12 @@ def main(argv: list[str] | None = None) -> int:
             start_daemon()
             wanted, messages = on_disk(directory, options["state-db"]), []
         changes = plan(os.environ, wanted, str(pid))
-        sys.stdout.write(shell.export(changes))
-        sys.stdout.write(shell.remember(simple_state({**os.environ, **changes})))
+        if changes:  # an unchanged prompt gets no code at all
+            sys.stdout.write(shell.export(changes))
+            sys.stdout.write(shell.remember(simple_state({**os.environ, **changes})))
+        refused = refusal(wanted)
+        if refused is not None:
+            messages.append(refused)
         for message in messages:
             print(f"venvd: {message}", file=sys.stderr)
         return 0

@@ -6,11 +6,13 @@ Exit codes: 0 success, 1 the operation failed, 2 usage error, 130 interrupted.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Callable
 
 from venvd.client import commands
 from venvd.daemon.errors import UsageError, VenvdError
+from venvd.shell import SHELLS, get_shell, listing
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -24,6 +26,18 @@ def _version() -> str:
         return "(not installed)"
 
 
+def _hook(args: argparse.Namespace) -> int:
+    if args.list:
+        sys.stdout.write(listing(os.environ))
+        return 0
+    if args.shell is None:
+        raise UsageError(f"hook: name a shell ({', '.join(SHELLS)}) or use --list")
+    if args.rc_block:
+        print(get_shell(args.shell).rc_block())
+        return 0
+    return commands.hook(args)
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="venvd", description=(
         "Keeps each project's Python environment in sync and active in your shell."))
@@ -35,11 +49,14 @@ def parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
         return p
 
-    for name, func, text in (
-        ("hook", commands.hook, "print the shell init code to eval from your rc file"),
-        ("export", commands.export, "print the exports for $PWD (what the hook runs)"),
-    ):
-        add(name, func, text).add_argument("shell", choices=("bash", "zsh", "fish"))
+    hook = add("hook", _hook, "print the shell init code to eval from your rc file")
+    hook.add_argument("shell", nargs="?", choices=tuple(SHELLS))
+    hook.add_argument("--list", action="store_true",
+                      help="print each shell, its rc file and hook line (tab separated)")
+    hook.add_argument("--rc-block", action="store_true",
+                      help="print the lines install.sh adds to SHELL's rc file")
+    add("export", commands.export, "print the exports for $PWD (what the hook runs)"
+        ).add_argument("shell", choices=tuple(SHELLS))
     for name, func, text in (
         ("allow", commands.allow, "trust a project: activate and sync it"),
         ("deny", commands.deny, "distrust a project: never activate or sync it"),

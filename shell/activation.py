@@ -119,10 +119,31 @@ def revert(env: dict[str, str], state: State) -> None:
 
 
 def _remove_entry(env: dict[str, str], name: str, entry: str) -> None:
-    entries = env.get(name, "").split(":")
-    if entry in entries:
-        entries.remove(entry)
-        env[name] = ":".join(entries)
+    # by text, as the hooks do: an entry that holds a ':' (one an older venvd put there) goes
+    # too, which splitting the value on ':' could never find
+    value = f":{env.get(name, '')}:"
+    at = value.find(f":{entry}:")
+    if at >= 0:
+        value = value[:at] + value[at + len(entry) + 1:]
+        env[name] = value[1:-1]
+
+
+def _has_entry(value: str, entry: str) -> bool:
+    return f":{entry}:" in f":{value}:"
+
+
+def refusal(wanted: Wanted) -> Optional[str]:
+    """Why venvd will not activate *wanted*, or ``None``.
+
+    PATH separates its entries with ``:``, so an env whose ``bin`` folder has one in its
+    path cannot be put on PATH at all: the shell would look in two folders that do not
+    exist. Such a project stays inactive, in every shell, with this one message.
+    """
+    if wanted.path_prepend is not None and ":" in wanted.path_prepend:
+        return (f"{wanted.project or wanted.path_prepend}: not activated: its path contains"
+                " ':', which cannot be on PATH (':' separates PATH's folders); rename the"
+                " folder to activate it")
+    return None
 
 
 def apply(env: dict[str, str], wanted: Wanted, shell: str) -> Optional[State]:
@@ -154,7 +175,7 @@ def plan(env: Env, wanted: Wanted, shell: str) -> dict[str, Optional[str]]:
     shell has been elsewhere.
     """
     off = env.get(OFF_VAR)
-    if off and off == wanted.project:
+    if (off and off == wanted.project) or refusal(wanted) is not None:
         wanted = Wanted(wanted.project)
     stale_off = bool(off) and off != wanted.project
     state = current_state(env)
@@ -201,7 +222,7 @@ def _in_place(env: Env, state: State, wanted: Wanted, shell: str) -> bool:
     if any(env.get(name) != value for name, value in state.set.items()):
         return False
     # present anywhere: an entry the user put in front since is theirs to keep there
-    return state.path is None or state.path in env.get(PATH_VAR, "").split(":")
+    return state.path is None or _has_entry(env.get(PATH_VAR, ""), state.path)
 
 
 def _assign(env: dict[str, str], name: str, value: Optional[str]) -> None:

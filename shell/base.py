@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Optional, Protocol
 
@@ -32,9 +33,19 @@ class HookConfig:
 
 
 class Shell(Protocol):
-    """One supported shell: its hook text and how it spells exports."""
+    """One supported shell: everything about it that is not the same for every shell.
+
+    A new shell is one module with a class that subclasses this protocol (for the defaults)
+    plus one line in ``venvd.shell.SHELLS``; the CLI, ``doctor``, the snippets the daemon
+    keeps ready, ``install.sh`` and the conformance tests all iterate over that registry.
+    """
 
     name: str
+    #: The startup file the hook line goes into, ``~`` for HOME (see ``rc_paths``).
+    rc_file: str
+    #: The file suffix of the activation snippets the daemon keeps ready for this shell's
+    #: no-process path (shells sharing a syntax share a suffix, and so a file).
+    snippet_suffix: str
 
     def hook(self, config: HookConfig) -> str:
         """The init code users eval from their rc file."""
@@ -52,6 +63,35 @@ class Shell(Protocol):
         """Code telling the hook which activation it may revert by itself: (VENVD_STATE,
         VIRTUAL_ENV, VIRTUAL_ENV_PROMPT) of a plain venv activation, or ``None``."""
         ...
+
+    def hook_line(self) -> str:
+        """The line a user adds to ``rc_file`` by hand (the README's)."""
+        ...
+
+    def rc_block(self) -> str:
+        """The lines ``install.sh`` puts in ``rc_file``: ``~/.local/bin`` on PATH, then the
+        hook, run only when venvd is there (an uninstalled venvd must not break the shell)."""
+        ...
+
+    def snippet(self, values: Sequence[tuple[str, str]]) -> str:
+        """A snippet the hook sources: each (variable, value) assigned, quoted."""
+        ...
+
+    def rc_paths(self, environ: Mapping[str, str]) -> list[str]:
+        """Where this shell reads ``rc_file`` (the first: where to add the hook), then older
+        places ``install.sh --uninstall`` also cleans."""
+        return [expand_home(self.rc_file, environ)]
+
+    def hooked(self, rc_text: str) -> bool:
+        """Whether an rc file's text sets up the hook (what ``venvd doctor`` checks)."""
+        return f"venvd hook {self.name}" in rc_text
+
+
+def expand_home(path: str, environ: Mapping[str, str]) -> str:
+    """*path* with a leading ``~`` made *environ*'s HOME."""
+    if path == "~" or path.startswith("~/"):
+        return environ.get("HOME", os.path.expanduser("~")) + path[1:]
+    return path
 
 
 def check_name(name: str) -> str:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Optional
 
 from venvd.shell import posix
-from venvd.shell.base import Changes, HookConfig
+from venvd.shell.base import Changes, HookConfig, Shell
 
 # Put the hook first, so that it sees (and hands on) the exit status of the user's command,
 # and register it only once however often the rc file is sourced.
@@ -19,10 +20,12 @@ fi
 """
 
 
-class Bash:
+class Bash(Shell):
     """GNU bash 4+."""
 
     name = "bash"
+    rc_file = "~/.bashrc"
+    snippet_suffix = "sh"
 
     def hook(self, config: HookConfig) -> str:
         return posix.hook_prelude(config) + posix.hook_function(config, self.name) + _REGISTER
@@ -35,3 +38,12 @@ class Bash:
 
     def remember(self, state: Optional[tuple[str, str, str]]) -> str:
         return posix.remember(state)
+
+    def hook_line(self) -> str:
+        return posix.HOOK_LINE % self.name
+
+    def rc_block(self) -> str:
+        return posix.RC_BLOCK % {"line": self.hook_line()}
+
+    def snippet(self, values: Sequence[tuple[str, str]]) -> str:
+        return posix.snippet(values)

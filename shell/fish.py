@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Optional
 
 from venvd.shell import posix
-from venvd.shell.base import Changes, HookConfig, check_name
+from venvd.shell.base import Changes, HookConfig, Shell, check_name, expand_home
 
 _HOOK = """set -g __venvd_py %(python)s
 set -g __venvd_gen_file %(generation)s
@@ -14,6 +15,7 @@ set -g __venvd_pid_file %(pid_file)s
 set -g __venvd_wake %(wake)s
 set -g __venvd_markers %(markers)s
 set -g __venvd_pwd ''
+set -g __venvd_path_builtin (builtin -n | string match -x path)
 set -g __venvd_gen ''
 set -g __venvd_ve ''
 set -g __venvd_fs ''
@@ -42,8 +44,14 @@ function __venvd_fast
         if test -n "$root" -o "$d" = /
             break
         end
-        set d (string replace -r '/[^/]*$' '' -- $d)
-        test -z "$d"; and set d /
+        # the parent, as one word even when a folder name holds a newline (a command
+        # substitution splits on newlines; `path dirname -Z` and `string split0` on NULs)
+        if test -n "$__venvd_path_builtin"
+            set d (path dirname -Z -- $d | string split0)
+        else  # fish < 3.5: a name ending in a newline loses it, but the walk still ends
+            set d (string replace -r '/[^/]*$' '' -- $d | string collect)
+            test -z "$d"; and set d /
+        end
     end
     set -l ours ''
     if set -q VENVD_STATE
@@ -152,10 +160,12 @@ def quote(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-class Fish:
+class Fish(Shell):
     """fish 3+."""
 
     name = "fish"
+    rc_file = "~/.config/fish/config.fish"
+    snippet_suffix = "fish"
 
     def hook(self, config: HookConfig) -> str:
         words = (config.python, *config.export_argv, self.name)
@@ -202,3 +212,19 @@ class Fish:
         values = state or ("", "", "")
         return "".join(f"set -g {name} {quote(value)};" for name, value in
                        zip(("__venvd_fs", "__venvd_fe", "__venvd_fp"), values)) + "\n"
+
+    def hook_line(self) -> str:
+        return "venvd hook fish | source"
+
+    def rc_block(self) -> str:
+        return ("contains -- $HOME/.local/bin $PATH; or set -gx PATH $HOME/.local/bin $PATH\n"
+                f"status is-interactive; and command -q venvd; and {self.hook_line()}")
+
+    def snippet(self, values: Sequence[tuple[str, str]]) -> str:
+        return "".join(f"set {check_name(n)} {quote(v)}\n" for n, v in values)
+
+    def rc_paths(self, environ: Mapping[str, str]) -> list[str]:
+        default = expand_home(self.rc_file, environ)
+        config = environ.get("XDG_CONFIG_HOME")
+        first = f"{config}/fish/config.fish" if config else default
+        return [first] if first == default else [first, default]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 
 from venvd.shell.activation import SAVED_PATH_VAR, WAKE_NAME
 from venvd.shell.base import Changes, HookConfig, check_name
@@ -34,6 +35,18 @@ def export(changes: Changes) -> str:
         else:
             lines.append(f"export {check_name(name)}={quote(value)};")
     return "\n".join(lines) + ("\n" if lines else "")
+
+
+#: install.sh's rc block for bash and zsh (``%(name)s``: the shell).
+RC_BLOCK = (
+    'case ":$PATH:" in *":$HOME/.local/bin:"*) ;; *) PATH="$HOME/.local/bin:$PATH" ;; esac\n'
+    'command -v venvd >/dev/null 2>&1 && %(line)s'
+)
+HOOK_LINE = 'eval "$(venvd hook %s)"'
+
+
+def snippet(values: Sequence[tuple[str, str]]) -> str:
+    return "".join(f"{check_name(n)}={quote(v)}\n" for n, v in values)
 
 
 def argv(words: tuple[str, ...]) -> str:

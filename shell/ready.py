@@ -13,14 +13,20 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Optional
 
-from venvd.shell import fish, posix
-from venvd.shell.activation import VENV_VARIABLES, State
+from venvd.shell import SHELLS, Shell
+from venvd.shell.activation import VENV_VARIABLES, State, Wanted, refusal
 
 READY_NAME = ".venvd-ready"
+#: One snippet per syntax: the shells that share a suffix share the file.
+FORMATS: dict[str, Shell] = {}
+for _shell in SHELLS.values():
+    FORMATS.setdefault(_shell.snippet_suffix, _shell)
+SUFFIXES = tuple(FORMATS)
 
 
 def snippet_path(ready_dir: Path, project: str, suffix: str) -> Path:
@@ -37,7 +43,9 @@ def fast_state(project: str, exports: Mapping[str, object]) -> Optional[State]:
     if set(variables) != set(VENV_VARIABLES) or not variables.get("VIRTUAL_ENV"):
         return None
     state = State("", project, dict.fromkeys(variables), variables, path[len("prepend "):])
-    return state if state.simple else None
+    # an env the model refuses (a ':' in its path) is the client's, which says why
+    return state if state.simple and refusal(Wanted(project, variables, state.path)) is None \
+        else None
 
 
 def write(ready_dir: Path, project: str, exports: Optional[Mapping[str, object]]) -> None:
@@ -54,17 +62,14 @@ def write(ready_dir: Path, project: str, exports: Optional[Mapping[str, object]]
             return
         values = (str(state.set["VIRTUAL_ENV"]), str(state.set["VIRTUAL_ENV_PROMPT"] or ""),
                   state.blob())
-    names = ("_venvd_r_env", "_venvd_r_prompt", "_venvd_r_blob")
-    texts = {
-        "sh": "".join(f"{n}={posix.quote(v)}\n" for n, v in zip(names, values)),
-        "fish": "".join(f"set {n} {fish.quote(v)}\n" for n, v in zip(names, values)),
-    }
+    pairs = tuple(zip(("_venvd_r_env", "_venvd_r_prompt", "_venvd_r_blob"), values))
+    texts = {suffix: shell.snippet(pairs) for suffix, shell in FORMATS.items()}
     try:
-        folder = snippet_path(ready_dir, project, "sh").parent
+        folder = snippet_path(ready_dir, project, SUFFIXES[0]).parent
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         for suffix, text in texts.items():
             target = snippet_path(ready_dir, project, suffix)
-            tmp = target.with_name(f".{target.name}.{os.getpid()}")
+            tmp = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}")
             tmp.write_text(text, encoding="utf-8")
             os.replace(tmp, target)
     except OSError:
@@ -72,6 +77,6 @@ def write(ready_dir: Path, project: str, exports: Optional[Mapping[str, object]]
 
 
 def remove(ready_dir: Path, project: str) -> None:
-    for suffix in ("sh", "fish"):
+    for suffix in SUFFIXES:
         with contextlib.suppress(OSError):
             snippet_path(ready_dir, project, suffix).unlink()

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Optional
 
 from venvd.shell import posix
-from venvd.shell.base import Changes, HookConfig
+from venvd.shell.base import Changes, HookConfig, Shell
 
 # add-zsh-hook ignores a function already registered, so sourcing the rc twice is harmless.
 _REGISTER = """autoload -Uz add-zsh-hook
@@ -14,10 +15,12 @@ add-zsh-hook chpwd _venvd_hook
 """
 
 
-class Zsh:
+class Zsh(Shell):
     """zsh 5+."""
 
     name = "zsh"
+    rc_file = "~/.zshrc"
+    snippet_suffix = "sh"
 
     def hook(self, config: HookConfig) -> str:
         return posix.hook_prelude(config) + posix.hook_function(config, self.name) + _REGISTER
@@ -30,3 +33,12 @@ class Zsh:
 
     def remember(self, state: Optional[tuple[str, str, str]]) -> str:
         return posix.remember(state)
+
+    def hook_line(self) -> str:
+        return posix.HOOK_LINE % self.name
+
+    def rc_block(self) -> str:
+        return posix.RC_BLOCK % {"line": self.hook_line()}
+
+    def snippet(self, values: Sequence[tuple[str, str]]) -> str:
+        return posix.snippet(values)
