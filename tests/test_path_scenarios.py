@@ -22,13 +22,16 @@ from support.shells import Shell
 
 # What the user does, one step per prompt:
 #   in / sub / out: cd into the project, into a folder of it, out of it
+#   two:            cd straight into a second project (its env: Q)
+#   home:           the user exports PYTHONHOME (which a venv must not run under)
 #   hand / pyhand:  source the activate script of a venv made by `uv venv` / `python -m venv`
 #   own:            source the project's own .venv/bin/activate (its VIRTUAL_ENV is the folder
 #                   the env was built in, S, so venvd takes it as activated by hand)
 #   deactivate:     whichever `deactivate` the shell has (a hand venv's wins over venvd's)
 #   user / userbin: the user puts a folder of their own / the env's bin first on PATH
-# The end state: PATH as symbols (P the project env's bin, O / Y / S the hand venvs' bins,
-# U the user's folder, then the PATH the shell started with), and who VIRTUAL_ENV is.
+# The end state: PATH as symbols (P / Q the projects' env bins, O / Y / S the hand venvs'
+# bins, U the user's folder, then the PATH the shell started with), and who VIRTUAL_ENV is;
+# PYTHONHOME, where a scenario names it in HOME_AFTER, is checked as well.
 SCENARIOS: dict[str, tuple[str, str, str]] = {
     # name: (steps, PATH before the base, VIRTUAL_ENV)
     "enter-leave": ("in out", "", ""),
@@ -57,7 +60,22 @@ SCENARIOS: dict[str, tuple[str, str, str]] = {
     # a hand venv's deactivate removes itself; venvd's comes back for the env it put back
     "hand-deactivate-then-venvd-deactivate": ("in hand deactivate deactivate", "", ""),
     "hand-outside-then-venvd-deactivate": ("hand in deactivate deactivate in", "", ""),
+    # switching straight from one project into another
+    "switch": ("in two", "Q", "Q"),
+    "switch-back-leave": ("in two in out", "", ""),
+    "switch-keeps-user-entry": ("in user two out", "U", ""),
+    "switch-deactivated-comes-on": ("in deactivate two", "Q", "Q"),
+    "switch-under-hand-venv": ("in hand two deactivate", "Q", "Q"),
+    # PYTHONHOME: unset while a venvd env is on, the user's value back on leaving
+    "pythonhome-enter": ("home in", "P", "P"),
+    "pythonhome-enter-leave": ("home in out", "", ""),
+    "pythonhome-switch-leave": ("home in two out", "", ""),
+    "pythonhome-deactivate": ("home in deactivate", "", ""),
 }
+#: PYTHONHOME at the end ("" unset) of the scenarios that set it.
+HOME_VALUE = "/nowhere/py home"
+HOME_AFTER = {"pythonhome-enter": "", "pythonhome-enter-leave": HOME_VALUE,
+              "pythonhome-switch-leave": HOME_VALUE, "pythonhome-deactivate": HOME_VALUE}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -71,6 +89,7 @@ class SimShell:
     project: str
     out: str
     base: str
+    two: str = ""
     env: dict[str, str] = field(default_factory=dict)
     cwd: str = ""
     deactivate_fn: str = ""  # whose `deactivate` the shell has: "hand", "venvd" or none
@@ -80,10 +99,11 @@ class SimShell:
         self.cwd = self.out
 
     def wanted(self) -> Wanted:
-        if self.cwd.startswith(self.project):
-            env = f"{self.project}/.venv"
-            return Wanted(self.project, {"PYTHONHOME": None, "VIRTUAL_ENV": env,
-                                         "VIRTUAL_ENV_PROMPT": "proj"}, f"{env}/bin")
+        for project in (self.project, self.two):
+            if project and (self.cwd == project or self.cwd.startswith(project + "/")):
+                env = f"{project}/.venv"
+                return Wanted(project, {"PYTHONHOME": None, "VIRTUAL_ENV": env,
+                                        "VIRTUAL_ENV_PROMPT": "proj"}, f"{env}/bin")
         return Wanted()
 
     def prompt(self) -> None:
@@ -124,11 +144,14 @@ class SimShell:
 
 def simulate(steps: str, project: str, out: str, base: str,
              venvs: dict[str, str]) -> SimShell:
-    sim = SimShell(project, out, base)
+    sim = SimShell(project, out, base, venvs["two"])
     sim.prompt()
     for step in steps.split():
-        if step in ("in", "sub", "out"):
-            sim.cwd = {"in": project, "sub": f"{project}/sub", "out": out}[step]
+        if step in ("in", "sub", "out", "two"):
+            sim.cwd = {"in": project, "sub": f"{project}/sub", "out": out,
+                       "two": venvs["two"]}[step]
+        elif step == "home":
+            sim.env["PYTHONHOME"] = HOME_VALUE
         elif step in ("hand", "pyhand", "own"):
             sim.activate(venvs[step])
         elif step == "deactivate":
@@ -143,26 +166,30 @@ def simulate(steps: str, project: str, out: str, base: str,
 
 def expected_path(symbols: str, project: str, venvs: dict[str, str], user: str,
                   base: list[str]) -> list[str]:
-    table = {"P": f"{project}/.venv/bin", "O": f"{venvs['hand']}/bin",
+    table = {"P": f"{project}/.venv/bin", "Q": f"{venvs['two']}/.venv/bin",
+             "O": f"{venvs['hand']}/bin",
              "Y": f"{venvs['pyhand']}/bin", "S": f"{venvs['own']}/bin", "U": user}
     return [table[s] for s in symbols.split()] + base
 
 
 def expected_venv(symbol: str, project: str, venvs: dict[str, str]) -> str:
-    return {"": "", "P": f"{project}/.venv", "O": venvs["hand"], "Y": venvs["pyhand"],
-            "S": venvs["own"]}[symbol]
+    return {"": "", "P": f"{project}/.venv", "Q": f"{venvs['two']}/.venv",
+            "O": venvs["hand"], "Y": venvs["pyhand"], "S": venvs["own"]}[symbol]
 
 
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
 def test_scenario_as_data(name: str) -> None:
     steps, path, venv = SCENARIOS[name]
-    project = "/w/we ird 'sq' \"dq\" $(touch pwned) ü"
-    venvs = {"hand": "/w/other venv", "pyhand": "/w/py-venv", "own": "/envs/proj-1/f00"}
+    project = "/w/new\nline * [x]/we ird 'sq' \"dq\" $(touch pwned) `touch p2` ; ü"
+    venvs = {"hand": "/w/other venv", "pyhand": "/w/py-venv", "own": "/envs/proj-1/f00",
+             "two": "/w/two\tproj"}
     base = ["/usr/local/bin", "/usr/bin", "/bin"]
     sim = simulate(steps, project, "/w", ":".join(base), venvs)
     assert sim.env["PATH"].split(":") == expected_path(path, project, venvs, "/home/u/bin",
                                                        base)
     assert sim.env.get("VIRTUAL_ENV", "") == expected_venv(venv, project, venvs)
+    if name in HOME_AFTER:
+        assert sim.env.get("PYTHONHOME", "") == HOME_AFTER[name]
 
 
 def test_revert_takes_venvd_entry_out_of_a_hand_venvs_saved_path() -> None:
@@ -195,9 +222,12 @@ def test_off_switch_is_kept_in_project_and_dropped_elsewhere() -> None:
 # ---------------------------------------------------------------------------------------------
 # the same table in real shells
 
-HOSTILE = "we ird 'sq' \"dq\" $(touch pwned1) `touch pwned2` ; ü"
+# a newline and glob characters in a parent folder, the rest in the project's own name
+HOSTILE = "new\nline * [x]/we ird 'sq' \"dq\" $(touch pwned1) `touch pwned2` ; ü"
 STEP = {
     "in": {"posix": 'cd "$PROJ"', "fish": 'cd "$PROJ"'},
+    "two": {"posix": 'cd "$TWO"', "fish": 'cd "$TWO"'},
+    "home": {"posix": 'export PYTHONHOME="$HOMEVAL"', "fish": 'set -gx PYTHONHOME "$HOMEVAL"'},
     "sub": {"posix": 'cd "$PROJ/sub"', "fish": 'cd "$PROJ/sub"'},
     "out": {"posix": 'cd "$OUT"', "fish": 'cd "$OUT"'},
     "hand": {"posix": 'source "$HAND/bin/activate"', "fish": 'source "$HAND/bin/activate.fish"'},
@@ -213,8 +243,8 @@ STEP = {
 
 
 def path_entries(sh: Shell) -> list[str]:
-    if sh.kind == "fish":
-        return sh.run("printf '%s\\n' $PATH").splitlines()
+    if sh.kind == "fish":  # a list: one entry may hold a newline
+        return sh.run("printf '%s\\x1f' $PATH").split("\x1f")[:-1]
     return sh.var("PATH").split(":")
 
 
@@ -240,6 +270,7 @@ def make_setup(box: Sandbox) -> Setup:
     # sourcing that script in the hostile project would run the name: those scenarios use
     # a project with a plain name
     tame = synced_project(box, "tame")
+    two = synced_project(box, "two\tproj")
     uv = Path(sys.executable).with_name("uv")
     hand = box.root / "other venv"
     subprocess.run([str(uv), "venv", "--quiet", str(hand)], env=box.env, check=True)
@@ -248,10 +279,11 @@ def make_setup(box: Sandbox) -> Setup:
     user = box.root / "user-bin"
     user.mkdir()
     box.env.update({"PROJ": str(project), "OUT": str(box.root), "HAND": str(hand),
-                    "PYHAND": str(pyhand), "USERBIN": str(user)})
+                    "PYHAND": str(pyhand), "USERBIN": str(user), "TWO": str(two),
+                    "HOMEVAL": HOME_VALUE})
     own = os.readlink(tame / ".venv")  # the folder the env was built in
-    return Setup(project, tame, {"hand": str(hand), "pyhand": str(pyhand), "own": own},
-                 str(user))
+    return Setup(project, tame, {"hand": str(hand), "pyhand": str(pyhand), "own": own,
+                                 "two": str(two)}, str(user))
 
 
 def run_scenario(box: Sandbox, kind: str, setup: Setup, name: str, rc: str) -> list[str]:
@@ -273,6 +305,8 @@ def run_scenario(box: Sandbox, kind: str, setup: Setup, name: str, rc: str) -> l
     got_venv = sh.var("VIRTUAL_ENV")
     if got_venv != expected_venv(venv, project, setup.venvs):
         problems.append(f"{name}: VIRTUAL_ENV {got_venv!r}")
+    if name in HOME_AFTER and sh.var("PYTHONHOME") != HOME_AFTER[name]:
+        problems.append(f"{name}: PYTHONHOME {sh.var('PYTHONHOME')!r}")
     sh.close()
     return problems
 
@@ -287,7 +321,8 @@ def test_scenarios_in_real_shells(daemon: Sandbox, shell_kind: str, mode: str) -
         rc = "set -gx VENVD_NO_FAST 1" if shell_kind == "fish" else "VENVD_NO_FAST=1"
     else:
         rc = ""
-        for project in (setup.project, setup.tame):  # the daemon writes their snippets
+        # the daemon writes their snippets
+        for project in (setup.project, setup.tame, Path(setup.venvs["two"])):
             warm = daemon.shell(shell_kind, cwd=project)
             warm.run("true")
             warm.close()

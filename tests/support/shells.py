@@ -13,7 +13,11 @@ from typing import Optional
 
 import pexpect
 
-SHELLS = ("bash", "zsh", "fish")
+from venvd.shell import SHELLS as REGISTRY
+
+#: Every shell venvd supports: the tests run in each (a new shell needs a SYNTAX entry and,
+#: in ``write_rc``/``Shell``, how to start it).
+SHELLS = tuple(REGISTRY)
 _counter = itertools.count()
 
 #: How each shell reads a variable, tests a condition, and finds a command.
@@ -33,18 +37,18 @@ def write_rc(kind: str, env: dict[str, str], before: str = "", after: str = "") 
     home = Path(env["HOME"])
     if kind == "bash":
         rc = home / ".bashrc"
-        rc.write_text(f"PS1='$ '\n{before}\neval \"$(venvd hook bash)\"\n{after}\n")
+        rc.write_text(f"PS1='$ '\n{before}\n{REGISTRY[kind].hook_line()}\n{after}\n")
         return {}
     if kind == "zsh":
         rc = home / ".zshrc"
-        rc.write_text(f"PROMPT='%% '\nunsetopt BEEP\n{before}\neval \"$(venvd hook zsh)\"\n"
+        rc.write_text(f"PROMPT='%% '\nunsetopt BEEP\n{before}\n{REGISTRY[kind].hook_line()}\n"
                       f"{after}\n")
         return {"ZDOTDIR": str(home)}
     config = Path(env.get("XDG_CONFIG_HOME") or home / ".config") / "fish"
     config.mkdir(parents=True, exist_ok=True)
     (config / "config.fish").write_text(
         f"function fish_greeting; end\nfunction fish_prompt; echo -n '> '; end\n{before}\n"
-        f"venvd hook fish | source\n{after}\n")
+        f"{REGISTRY[kind].hook_line()}\n{after}\n")
     return {}
 
 
