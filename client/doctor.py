@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Callable
 
 from venvd.client.connection import DaemonUnavailable, request
-from venvd.daemon import sync
+from venvd.daemon import pythons
 from venvd.daemon.paths import Paths
 from venvd.shell import SHELLS
 
@@ -48,7 +48,9 @@ def check_hooks(paths: Paths) -> tuple[bool, str]:
 
 
 def check_interpreters(paths: Paths) -> tuple[bool, str]:
-    found = sync.interpreters()
+    # the finder itself, not the sync machinery around it (which doctor has no use for)
+    found = pythons.discover(pythons.default_pyenv_root(), pythons.default_uv_python_dir(),
+                             os.environ.get("PATH", ""))
     if not found:
         return False, "interpreters: none found (install one with pyenv or 'uv python install')"
     versions = ", ".join(sorted({i.version_str for i in found}))

@@ -18,7 +18,7 @@ from venvd.shell import activation
 from venvd.shell.activation import OFF_VAR, SAVED_PATH_VAR, STATE_VAR, Wanted
 
 from conftest import Sandbox
-from support.shells import Shell
+from support.shells import FAMILY, Shell
 
 # What the user does, one step per prompt:
 #   in / sub / out: cd into the project, into a folder of it, out of it
@@ -236,6 +236,7 @@ STEP = {
     "pyhand": {"posix": 'source "$PYHAND/bin/activate"',
                "fish": 'source "$PYHAND/bin/activate.fish"'},
     "deactivate": {"posix": "deactivate", "fish": "deactivate"},
+    "nofast": {"posix": "VENVD_NO_FAST=1", "fish": "set -gx VENVD_NO_FAST 1"},  # the rc line
     "user": {"posix": 'export PATH="$USERBIN:$PATH"', "fish": 'set -gx PATH "$USERBIN" $PATH'},
     "userbin": {"posix": 'export PATH="$PROJ/.venv/bin:$PATH"',
                 "fish": 'set -gx PATH "$PROJ/.venv/bin" $PATH'},
@@ -293,7 +294,7 @@ def run_scenario(box: Sandbox, kind: str, setup: Setup, name: str, rc: str) -> l
     box.env["PROJ"] = project
     sh = box.shell(kind, cwd=box.root, rc_before=rc)
     base = path_entries(sh)
-    syntax = "fish" if kind == "fish" else "posix"
+    syntax = FAMILY[kind]
     for step in steps.split():
         sh.run(STEP[step][syntax])
     sh.run("true")  # the prompt after the last step has run
@@ -318,7 +319,7 @@ def test_scenarios_in_real_shells(daemon: Sandbox, shell_kind: str, mode: str) -
     decision goes through ``venvd export``. Both must end where the data says."""
     setup = make_setup(daemon)
     if mode == "client":
-        rc = "set -gx VENVD_NO_FAST 1" if shell_kind == "fish" else "VENVD_NO_FAST=1"
+        rc = STEP["nofast"][FAMILY[shell_kind]]
     else:
         rc = ""
         # the daemon writes their snippets

@@ -74,6 +74,23 @@ def test_hook_list_names_every_shell_and_its_rc_file(sandbox: Sandbox) -> None:
     assert sandbox.venvd("hook", check=False).returncode == 2  # no shell, no --list
 
 
+def test_doctor_checks_the_rc_file_of_every_installed_shell(sandbox: Sandbox) -> None:
+    installed = [name for name in SHELLS if shutil.which(name)]
+    if not installed:
+        pytest.skip("no supported shell is installed")
+    before = sandbox.venvd("doctor", check=False).stdout
+    assert re.search(r"^FIX   hooks: missing in .*" + installed[0], before, re.M), before
+    rows = [line.split("\t") for line in sandbox.venvd("hook", "--list").stdout.splitlines()]
+    done: set[str] = set()
+    for name, rc, _ in rows:
+        if name not in done:
+            done.add(name)
+            Path(rc).parent.mkdir(parents=True, exist_ok=True)
+            Path(rc).write_text(sandbox.venvd("hook", name, "--rc-block").stdout)
+    after = sandbox.venvd("doctor", check=False).stdout
+    assert "ok    hooks: present for every installed shell" in after, after
+
+
 def test_fish_rc_follows_xdg_config_home() -> None:
     fish = SHELLS["fish"]
     assert fish.rc_paths({"HOME": "/h"}) == ["/h/.config/fish/config.fish"]

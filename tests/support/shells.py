@@ -20,6 +20,9 @@ from venvd.shell import SHELLS as REGISTRY
 SHELLS = tuple(REGISTRY)
 _counter = itertools.count()
 
+#: Which syntax each shell's test steps are written in (the scenario table's STEP).
+FAMILY = {"bash": "posix", "zsh": "posix", "fish": "fish"}
+
 #: How each shell reads a variable, tests a condition, and finds a command.
 SYNTAX = {
     "bash": {"var": '"${%s-}"', "cd": 'cd "$%s"'},
