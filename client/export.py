@@ -22,17 +22,18 @@ if __name__ == "__main__" and not __package__ and Path(__file__).parents[1].name
 from venvd.client.connection import DaemonUnavailable, request, start_daemon
 from venvd.daemon import projects, trust
 from venvd.shell import SHELLS, Shell, UnknownShell, get_shell
-from venvd.shell.activation import STATE_VAR, State, Wanted, deactivate, plan, refusal, wake_file
+from venvd.shell.activation import (
+    Wanted,
+    deactivate,
+    plan,
+    refusal,
+    remembered,
+    wake_file,
+    wanted_from,
+)
 
 #: How long a prompt may wait for the daemon before falling back to what is on disk.
 TIMEOUT = 1.0
-
-
-def wanted_from(exports: dict[str, object], project: str | None) -> Wanted:
-    variables = {k: (None if v is None else str(v)) for k, v in exports.items() if k != "PATH"}
-    path = exports.get("PATH")
-    prepend = str(path)[len("prepend "):] if isinstance(path, str) else None
-    return Wanted(project, variables, prepend)
 
 
 def ask_daemon(sock: str, directory: str, pid: int) -> tuple[Wanted, list[str]]:
@@ -54,15 +55,6 @@ def on_disk(directory: str, state_db: str) -> Wanted:
     if not trust.decide(record, project, ()) or not projects.env_is_usable(env):
         return Wanted(project)
     return wanted_from(projects.activation(project, env), project)
-
-
-def simple_state(env: dict[str, str | None]) -> tuple[str, str, str] | None:
-    """The activation a hook may revert by itself (see ``Shell.remember``), if any."""
-    text = env.get(STATE_VAR)
-    state = State.decode(text) if text else None
-    if state is None or not state.simple:
-        return None
-    return text or "", env.get("VIRTUAL_ENV") or "", env.get("VIRTUAL_ENV_PROMPT") or ""
 
 
 def parse(argv: list[str]) -> dict[str, str]:
@@ -136,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         changes = plan(os.environ, wanted, str(pid))
         if changes:  # an unchanged prompt gets no code at all
             sys.stdout.write(shell.export(changes))
-            sys.stdout.write(shell.remember(simple_state({**os.environ, **changes})))
+            sys.stdout.write(shell.remember(remembered({**os.environ, **changes})))
         refused = refusal(wanted)
         if refused is not None:
             messages.append(refused)

@@ -49,6 +49,15 @@ class Wanted:
         return bool(self.variables) or self.path_prepend is not None
 
 
+def wanted_from(exports: Mapping[str, object], project: Optional[str]) -> Wanted:
+    """The daemon's (or ``projects.activation``'s) exports for *project* as a ``Wanted``:
+    variable -> value or ``None``, and ``PATH`` as ``"prepend <folder>"``."""
+    variables = {k: (None if v is None else str(v)) for k, v in exports.items() if k != "PATH"}
+    path = exports.get("PATH")
+    prepend = str(path)[len("prepend "):] if isinstance(path, str) else None
+    return Wanted(project, variables, prepend)
+
+
 @dataclass(frozen=True)
 class State:
     """What venvd did to a shell: the values it set, the ones they replaced, its PATH entry."""
@@ -91,6 +100,16 @@ class State:
                        data["path"])
         except (ValueError, KeyError, TypeError, AttributeError):
             return None
+
+
+def remembered(env: Mapping[str, Optional[str]]) -> Optional[tuple[str, str, str]]:
+    """The activation in *env* a hook may revert by itself (see ``Shell.remember``): its
+    (VENVD_STATE, VIRTUAL_ENV, VIRTUAL_ENV_PROMPT) when it is a plain venv, else ``None``."""
+    text = env.get(STATE_VAR)
+    state = State.decode(text) if text else None
+    if state is None or not state.simple:
+        return None
+    return text or "", env.get("VIRTUAL_ENV") or "", env.get("VIRTUAL_ENV_PROMPT") or ""
 
 
 def current_state(env: Env) -> Optional[State]:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Optional
 
 from venvd.shell import SHELLS, Shell
-from venvd.shell.activation import VENV_VARIABLES, State, Wanted, refusal
+from venvd.shell.activation import VENV_VARIABLES, State, refusal, wanted_from
 
 READY_NAME = ".venvd-ready"
 #: One snippet per syntax: the shells that share a suffix share the file.
@@ -36,16 +36,14 @@ def snippet_path(ready_dir: Path, project: str, suffix: str) -> Path:
 def fast_state(project: str, exports: Mapping[str, object]) -> Optional[State]:
     """The state a hook records when it activates *exports* over a clean environment, or
     ``None`` when they are not a plain venv activation (a conda env: left to the client)."""
-    path = exports.get("PATH")
-    if not isinstance(path, str) or not path.startswith("prepend "):
+    wanted = wanted_from(exports, project)
+    variables = wanted.variables
+    if wanted.path_prepend is None or set(variables) != set(VENV_VARIABLES) \
+            or not variables.get("VIRTUAL_ENV"):
         return None
-    variables = {k: (None if v is None else str(v)) for k, v in exports.items() if k != "PATH"}
-    if set(variables) != set(VENV_VARIABLES) or not variables.get("VIRTUAL_ENV"):
-        return None
-    state = State("", project, dict.fromkeys(variables), variables, path[len("prepend "):])
+    state = State("", project, dict.fromkeys(variables), variables, wanted.path_prepend)
     # an env the model refuses (a ':' in its path) is the client's, which says why
-    return state if state.simple and refusal(Wanted(project, variables, state.path)) is None \
-        else None
+    return state if state.simple and refusal(wanted) is None else None
 
 
 def write(ready_dir: Path, project: str, exports: Optional[Mapping[str, object]]) -> None:

@@ -23,6 +23,8 @@ from support.shells import FAMILY, Shell
 # What the user does, one step per prompt:
 #   in / sub / out: cd into the project, into a folder of it, out of it
 #   two:            cd straight into a second project (its env: Q)
+#   colon:          cd into an allowed, synced project with ':' in its path (PATH cannot
+#                   hold its env: it stays inactive, with a message)
 #   home:           the user exports PYTHONHOME (which a venv must not run under)
 #   hand / pyhand:  source the activate script of a venv made by `uv venv` / `python -m venv`
 #   own:            source the project's own .venv/bin/activate (its VIRTUAL_ENV is the folder
@@ -66,6 +68,11 @@ SCENARIOS: dict[str, tuple[str, str, str]] = {
     "switch-keeps-user-entry": ("in user two out", "U", ""),
     "switch-deactivated-comes-on": ("in deactivate two", "Q", "Q"),
     "switch-under-hand-venv": ("in hand two deactivate", "Q", "Q"),
+    # a ':' in the project's path: never activated, whatever came before
+    "colon-refused": ("colon", "", ""),
+    "colon-from-project": ("in colon", "", ""),
+    "colon-then-project": ("colon in", "P", "P"),
+    "colon-under-user-entry": ("in user colon out", "U", ""),
     # PYTHONHOME: unset while a venvd env is on, the user's value back on leaving
     "pythonhome-enter": ("home in", "P", "P"),
     "pythonhome-enter-leave": ("home in out", "", ""),
@@ -90,6 +97,7 @@ class SimShell:
     out: str
     base: str
     two: str = ""
+    colon: str = ""
     env: dict[str, str] = field(default_factory=dict)
     cwd: str = ""
     deactivate_fn: str = ""  # whose `deactivate` the shell has: "hand", "venvd" or none
@@ -99,7 +107,7 @@ class SimShell:
         self.cwd = self.out
 
     def wanted(self) -> Wanted:
-        for project in (self.project, self.two):
+        for project in (self.project, self.two, self.colon):
             if project and (self.cwd == project or self.cwd.startswith(project + "/")):
                 env = f"{project}/.venv"
                 return Wanted(project, {"PYTHONHOME": None, "VIRTUAL_ENV": env,
@@ -144,12 +152,12 @@ class SimShell:
 
 def simulate(steps: str, project: str, out: str, base: str,
              venvs: dict[str, str]) -> SimShell:
-    sim = SimShell(project, out, base, venvs["two"])
+    sim = SimShell(project, out, base, venvs["two"], venvs["colon"])
     sim.prompt()
     for step in steps.split():
-        if step in ("in", "sub", "out", "two"):
+        if step in ("in", "sub", "out", "two", "colon"):
             sim.cwd = {"in": project, "sub": f"{project}/sub", "out": out,
-                       "two": venvs["two"]}[step]
+                       "two": venvs["two"], "colon": venvs["colon"]}[step]
         elif step == "home":
             sim.env["PYTHONHOME"] = HOME_VALUE
         elif step in ("hand", "pyhand", "own"):
@@ -182,7 +190,7 @@ def test_scenario_as_data(name: str) -> None:
     steps, path, venv = SCENARIOS[name]
     project = "/w/new\nline * [x]/we ird 'sq' \"dq\" $(touch pwned) `touch p2` ; Ã¼"
     venvs = {"hand": "/w/other venv", "pyhand": "/w/py-venv", "own": "/envs/proj-1/f00",
-             "two": "/w/two\tproj"}
+             "two": "/w/two\tproj", "colon": "/w/co:lon"}
     base = ["/usr/local/bin", "/usr/bin", "/bin"]
     sim = simulate(steps, project, "/w", ":".join(base), venvs)
     assert sim.env["PATH"].split(":") == expected_path(path, project, venvs, "/home/u/bin",
@@ -227,6 +235,7 @@ HOSTILE = "new\nline * [x]/we ird 'sq' \"dq\" $(touch pwned1) `touch pwned2` ; Ã
 STEP = {
     "in": {"posix": 'cd "$PROJ"', "fish": 'cd "$PROJ"'},
     "two": {"posix": 'cd "$TWO"', "fish": 'cd "$TWO"'},
+    "colon": {"posix": 'cd "$COLON"', "fish": 'cd "$COLON"'},
     "home": {"posix": 'export PYTHONHOME="$HOMEVAL"', "fish": 'set -gx PYTHONHOME "$HOMEVAL"'},
     "sub": {"posix": 'cd "$PROJ/sub"', "fish": 'cd "$PROJ/sub"'},
     "out": {"posix": 'cd "$OUT"', "fish": 'cd "$OUT"'},
@@ -272,6 +281,7 @@ def make_setup(box: Sandbox) -> Setup:
     # a project with a plain name
     tame = synced_project(box, "tame")
     two = synced_project(box, "two\tproj")
+    colon = synced_project(box, "co:lon")
     uv = Path(sys.executable).with_name("uv")
     hand = box.root / "other venv"
     subprocess.run([str(uv), "venv", "--quiet", str(hand)], env=box.env, check=True)
@@ -281,10 +291,11 @@ def make_setup(box: Sandbox) -> Setup:
     user.mkdir()
     box.env.update({"PROJ": str(project), "OUT": str(box.root), "HAND": str(hand),
                     "PYHAND": str(pyhand), "USERBIN": str(user), "TWO": str(two),
+                    "COLON": str(colon),
                     "HOMEVAL": HOME_VALUE})
     own = os.readlink(tame / ".venv")  # the folder the env was built in
     return Setup(project, tame, {"hand": str(hand), "pyhand": str(pyhand), "own": own,
-                                 "two": str(two)}, str(user))
+                                 "two": str(two), "colon": str(colon)}, str(user))
 
 
 def run_scenario(box: Sandbox, kind: str, setup: Setup, name: str, rc: str) -> list[str]:
