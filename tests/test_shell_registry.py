@@ -232,3 +232,16 @@ def test_cd_below_a_folder_with_a_newline_returns(daemon: Sandbox, shell_kind: s
     sh.cd_var("DEEP")
     assert sh.var("PWD") == str(deep)
     assert sh.status_of("true") == 0
+
+
+@pytest.mark.parametrize("login", ["fish", "zsh"])
+def test_install_without_rc_changes_names_the_login_shells_hook_line(sandbox: Sandbox,
+                                                                      login: str) -> None:
+    from test_install import install
+
+    sandbox.env["SHELL"] = f"/usr/bin/{login}"
+    result = install(sandbox, "--no-modify-rc")
+    assert result.returncode == 0, result.stderr
+    rc = SHELLS[login].rc_paths(sandbox.env)[0]
+    assert f"add the line '{SHELLS[login].hook_line()}' to {rc}" in result.stdout, result.stdout
+    install(sandbox, "--uninstall")
