@@ -19,6 +19,15 @@ elif [[ ";${PROMPT_COMMAND-};" != *";_venvd_hook;"* ]]; then
 fi
 """
 
+# bash takes the quoted part of a pattern literally; `trap -p` prints the user's INT trap
+# in a form that `eval` puts back.
+DIALECT = posix.Dialect(
+    path_remove='p=${p/":$_venvd_fe/bin:"/:}',
+    has_deactivate="declare -F deactivate >/dev/null",
+    save_int="local _venvd_int; _venvd_int=$(trap -p INT)",
+    restore_int='if [[ -n $_venvd_int ]]; then eval "$_venvd_int"; else trap - INT; fi',
+)
+
 
 class Bash(Shell):
     """GNU bash 4+."""
@@ -28,7 +37,8 @@ class Bash(Shell):
     snippet_suffix = "sh"
 
     def hook(self, config: HookConfig) -> str:
-        return posix.hook_prelude(config) + posix.hook_function(config, self.name) + _REGISTER
+        return (posix.hook_prelude(config) + posix.hook_function(config, self.name, DIALECT)
+                + _REGISTER)
 
     def export(self, changes: Changes) -> str:
         return posix.export(changes)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from venvd.shell.activation import SAVED_PATH_VAR, WAKE_NAME
 from venvd.shell.base import Changes, HookConfig, check_name
@@ -154,33 +155,20 @@ _venvd_define_deactivate() {
 """
 
 
-# Remove the first ``:<env>/bin:`` from ``p``, literally (no glob): bash takes quoted parts of
-# a pattern literally; zsh needs the value escaped with (b) and then matched as a pattern (~),
-# which holds whatever its GLOB_SUBST option is.
-PATH_REMOVE = {
-    "bash": 'p=${p/":$_venvd_fe/bin:"/:}',
-    "zsh": 'local x=":$_venvd_fe/bin:"; local xb=${(b)x}; p=${p/${~xb}/:}',
-}
+@dataclass(frozen=True)
+class Dialect:
+    """The few lines where bash and zsh differ inside the shared hook (each shell's module
+    gives its own, so a new POSIX-style shell is one module)."""
 
-
-# ``deactivate`` is venvd's only while nobody else defined one: a virtualenv activated by hand
-# brings its own (which removes itself when used), and venvd's comes back after it.
-HAS_DEACTIVATE = {
-    "bash": "declare -F deactivate >/dev/null",
-    "zsh": "(( ${+functions[deactivate]} ))",
-}
-
-
-# Ctrl-C must not cut the client off half-way through its output; the user's own INT trap
-# is put back afterwards (bash: as ``trap -p`` printed it; zsh: LOCAL_TRAPS does it).
-SAVE_INT = {
-    "bash": "local _venvd_int; _venvd_int=$(trap -p INT)",
-    "zsh": "setopt localoptions localtraps",
-}
-RESTORE_INT = {
-    "bash": 'if [[ -n $_venvd_int ]]; then eval "$_venvd_int"; else trap - INT; fi',
-    "zsh": ":",
-}
+    #: Remove the first ``:<env>/bin:`` from ``p``, literally (no glob).
+    path_remove: str
+    #: Succeeds when a ``deactivate`` function exists: venvd's is defined only while nobody
+    #: else has one (a hand-activated virtualenv brings its own, which removes itself).
+    has_deactivate: str
+    #: Ctrl-C must not cut the client off half-way through its output; the user's own INT
+    #: trap is put back afterwards.
+    save_int: str
+    restore_int: str
 
 
 def wake_prefix(config: HookConfig) -> str:
@@ -200,7 +188,7 @@ def hook_prelude(config: HookConfig) -> str:
     )
 
 
-def hook_function(config: HookConfig, shell: str) -> str:
+def hook_function(config: HookConfig, shell: str, dialect: Dialect) -> str:
     """The hook functions, calling the export client for *shell* when needed."""
     command = " ".join(
         (
@@ -217,9 +205,9 @@ def hook_function(config: HookConfig, shell: str) -> str:
     saved = '_OLD_VIRTUAL_PATH="${_OLD_VIRTUAL_PATH-}" '
     return HOOK_FUNCTION % {"command": saved + command, "markers": markers,
                             "deactivate": command + " --action deactivate",
-                            "has_deactivate": HAS_DEACTIVATE[shell],
-                            "path_remove": PATH_REMOVE[shell], "save_int": SAVE_INT[shell],
-                            "restore_int": RESTORE_INT[shell]}
+                            "has_deactivate": dialect.has_deactivate,
+                            "path_remove": dialect.path_remove, "save_int": dialect.save_int,
+                            "restore_int": dialect.restore_int}
 
 
 def remember(state: tuple[str, str, str] | None) -> str:

@@ -14,6 +14,15 @@ add-zsh-hook precmd _venvd_hook
 add-zsh-hook chpwd _venvd_hook
 """
 
+# zsh needs the value escaped with (b) and then matched as a pattern (~), which holds
+# whatever its GLOB_SUBST option is; LOCAL_TRAPS puts the user's INT trap back by itself.
+DIALECT = posix.Dialect(
+    path_remove='local x=":$_venvd_fe/bin:"; local xb=${(b)x}; p=${p/${~xb}/:}',
+    has_deactivate="(( ${+functions[deactivate]} ))",
+    save_int="setopt localoptions localtraps",
+    restore_int=":",
+)
+
 
 class Zsh(Shell):
     """zsh 5+."""
@@ -23,7 +32,8 @@ class Zsh(Shell):
     snippet_suffix = "sh"
 
     def hook(self, config: HookConfig) -> str:
-        return posix.hook_prelude(config) + posix.hook_function(config, self.name) + _REGISTER
+        return (posix.hook_prelude(config) + posix.hook_function(config, self.name, DIALECT)
+                + _REGISTER)
 
     def export(self, changes: Changes) -> str:
         return posix.export(changes)
