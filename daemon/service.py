@@ -204,14 +204,7 @@ class Daemon:
         """Tell the running syncs to stop, and end the commands they run: one that prints
         nothing (a build backend at work) would not see the cancel until it is done."""
         self.syncer.queue.cancel.set()
-        children = psutil.Process().children(recursive=True)
-        for child in children:
-            with contextlib.suppress(psutil.Error):
-                child.terminate()
-        _gone, alive = psutil.wait_procs(children, timeout=CHILDREN_GRACE)
-        for child in alive:
-            with contextlib.suppress(psutil.Error):
-                child.kill()
+        _end_children()
 
     def close(self) -> None:
         """The daemon's half of the ordered shutdown (the server has stopped accepting and
@@ -222,6 +215,19 @@ class Daemon:
         self.keeper.stop()
         self.watcher.stop()
         self.store.close()
+
+
+def _end_children() -> None:
+    """Terminate this process's children (the syncs' commands and theirs), killing those
+    still there after ``CHILDREN_GRACE``."""
+    children = psutil.Process().children(recursive=True)
+    for child in children:
+        with contextlib.suppress(psutil.Error):
+            child.terminate()
+    _gone, alive = psutil.wait_procs(children, timeout=CHILDREN_GRACE)
+    for child in alive:
+        with contextlib.suppress(psutil.Error):
+            child.kill()
 
 
 def _alias(inner: Optional[str], root: Optional[str], project: Optional[str]) -> Optional[str]:

@@ -166,3 +166,17 @@ def test_status_of_a_project_that_needs_a_sync_queues_nothing(daemon: Sandbox) -
         assert daemon.request({"op": "daemon-status"})["queue"] == {}
     assert daemon.request({"op": "logs", "dir": str(project)})["syncs"][0]["result"] == "ok"
     assert len(daemon.request({"op": "logs", "dir": str(project)})["syncs"]) == 1
+
+
+def test_every_reply_has_the_shape_its_op_declares(daemon: Sandbox) -> None:
+    from venvd.daemon.protocol import TABLE
+
+    project = daemon.project("shapes", requirements="alpha==1.0\n")
+    daemon.venvd("allow", str(project))
+    daemon.wait_state(project, ("synced",))
+    fields = {"dir": str(project)}
+    last = ("deny", "stop")  # deny makes sync refuse; stop ends the daemon
+    for op in sorted(TABLE, key=lambda op: last.index(op.name) + 1 if op.name in last else 0):
+        reply = daemon.request({"op": op.name, **fields}, timeout=60)
+        assert reply["ok"], (op.name, reply)
+        assert set(reply) - {"ok"} <= set(op.reply), (op.name, sorted(reply))
