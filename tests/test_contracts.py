@@ -132,11 +132,11 @@ def test_a_failure_recording_a_sync_reaches_the_log_and_venvd_logs(sandbox: Sand
 
 
 def test_sigterm_during_a_slow_sync_records_it_cancelled_and_leaves_no_process(
-        daemon: Sandbox) -> None:
-    slow = Slow(daemon)
-    daemon.venvd("allow", str(slow.project))
+        sandbox: Sandbox) -> None:
+    slow = Slow(sandbox)
+    sandbox.venvd("allow", str(slow.project))  # starts the daemon, with its log file
     slow.wait_started()
-    pid = _daemon_pid(daemon)
+    pid = _daemon_pid(sandbox)
     builders = psutil.Process(pid).children(recursive=True)
     assert builders, "the sync runs no command"
     try:
@@ -145,10 +145,12 @@ def test_sigterm_during_a_slow_sync_records_it_cancelled_and_leaves_no_process(
         # its syncs' commands (uv, the build backend) ended with it
         assert not [p for p in builders if p.is_running()
                     and p.status() != psutil.STATUS_ZOMBIE]
-        assert not _sandbox_processes(daemon)
+        assert not _sandbox_processes(sandbox)
     finally:
         slow.let_go()
-    shown = daemon.venvd("logs", str(slow.project)).stdout  # a new daemon answers
+    log = (Path(sandbox.env["XDG_STATE_HOME"]) / "venvd" / "log" / "daemon.log").read_text()
+    assert log.rstrip().endswith("stopped") and "Traceback" not in log, log
+    shown = sandbox.venvd("logs", str(slow.project)).stdout  # a new daemon answers
     assert "=== cancelled at" in shown, shown
     assert "=== failed" not in shown
 
