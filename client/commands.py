@@ -161,7 +161,7 @@ def sync(args: argparse.Namespace) -> int:
     ask({"op": "ping"})
     final: Message = {}
     bar = ProgressBar() if sys.stdout.isatty() else None
-    for final in stream(str(user_paths().socket), {"v": 1, **message}, None):
+    for final in stream(str(user_paths().socket), message, None):
         if "progress" not in final:
             continue
         if bar is not None:
@@ -211,6 +211,8 @@ def logs(args: argparse.Namespace) -> int:
     for record in reversed(reply["syncs"]):
         print(f"=== {describe_sync(record)}")
         print(record["output"])
+    for problem in reply.get("problems") or ():  # what could not be recorded above
+        print(f"=== daemon problem: {problem}")
     return 0
 
 

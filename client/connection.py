@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from typing import Any, Optional
+from typing import Optional
 
-Message = dict[str, Any]
+from venvd.daemon import protocol
+from venvd.daemon.errors import VenvdError
+from venvd.daemon.protocol import Message
+
+__all__ = ["DaemonUnavailable", "Message", "request", "start_daemon", "stream",
+           "wait_for_daemon"]
 
 
-class DaemonUnavailable(Exception):
-    """No daemon answered on the socket in time."""
+class DaemonUnavailable(VenvdError):
+    """No daemon answered on the socket in time, or it went away before its last reply."""
 
 
 def stream(sock_path: str, message: Message, timeout: Optional[float]) -> Iterator[Message]:
@@ -25,7 +29,7 @@ def stream(sock_path: str, message: Message, timeout: Optional[float]) -> Iterat
         sock.settimeout(timeout)
         try:
             sock.connect(sock_path)
-            sock.sendall(json.dumps({"v": 1, **message}).encode() + b"\n")
+            sock.sendall(protocol.encode(protocol.request(**message)))
             reader = sock.makefile("rb")
         except OSError as exc:
             raise DaemonUnavailable(f"cannot reach the daemon at {sock_path}: {exc}") from None
@@ -36,7 +40,9 @@ def stream(sock_path: str, message: Message, timeout: Optional[float]) -> Iterat
                 raise DaemonUnavailable(f"the daemon did not answer: {exc}") from None
             if not line:
                 raise DaemonUnavailable("the daemon closed the connection without answering")
-            reply: Message = json.loads(line)
+            if not line.endswith(b"\n"):  # cut short: the daemon died while writing it
+                raise DaemonUnavailable("the daemon went away in the middle of its answer")
+            reply = protocol.decode_reply(line)
             yield reply
             if "progress" not in reply:
                 return

@@ -19,13 +19,15 @@ from typing import Optional
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
+from venvd.daemon.errors import VenvdError
+
 VERSION_FILE = ".python-version"
 _VERSION = re.compile(r"(\d+)\.(\d+)(?:\.(\d+))?")
 _PATH_NAME = re.compile(r"^python(3(?:\.\d+)?)?$")
 _PROBE = "import sys, platform; print(platform.python_implementation(), *sys.version_info[:3])"
 
 
-class InterpreterNotFound(LookupError):
+class InterpreterNotFound(VenvdError, LookupError):
     """No installed interpreter matches what the project wants."""
 
 

@@ -3,6 +3,7 @@ more, and a global limit bounds parallel syncs."""
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 from collections.abc import Iterator
@@ -10,7 +11,10 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Callable, Optional
 
-#: Runs one sync of a project, reporting progress lines; must not raise.
+log = logging.getLogger("venvd")
+
+#: Runs one sync of a project, reporting progress lines; should not raise (what it raises
+#: is logged: a pool would keep it in a future nobody reads).
 Runner = Callable[[str, Callable[[str], None], threading.Event], None]
 
 
@@ -71,6 +75,8 @@ class SyncQueue:
                 self._sofar[project] = []
             try:
                 self._runner(project, lambda line: self._tell(project, line), self.cancel)
+            except Exception:
+                log.exception("the sync of %s failed outside its own record", project)
             finally:
                 with self._lock:
                     again = project in self._again and not self.cancel.is_set()

@@ -107,15 +107,26 @@ class Server:
         try:
             self._loop(listener)
         finally:
-            self.daemon.stop_requested.set()
-            with contextlib.suppress(FileNotFoundError):
-                self.paths.socket.unlink()
-            for key in list(self._selector.get_map().values()):
-                with contextlib.suppress(OSError):
-                    key.fileobj.close()  # type: ignore[union-attr]
-            self._selector.close()
-            self._prompts.put(None)
-            self.pool.shutdown(wait=False, cancel_futures=True)
+            self._shutdown(prompt_thread, stop_watch)
+
+    def _shutdown(self, prompt_thread: threading.Thread, stop_watch: threading.Thread) -> None:
+        """Stop accepting (socket and waiting clients closed), answer the prompts already
+        queued, cancel the syncs (a ``sync --wait`` request lasts as long as its sync), then
+        wait for every request in hand; ``Daemon.close`` does the rest."""
+        self.daemon.stop_requested.set()
+        with contextlib.suppress(FileNotFoundError):
+            self.paths.socket.unlink()
+        for key in list(self._selector.get_map().values()):
+            with contextlib.suppress(OSError):
+                key.fileobj.close()  # type: ignore[union-attr]
+        self._selector.close()
+        self._prompts.put(None)
+        prompt_thread.join()
+        stop_watch.join()
+        self.daemon.cancel_syncs()
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        for sock in (self._waker_r, self._waker_w):
+            sock.close()
 
     def stop(self) -> None:
         """Stop serving (from a signal handler or another thread)."""

@@ -8,13 +8,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Optional, Protocol
 
+from venvd.daemon.errors import UsageError
+
 #: Variable name -> new value, or ``None`` to unset it.
 Changes = Mapping[str, Optional[str]]
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
-class UnknownShell(ValueError):
+class UnknownShell(UsageError, ValueError):
     """A shell name venvd has no support for."""
 
 

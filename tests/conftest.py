@@ -12,6 +12,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -335,6 +336,68 @@ def daemon(sandbox: Sandbox, xprocess: Any) -> Iterator[Sandbox]:
     yield sandbox
     sandbox.stop_everything()
     xprocess.getinfo(name).terminate()
+    _release_xprocess_files(xprocess, name)
+
+
+def _release_xprocess_files(xprocess: Any, name: str) -> None:
+    """pytest-xprocess keeps the daemon's log open (to show it in reports) until the
+    session ends: close it with the daemon, so that it is no leak of the test."""
+    getattr(xprocess.config, "_extlogfiles", {}).pop(name, None)
+    for resource in list(xprocess.resources):
+        if resource.info and resource.info[0].name == name:
+            resource.release()
+            resource.fhandles.clear()
+            xprocess.resources.remove(resource)
+
+
+# ---------------------------------------------------------------------------------------------
+# leaks: every test leaves the test process as it found it
+
+
+def _open_fds() -> set[int]:
+    return {int(fd) for fd in os.listdir("/proc/self/fd")}
+
+
+def _live_children() -> set[int]:
+    found = set()
+    for child in psutil.Process().children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            if child.status() != psutil.STATUS_ZOMBIE:
+                found.add(child.pid)
+    return found
+
+
+def _leaks(threads: set[threading.Thread], fds: set[int], children: set[int]) -> list[str]:
+    found = [f"thread {t.name}" for t in set(threading.enumerate()) - threads]
+    found += [f"file descriptor {fd} -> {_fd_target(fd)}" for fd in _open_fds() - fds]
+    found += [f"child process {pid}" for pid in _live_children() - children]
+    return found
+
+
+def _fd_target(fd: int) -> str:
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return "(closed meanwhile)"
+
+
+@pytest.fixture(autouse=True)
+def no_leaks() -> Iterator[None]:
+    """Fail a test that leaves a thread, a child process or a file descriptor behind in
+    the test process (the daemon runs in a process of its own: its shutdown is tested
+    through SIGTERM). What ends on its own (a reader thread of a closed shell) may take
+    a moment."""
+    threads, fds, children = set(threading.enumerate()), _open_fds(), _live_children()
+    yield
+    leaks: list[str] = []
+
+    def clean() -> bool:
+        leaks[:] = _leaks(threads, fds, children)
+        return not leaks
+
+    with contextlib.suppress(AssertionError):
+        wait_for(clean, 10, "the test's threads, processes and files to end")
+    assert not leaks, f"the test leaked: {', '.join(leaks)}"
 
 
 # fixtures shared by every test module

@@ -1,0 +1,160 @@
+"""The op table: one handler per op of ``protocol.TABLE``, and nothing else answers.
+
+A request reaches a handler only through ``HANDLERS`` (keyed by the protocol's op names,
+checked to match them when this module loads), so an op without a handler, or a handler
+the protocol does not know, cannot be called."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+from venvd.daemon import projects, sync, trust
+from venvd.daemon.errors import VenvdError
+from venvd.daemon.protocol import TABLE, Message
+from venvd.daemon.status import record_json
+from venvd.daemon.syncing import name
+
+if TYPE_CHECKING:
+    from venvd.daemon.service import Daemon
+
+Emit = Callable[[Message], None]
+Handler = Callable[["Daemon", Message, Emit], Message]
+
+
+def ping(d: Daemon, request: Message, emit: Emit) -> Message:
+    return {"ok": True, "pid": os.getpid()}
+
+
+def stop(d: Daemon, request: Message, emit: Emit) -> Message:
+    d.stop_requested.set()
+    return {"ok": True}
+
+
+def export(d: Daemon, request: Message, emit: Emit) -> Message:
+    return d.export(directory(request), request.get("pid"))
+
+
+def allow(d: Daemon, request: Message, emit: Emit) -> Message:
+    project = d.project_of(directory(request))
+    d.store.set_trust(project, True, trust.config_digest(project))
+    d.trust.forget(project)
+    d.syncer.state.clear(project)
+    d.view.forget(project)  # its snippet may say "stay inactive"
+    d.track(project)
+    d.syncer.ensure_synced(project)
+    d.view.bump()
+    return {"ok": True, "project": project}
+
+
+def deny(d: Daemon, request: Message, emit: Emit) -> Message:
+    project = d.project_of(directory(request))
+    d.store.set_trust(project, False, trust.config_digest(project))
+    d.trust.forget(project)
+    d.watcher.unwatch(project)
+    d.view.keep_ready(project, None, replace=True)
+    d.view.bump()
+    return {"ok": True, "project": project}
+
+
+def sync_op(d: Daemon, request: Message, emit: Emit) -> Message:
+    project = d.project_of(directory(request))
+    if not d.trust.is_trusted(project):
+        raise VenvdError(f"{project} is not allowed; run 'venvd allow' first")
+    syncer = d.syncer
+    syncer.state.clear(project)
+    syncer.state.ask(project)
+    if not request.get("wait"):
+        syncer.queue.request(project)
+        return {"ok": True, "project": project, "state": syncer.queue.state(project)}
+    _announce(project, emit)
+    with syncer.queue.listen(project) as inbox:
+        syncer.queue.request(project)
+        while True:
+            line = inbox.get()
+            if line is not None:
+                emit({"ok": True, "progress": line})
+            elif syncer.queue.state(project) is None:
+                break
+    last = d.store.syncs(project, 1)
+    record = last[0] if last else None
+    waiting = syncer.state.waiting(project)
+    ok = record is not None and record.result == "ok" and waiting is None
+    reply: Message = {"ok": ok, "project": project, "last_sync": record_json(record)}
+    if waiting is not None:
+        reply["error"] = waiting[1]
+    elif not ok:
+        reply["error"] = record.error if record and record.error else "sync failed"
+    return reply
+
+
+def _announce(project: str, emit: Emit) -> None:
+    """The first progress line of ``sync --wait``: the engine, and how many steps."""
+    try:
+        plan = sync.cached_plan(Path(project))
+    except VenvdError:
+        return  # the sync itself records and reports the problem
+    # uv venv and the seeding of pip, unless the engine makes the env itself
+    steps = plan.engine.steps + (0 if getattr(plan.engine, "creates_env", False) else 2)
+    emit({"ok": True, "progress": f"syncing {name(project)} with {plan.engine.name}",
+          "steps": steps})
+
+
+def logs(d: Daemon, request: Message, emit: Emit) -> Message:
+    project = d.project_of(directory(request))
+    limit = int(request.get("limit") or 5)
+    records = d.store.syncs(project, max(1, min(limit, 50)))
+    return {"ok": True, "project": project,
+            "syncs": [{**(record_json(r) or {}), "output": r.output} for r in records],
+            "problems": d.syncer.state.problems(project)}
+
+
+def status(d: Daemon, request: Message, emit: Emit) -> Message:
+    found = d.store.projects() if request.get("all") else [d.project_of(directory(request))]
+    return {"ok": True, "projects": [d.status.project(p) for p in found]}
+
+
+def daemon_status(d: Daemon, request: Message, emit: Emit) -> Message:
+    return d.status.daemon(d.started, d.shells.count(), d.keeper.pending(),
+                           str(d.paths.socket))
+
+
+def prune(d: Daemon, request: Message, emit: Emit) -> Message:
+    """Remove lock states no project uses: those of projects that are gone or denied,
+    and each project's states beyond ``keep_states``."""
+    in_use: dict[str, str] = {}
+    for project in d.store.projects():
+        if os.path.isdir(project):
+            in_use[str(sync.env_store(d.paths.envs, Path(project)))] = project
+    removed: list[str] = []
+    busy = d.syncer.queue.busy()
+    envs = d.paths.envs
+    for store in sorted(envs.iterdir()) if envs.is_dir() else []:
+        owner = in_use.get(str(store))
+        if owner is None:
+            shutil.rmtree(store, ignore_errors=True)
+            removed.append(str(store))
+        elif owner not in busy:
+            link = Path(projects.env_path(owner))
+            current = link.resolve() if link.is_symlink() else None
+            removed += map(str, sync.prune_states(store, d.config.keep_states, current))
+    return {"ok": True, "removed": removed}
+
+
+def directory(request: Message) -> str:
+    found = request.get("dir")
+    if not isinstance(found, str) or not os.path.isabs(found):
+        raise VenvdError("request needs 'dir', an absolute path")
+    return found
+
+
+HANDLERS: dict[str, Handler] = {
+    "ping": ping, "export": export, "status": status, "allow": allow, "deny": deny,
+    "sync": sync_op, "logs": logs, "daemon-status": daemon_status, "stop": stop,
+    "prune": prune,
+}
+_MISMATCH = set(HANDLERS) ^ {op.name for op in TABLE}
+if _MISMATCH:  # pragma: no cover - any test run loads this module
+    raise ImportError(f"the op table and protocol.TABLE disagree on {sorted(_MISMATCH)}")

@@ -1,0 +1,116 @@
+"""What shells see: the generation file (shells look again when it changes), the activation
+of each project's env, and the hooks' snippets and aliases in the ready folder."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from typing import Any, Callable, Optional
+
+from venvd.daemon import aliases, projects
+from venvd.daemon.paths import Paths
+from venvd.shell import ready
+
+#: Activations remembered (one per project and lock state; a few hundred bytes each).
+ACTIVATIONS_KEPT = 2048
+
+
+class View:
+    def __init__(self, paths: Paths, is_trusted: Callable[[str], bool],
+                 is_watched: Callable[[str], bool]) -> None:
+        self.paths = paths
+        self._is_trusted = is_trusted
+        self._is_watched = is_watched
+        self._bump_lock = threading.Lock()
+        self._generation = 0
+        self._cache_lock = threading.Lock()
+        self._activations: dict[tuple[str, str], dict[str, Any]] = {}
+        self._ready_lock = threading.Lock()  # a deny that rewrites the aliases is never undone
+        self._aliased: set[str] = set()  # projects whose aliases may activate (keep_ready)
+        # aliases a past run left: their projects are not watched yet
+        for folder in aliases.of(paths.ready, None):
+            aliases.forget(paths.ready, folder)
+
+    def bump(self) -> None:
+        """Tell every shell to look again at its next prompt (called from many threads)."""
+        gen = self.paths.generation
+        with self._bump_lock:
+            self._generation = max(self._generation + 1, time.time_ns())
+            tmp = gen.with_name(f".generation.{os.getpid()}")
+            tmp.write_text(f"{self._generation}\n")
+            os.replace(tmp, gen)
+
+    def activation(self, project: str, env: str) -> Optional[dict[str, Any]]:
+        """``projects.activation`` of a usable env, or ``None``; remembered per lock state
+        (``.venv`` links to a state that never changes once built)."""
+        if not projects.env_is_usable(env):
+            return None
+        try:
+            key: Optional[tuple[str, str]] = (project, os.readlink(env))
+        except OSError:  # not a link of ours (made by hand): read it each time
+            key = None
+        with self._cache_lock:
+            cached = self._activations.get(key) if key else None
+        if cached is None:
+            cached = projects.activation(project, env)
+            if key:
+                with self._cache_lock:
+                    if len(self._activations) >= ACTIVATIONS_KEPT:
+                        self._activations.pop(next(iter(self._activations)))
+                    self._activations[key] = cached
+        return dict(cached)
+
+    def keep_ready(self, project: str, exports: Optional[dict[str, Any]],
+                   replace: bool = False, alias: Optional[str] = None) -> None:
+        """The hooks' snippet for *project*: written when missing (or *replace*, and then
+        its aliases too); and *alias*'s, a folder inside it the hooks would look in."""
+        with self._ready_lock:
+            if exports and not self._is_trusted(project):
+                exports = None  # never an activation of a project not allowed (any more)
+            if aliases.stands_for(self.paths.ready, project) is not None:
+                aliases.forget(self.paths.ready, project)  # it was an alias: now its own
+                replace = True
+            if exports == {}:
+                ready.remove(self.paths.ready, project)
+            elif replace or not ready.snippet_path(self.paths.ready, project, "sh").exists():
+                ready.write(self.paths.ready, project, exports)
+            if alias is not None and (
+                    aliases.stands_for(self.paths.ready, alias) != project
+                    or not ready.snippet_path(self.paths.ready, alias, "sh").exists()):
+                if exports:  # "stay inactive" is safe unwatched: only activations expire
+                    self._aliased.add(project)
+                aliases.write(self.paths.ready, alias, project)
+            if replace:
+                self._rewrite_aliases(project)
+
+    def refresh_aliases(self, project: str) -> None:
+        """*project*'s files changed (e.g. a workspace's members): its aliases follow."""
+        with self._ready_lock:
+            self._rewrite_aliases(project)
+
+    def forget(self, project: str) -> None:
+        """Remove *project*'s snippet and aliases (they may say "stay inactive")."""
+        with self._ready_lock:
+            ready.remove(self.paths.ready, project)
+            for folder in aliases.of(self.paths.ready, project):
+                aliases.forget(self.paths.ready, folder)
+
+    def forget_unwatched_aliases(self) -> None:
+        """Aliases only live while their project is watched (see ``venvd.daemon.aliases``);
+        watching one project may have stopped watching another."""
+        with self._ready_lock:
+            for project in [p for p in self._aliased if not self._is_watched(p)]:
+                self._aliased.discard(project)
+                for folder in aliases.of(self.paths.ready, project):
+                    aliases.forget(self.paths.ready, folder)
+
+    def _rewrite_aliases(self, project: str) -> None:
+        """Rewrite *project*'s aliases after its snippet changed; forget those that no
+        longer belong to it."""
+        for folder in aliases.of(self.paths.ready, project):
+            inner = projects.innermost(folder)
+            if inner == folder and projects.real(projects.owner(folder)) == project:
+                aliases.write(self.paths.ready, folder, project)
+            else:
+                aliases.forget(self.paths.ready, folder)
