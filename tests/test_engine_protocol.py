@@ -76,10 +76,14 @@ def test_job_argv_helpers(tmp_path: Path) -> None:
 
 
 def test_uv_lock_argv(tmp_path: Path) -> None:
+    """uv creates the env from the interpreter, and later syncs it with the env's own."""
     job = job_for(tmp_path, extras=("x",), groups=("dev", "docs"))
+    wanted = ["--extra", "x", "--group", "dev", "--group", "docs"]
+    assert UvLock.makes_venv
+    assert UvLock()._sync(job) == ["uv", "sync", "--locked", "--python", "python3", *wanted]
+    job.env.mkdir()
     assert UvLock()._sync(job) == [
-        "uv", "sync", "--locked", "--python", job.env_python, "--extra", "x",
-        "--group", "dev", "--group", "docs"]
+        "uv", "sync", "--locked", "--python", job.env_python, *wanted]
 
 
 def test_pyproject_install_requests_name_each_extra(tmp_path: Path) -> None:
