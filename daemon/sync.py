@@ -710,6 +710,22 @@ def _free_name(path: Path) -> Path:
     return candidate
 
 
+def _in_a_repository(project: Path) -> bool:
+    """Whether git could see *project* as part of a repository: a ``.git`` in it or above
+    (or git told where by the environment); saves asking git, after every sync, in the many
+    projects that are none."""
+    if any(os.environ.get(name) for name in ("GIT_DIR", "GIT_WORK_TREE")):
+        return True
+    folder = str(project)
+    while True:
+        if os.path.lexists(os.path.join(folder, ".git")):
+            return True
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            return False
+        folder = parent
+
+
 def keep_out_of_git(project: Path, names: tuple[str, ...] = (projects.ENV_NAME,)
                     ) -> Optional[str]:
     """Keep ``.venv`` (a symlink, which uv's ``.gitignore`` inside the env cannot hide) and
@@ -718,7 +734,7 @@ def keep_out_of_git(project: Path, names: tuple[str, ...] = (projects.ENV_NAME,)
     worktree), never to a committed ``.gitignore``. Returns the exclude file written to, if
     any. No git, or not a repository: nothing."""
     git = shutil.which("git")
-    if git is None:
+    if git is None or not _in_a_repository(project):
         return None
 
     def ask(*args: str) -> Optional[subprocess.CompletedProcess[str]]:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from test_alongside import UV, activated, pip_of, run, synced, uv_project
 
 from venvd.daemon import sync
@@ -88,3 +89,22 @@ def test_a_script_for_a_long_env_path_runs(tmp_path: Path) -> None:
         out = subprocess.run([str(env / "bin" / "hello")], capture_output=True, text=True,
                              check=True).stdout
         assert out.startswith("hi from ") and out.strip().endswith("/bin/hello")
+
+
+def test_a_repository_is_found_from_any_folder_in_it(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """``keep_out_of_git`` asks git only where git could see a repository."""
+    monkeypatch.delenv("GIT_DIR", raising=False)
+    monkeypatch.delenv("GIT_WORK_TREE", raising=False)
+    plain = tmp_path / "plain" / "sub"
+    plain.mkdir(parents=True)
+    assert not sync._in_a_repository(plain)
+    assert sync.keep_out_of_git(plain) is None
+    repo, worktree = tmp_path / "repo", tmp_path / "wt"
+    (repo / ".git").mkdir(parents=True)
+    (repo / "deep" / "er").mkdir(parents=True)
+    worktree.mkdir()
+    (worktree / ".git").write_text("gitdir: /somewhere\n")  # a worktree's .git is a file
+    assert sync._in_a_repository(repo / "deep" / "er") and sync._in_a_repository(worktree)
+    monkeypatch.setenv("GIT_DIR", str(repo / ".git"))
+    assert sync._in_a_repository(plain)
