@@ -9,6 +9,7 @@ without reinstalling.
 from __future__ import annotations
 
 import contextlib
+import csv
 import glob
 import hashlib
 import os
@@ -566,9 +567,9 @@ def link_seeds(reference: Path, env: Path) -> None:
     made: set[str] = set()
     for info in sorted(glob.glob(os.path.join(glob.escape(ref_site), "*.dist-info"))):
         later = []
-        with open(os.path.join(info, "RECORD"), encoding="utf-8") as record:
-            for line in record:
-                name = line.rsplit(",", 2)[0] if line.count(",") >= 2 else line.strip()
+        with open(os.path.join(info, "RECORD"), encoding="utf-8", newline="") as record:
+            for row in csv.reader(record):
+                name = row[0] if row else ""
                 if not name:
                     continue
                 if name.startswith(".."):  # a script, in bin
