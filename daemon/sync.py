@@ -524,11 +524,14 @@ _seeding = threading.Lock()
 
 
 def seed_folder(job: Job, envs: Path) -> Optional[Path]:
-    """A seeded env of *job*'s interpreter, kept beside *envs* (``venvd prune`` empties
-    *envs* of what no project owns, not its parent), made when missing; ``None`` when its
-    seeding failed (then each env tries on its own, as before)."""
+    """A seeded env of *job*'s interpreter (*job.env* exists), kept beside *envs* (``venvd
+    prune`` empties *envs* of what no project owns, not its parent), made when missing;
+    ``None`` when the interpreter has no wheels of its own or the seeding failed (then each
+    env is seeded on its own, as before)."""
+    if seed_wheels(job.env) is None:
+        return None  # pip from the index: tried once, in the env itself
     real = os.path.realpath(job.python)
-    version = _pyvenv_cfg(job.env).get("version_info", "") if job.env.exists() else ""
+    version = _pyvenv_cfg(job.env).get("version_info", "")
     key = hashlib.sha256(f"{real}\0{version}".encode()).hexdigest()[:16]
     folder = envs.parent / "seeds" / key
     if has_pip(folder):
@@ -549,6 +552,7 @@ def seed_folder(job: Job, envs: Path) -> Optional[Path]:
         except (CommandFailed, OSError):
             return None
         finally:
+            job.output += maker.output  # the sync's log says how its pip came about
             shutil.rmtree(tmp, ignore_errors=True)
     return folder if has_pip(folder) else None
 
