@@ -545,7 +545,8 @@ def real_project_figures(env: dict[str, str], venv: Path) -> dict[str, str]:
         "venvd / by hand (target: at most 1.2)": ratio(ours_ms, hand_ms),
         "of venvd's time: the `venvd allow` command (a client process)":
             f"{statistics.median(allow_ms):.0f} ms",
-        "of venvd's time: the sync as the daemon records it (`uv venv` + `uv sync --locked`)":
+        "of venvd's time: the sync as the daemon records it (`uv sync --locked` creating the "
+        "env, pip linked in)":
             f"{statistics.median(sync_ms):.0f} ms",
     }
 

@@ -40,11 +40,13 @@ def normalise(name: str) -> str:
     return name.lower().replace("_", "-").replace(".", "-")
 
 
-def record(env: Path) -> None:
-    """Remember what the sync installed (called once the env is complete)."""
+def record(env: Path) -> dict[str, str]:
+    """Remember what the sync installed (called once the env is complete); returns it."""
     path = env / RECORD
     path.parent.mkdir(exist_ok=True)
-    path.write_text(json.dumps(installed(env), sort_keys=True, indent=0) + "\n")
+    found = installed(env)
+    path.write_text(json.dumps(found, sort_keys=True, indent=0) + "\n")
+    return found
 
 
 def recorded(env: Path) -> dict[str, str]:

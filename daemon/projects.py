@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-#: Files that make a directory a project, most specific first.
+#: Files that make a directory a project, most specific first: ``.venvd.toml`` and every
+#: engine's ``markers`` (this module stays stdlib-only, for the export client under ``-I -S``,
+#: so it cannot import the engines; tests/test_engine_protocol.py checks the two agree).
 MARKERS = (
     ".venvd.toml",
     "uv.lock",
@@ -22,6 +24,7 @@ MARKERS = (
     "Pipfile",
     "requirements.txt",
     "environment.yml",
+    "environment.yaml",
     "pyproject.toml",
 )
 
@@ -30,7 +33,7 @@ ENV_NAME = ".venv"
 
 #: Markers that make a folder a project only when no project encloses it: a requirement
 #: file beside docs or examples is for building those, in the outer project's env.
-REQUIREMENT_MARKERS = frozenset({"requirements.txt", "environment.yml"})
+REQUIREMENT_MARKERS = frozenset({"requirements.txt", "environment.yml", "environment.yaml"})
 
 
 def find_project(start: str, home: Optional[str] = None) -> Optional[str]:

@@ -9,9 +9,12 @@ without reinstalling.
 from __future__ import annotations
 
 import contextlib
+import csv
+import glob
 import hashlib
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import threading
@@ -271,10 +274,10 @@ def run(plan: Plan, envs: Path, uv: str, progress: Progress,
     store = env_store(envs, plan.project)
     built = find_built(store, plan.fingerprint)
     if built is not None and not drift.drift(built):
-        if not getattr(plan.engine, "creates_env", False) and not has_pip(built):
+        if not plan.engine.creates_env and not has_pip(built):
             # a state built before envs had their own pip
             seed(Job(plan.project, built, plan.interpreter.path, plan.config, uv, plan.inputs,
-                     progress, cancel))
+                     progress, cancel), envs)
         aside = switch(plan.project, built)
         prune_states(store, keep=keep, current=built)
         return Outcome(plan, "ok", time.monotonic() - start, switched_only=True,
@@ -283,8 +286,8 @@ def run(plan: Plan, envs: Path, uv: str, progress: Progress,
     if built is not None or target.exists():
         target = store / f"{plan.fingerprint[:16]}-{time.time_ns():x}"
     store.mkdir(parents=True, exist_ok=True)
-    job = build(plan, target, uv, progress, cancel, offline=False)
-    drift.record(target)
+    job = build(plan, target, uv, progress, cancel, offline=False, envs=envs)
+    now = drift.record(target)
     (target / COMPLETE).write_text(plan.fingerprint + "\n")
     live = Path(projects.env_path(str(plan.project)))
     before = drift.installed(live.resolve()) if projects.env_is_usable(str(live)) else {}
@@ -292,7 +295,7 @@ def run(plan: Plan, envs: Path, uv: str, progress: Progress,
     if built is not None:
         shutil.rmtree(built, ignore_errors=True)
     prune_states(store, keep=keep, current=target)
-    counts = drift.changes(before, drift.installed(target))
+    counts = drift.changes(before, now)  # what was recorded: nothing changed it since
     return Outcome(plan, "ok", time.monotonic() - start, counts.added, counts.removed,
                    counts.changed, output=job.output, moved_aside=aside)
 
@@ -318,9 +321,8 @@ def adopt(plan: Plan, envs: Path, uv: str, progress: Progress,
 
     The state keeps its folder: ``find_built`` finds it by the fingerprint it now records.
     """
-    matches = getattr(plan.engine, "matches", None)
     live = Path(projects.env_path(str(plan.project)))
-    if matches is None or not live.is_symlink() or not projects.env_is_usable(str(live)):
+    if not live.is_symlink() or not projects.env_is_usable(str(live)):
         return None
     start = time.monotonic()
     target = live.resolve()
@@ -330,7 +332,7 @@ def adopt(plan: Plan, envs: Path, uv: str, progress: Progress,
         return None
     job = Job(plan.project, target, plan.interpreter.path, plan.config, uv, plan.inputs,
               progress, cancel)
-    if not matches(job):
+    if not plan.engine.matches(job):  # None: cannot tell
         return None
     checked = drift.installed(target)
     with turns.env_lock(str(target), cancel) as locked:
@@ -341,9 +343,9 @@ def adopt(plan: Plan, envs: Path, uv: str, progress: Progress,
                 plan.config) != plan.fingerprint:
             raise Superseded("the project changed while its env was checked")
         before = drift.recorded(target)
-        drift.record(target)
+        now = drift.record(target)
         (target / COMPLETE).write_text(plan.fingerprint + "\n")
-    counts = drift.changes(before, drift.installed(target))
+    counts = drift.changes(before, now)
     job.output.append(f"venvd: .venv already matches {plan.lockfile}; "
                       "adopted it as this lock state (nothing to install)")
     return Outcome(plan, "ok", time.monotonic() - start, counts.added, counts.removed,
@@ -364,8 +366,21 @@ _NETWORK = re.compile(r"(?i)(failed to fetch|error sending request|dns error|con
                       r"network is unreachable|timed out|could not connect|tcp connect)")
 
 
+def make_venv(job: Job, plan: Plan) -> None:
+    job.run([job.uv, "venv", "--quiet", "--python", plan.interpreter.path,
+             f"--prompt={projects.safe_prompt(plan.project.name)}", str(job.env)])
+
+
+def _prompt_is_safe(project: Path) -> bool:
+    """Whether the prompt uv gives an env it creates for *project* (its ``[project]`` name)
+    is one ``safe_prompt`` keeps as it is (uv writes it unescaped into ``bin/activate``)."""
+    table = read_toml(project / pyproject.MANIFEST).get("project")
+    name = table.get("name") if isinstance(table, dict) else None
+    return isinstance(name, str) and bool(name) and projects.safe_prompt(name) == name
+
+
 def build(plan: Plan, target: Path, uv: str, progress: Progress, cancel: threading.Event,
-          offline: bool) -> Job:
+          offline: bool, envs: Optional[Path] = None) -> Job:
     """Create the env in *target* and install into it; on any failure nothing is left.
 
     When the index cannot be reached, the build is tried once more offline, from uv's cache.
@@ -375,30 +390,34 @@ def build(plan: Plan, target: Path, uv: str, progress: Progress, cancel: threadi
               progress, cancel, environ)
     seeded = False
     try:
-        resolve = getattr(plan.engine, "resolve", None)
-        if not getattr(plan.engine, "creates_env", False):
+        if plan.engine.creates_env:
+            plan.engine.resolve(job)
+        elif plan.engine.makes_venv and _prompt_is_safe(plan.project):
+            # the tool creates the env as it would by hand (one process less), then pip
+            # is linked in from the interpreter's seed folder
+            plan.engine.resolve(job)
+            plan.engine.install(job)
+            seed(job, envs)
+            return job
+        else:
             # the engine's resolution needs only the interpreter: it runs meanwhile
             with ThreadPoolExecutor(max_workers=1) as meanwhile:
-                resolved = meanwhile.submit(resolve, job) if resolve else None
+                resolved = meanwhile.submit(plan.engine.resolve, job)
                 try:
-                    job.run([uv, "venv", "--quiet", "--python", plan.interpreter.path,
-                             f"--prompt={projects.safe_prompt(plan.project.name)}", str(target)])
-                    seeded = seed(job)
+                    make_venv(job, plan)
+                    seeded = seed(job, envs)
                 finally:
-                    if resolved is not None:
-                        resolved.result()
-        elif resolve:
-            resolve(job)
+                    resolved.result()
         plan.engine.install(job)
         if seeded and not has_pip(target):
-            seed(job)  # the engine's exact sync removed it (its tool ignores ``seed = true``)
+            seed(job, envs)  # the engine's exact sync removed it (its tool ignores ``seed = true``)
     except CommandFailed as exc:
         shutil.rmtree(target, ignore_errors=True)
         if offline or not _NETWORK.search(exc.output) or os.environ.get("UV_OFFLINE"):
             raise
         progress("venvd: the package index is unreachable; trying again offline from the cache")
         try:
-            retry = build(plan, target, uv, progress, cancel, offline=True)
+            retry = build(plan, target, uv, progress, cancel, offline=True, envs=envs)
         except CommandFailed:
             raise exc from None  # what could not be reached, not what the cache lacks
         retry.output[:0] = [*job.output, "venvd: index unreachable; retried offline"]
@@ -449,7 +468,7 @@ def has_pip(env: Path) -> bool:
     return any(env.glob("lib/*/site-packages/pip-*.dist-info"))
 
 
-def seed(job: Job) -> bool:
+def install_seeds(job: Job) -> bool:
     """Give the env its own pip, as ``python -m venv`` does, from the wheels that come with the
     interpreter (offline, a tenth of a second; ``ensurepip`` takes seconds), and mark the env
     ``seed = true`` so that ``uv sync`` and ``uv pip sync`` keep pip through exact syncs.
@@ -472,11 +491,137 @@ def seed(job: Job) -> bool:
     except CommandFailed:
         job.output.append("venvd: could not install pip into the env; it has none")
         return False
-    cfg = job.env / "pyvenv.cfg"
-    if "seed" not in _pyvenv_cfg(job.env):
-        with cfg.open("a", encoding="utf-8") as f:
-            f.write("seed = true\n")
+    _mark_seeded(job.env)
     return True
+
+
+def seed(job: Job, envs: Optional[Path] = None) -> bool:
+    """Give *job.env* its own pip (see ``install_seeds``), linked from the interpreter's seed
+    folder beside *envs* (made once, by ``install_seeds``): a few milliseconds instead of a
+    ``uv pip install``. Returns whether pip is there."""
+    reference = seed_folder(job, envs) if envs is not None else None
+    if reference is not None:
+        try:
+            link_seeds(reference, job.env)
+        except OSError as exc:  # made again at the next sync
+            shutil.rmtree(reference, ignore_errors=True)
+            job.output.append(f"venvd: could not link pip from {reference} ({exc}); "
+                              "installing it")
+        else:
+            _mark_seeded(job.env)
+            return True
+    return install_seeds(job)
+
+
+def _mark_seeded(env: Path) -> None:
+    """``seed = true`` in pyvenv.cfg: ``uv sync`` and ``uv pip sync`` then keep pip."""
+    if "seed" not in _pyvenv_cfg(env):
+        with (env / "pyvenv.cfg").open("a", encoding="utf-8") as f:
+            f.write("seed = true\n")
+
+
+_seeding = threading.Lock()
+
+
+def seed_folder(job: Job, envs: Path) -> Optional[Path]:
+    """A seeded env of *job*'s interpreter (*job.env* exists), kept beside *envs* (``venvd
+    prune`` empties *envs* of what no project owns, not its parent), made when missing;
+    ``None`` when the interpreter has no wheels of its own or the seeding failed (then each
+    env is seeded on its own, as before)."""
+    if seed_wheels(job.env) is None:
+        return None  # pip from the index: tried once, in the env itself
+    real = os.path.realpath(job.python)
+    version = _pyvenv_cfg(job.env).get("version_info", "")
+    key = hashlib.sha256(f"{real}\0{version}".encode()).hexdigest()[:16]
+    folder = envs.parent / "seeds" / key
+    if has_pip(folder):
+        return folder
+    with _seeding:  # one sync makes it; the others wait the tenth of a second
+        if has_pip(folder):
+            return folder
+        tmp = folder.with_name(f".{key}.{os.getpid()}.{threading.get_ident()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        maker = Job(job.project, tmp, job.python, job.config, job.uv, job.inputs,
+                    job.progress, job.cancel, job.environ)
+        try:
+            maker.run([job.uv, "venv", "--quiet", "--python", job.python, str(tmp)])
+            if not install_seeds(maker):
+                return None
+            shutil.rmtree(folder, ignore_errors=True)
+            os.replace(tmp, folder)
+        except (CommandFailed, OSError):
+            return None
+        finally:
+            job.output += maker.output  # the sync's log says how its pip came about
+            shutil.rmtree(tmp, ignore_errors=True)
+    return folder if has_pip(folder) else None
+
+
+def link_seeds(reference: Path, env: Path) -> None:
+    """Hard-link the seeds installed in *reference* into *env* (as uv links from its cache),
+    each file listed in its ``RECORD``; the scripts in ``bin`` are written anew with *env*'s
+    interpreter in their ``#!`` line. Each ``.dist-info`` comes last: a package is seen as
+    installed only once all of its files are there. Plain strings: a thousand files."""
+    ref_sites = site_dirs(reference)
+    if len(ref_sites) != 1 or [s.relative_to(env) for s in site_dirs(env)] != [
+            ref_sites[0].relative_to(reference)]:
+        raise OSError(f"{reference} and {env} differ in their site-packages")
+    ref_site = str(ref_sites[0])
+    site = str(env / ref_sites[0].relative_to(reference))
+    made: set[str] = set()
+    for info in sorted(glob.glob(os.path.join(glob.escape(ref_site), "*.dist-info"))):
+        later = []
+        with open(os.path.join(info, "RECORD"), encoding="utf-8", newline="") as record:
+            for row in csv.reader(record):
+                name = row[0] if row else ""
+                if not name:
+                    continue
+                if name.startswith(".."):  # a script, in bin
+                    source = Path(os.path.normpath(os.path.join(ref_site, name)))
+                    _rewrite_script(source, env / source.relative_to(reference), reference, env)
+                elif name.startswith(os.path.basename(info) + "/"):
+                    later.append(name)
+                else:
+                    _link(ref_site, site, name, made)
+        for name in later:
+            _link(ref_site, site, name, made)
+
+
+def site_dirs(env: Path) -> list[Path]:
+    return sorted(env.glob("lib/python*/site-packages"))
+
+
+def _link(ref_site: str, site: str, name: str, made: set[str]) -> None:
+    folder = os.path.dirname(name)
+    if folder not in made:
+        os.makedirs(os.path.join(site, folder), exist_ok=True)
+        made.add(folder)
+    source, dest = os.path.join(ref_site, name), os.path.join(site, name)
+    try:
+        os.link(source, dest)
+    except FileExistsError:
+        os.unlink(dest)
+        os.link(source, dest)
+    except OSError:  # another file system, or no hard links there
+        shutil.copy2(source, dest)
+
+
+def _rewrite_script(source: Path, dest: Path, reference: Path, env: Path) -> None:
+    """*source*'s body under a ``#!`` line naming *env*'s python (the reference was made
+    under another name: its own line is not kept)."""
+    lines = source.read_bytes().split(b"\n")
+    body = lines[3:] if lines[0] == b"#!/bin/sh" else lines[1:]  # the long-path form
+    python = str(env / "bin" / "python")
+    if len(python) < 126 and " " not in python:
+        head = [b"#!" + os.fsencode(python)]
+    else:  # too long (or spaced) for the kernel: as pip and uv write it then
+        head = [b"#!/bin/sh", b"'''exec' " + os.fsencode(shlex.quote(python)) + b' "$0" "$@"',
+                b"' '''"]
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.venvd")
+    tmp.write_bytes(b"\n".join(head + body))
+    tmp.chmod(0o755)
+    os.replace(tmp, dest)
 
 
 def find_built(store: Path, fingerprint: str) -> Optional[Path]:
@@ -570,6 +715,22 @@ def _free_name(path: Path) -> Path:
     return candidate
 
 
+def _in_a_repository(project: Path) -> bool:
+    """Whether git could see *project* as part of a repository: a ``.git`` in it or above
+    (or git told where by the environment); saves asking git, after every sync, in the many
+    projects that are none."""
+    if any(os.environ.get(name) for name in ("GIT_DIR", "GIT_WORK_TREE")):
+        return True
+    folder = str(project)
+    while True:
+        if os.path.lexists(os.path.join(folder, ".git")):
+            return True
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            return False
+        folder = parent
+
+
 def keep_out_of_git(project: Path, names: tuple[str, ...] = (projects.ENV_NAME,)
                     ) -> Optional[str]:
     """Keep ``.venv`` (a symlink, which uv's ``.gitignore`` inside the env cannot hide) and
@@ -578,7 +739,7 @@ def keep_out_of_git(project: Path, names: tuple[str, ...] = (projects.ENV_NAME,)
     worktree), never to a committed ``.gitignore``. Returns the exclude file written to, if
     any. No git, or not a repository: nothing."""
     git = shutil.which("git")
-    if git is None:
+    if git is None or not _in_a_repository(project):
         return None
 
     def ask(*args: str) -> Optional[subprocess.CompletedProcess[str]]:

@@ -17,8 +17,9 @@ from venvd.daemon import projects
 from venvd.daemon.config import ProjectConfig
 from venvd.daemon.engines import conda
 from venvd.daemon.engines.base import Job
+from venvd.daemon.engines.pdm import Pdm
 from venvd.daemon.engines.pipfile import requirement_lines
-from venvd.daemon.engines.tools import Pdm, Poetry
+from venvd.daemon.engines.poetry import Poetry
 
 from conftest import Sandbox, wait_for
 from support.index import installed, restart_daemon_with, serve

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional, Protocol
+from typing import Callable, ClassVar, Optional
 
 from venvd.daemon.config import ProjectConfig
 from venvd.daemon.errors import CommandFailed, VenvdError
@@ -52,6 +53,19 @@ class Job:
         path.mkdir(exist_ok=True)
         return path
 
+    @property
+    def python_args(self) -> list[str]:
+        """``--python <the env's python>``: what every uv command into the env is given."""
+        return ["--python", self.env_python]
+
+    def extra_args(self, flag: str = "--extra") -> list[str]:
+        """*flag* before each extra the config asks for (``--extra a --extra b``)."""
+        return repeat(flag, self.config.extras)
+
+    def group_args(self, flag: str = "--group") -> list[str]:
+        """*flag* before each dependency group the config asks for."""
+        return repeat(flag, self.config.groups)
+
     def run(self, argv: list[str], extra_env: Optional[Mapping[str, str]] = None) -> str:
         """Run *argv* in the project; keep its output; raise CommandFailed on failure."""
         if self.cancel.is_set():
@@ -81,19 +95,47 @@ class Job:
         return text
 
 
-class Engine(Protocol):
-    """One lockfile format."""
+def repeat(flag: str, values: Iterable[str]) -> list[str]:
+    """``[flag, v1, flag, v2, ...]``."""
+    return [arg for value in values for arg in (flag, value)]
 
-    name: str
-    steps: int
+
+class Engine:
+    """One lockfile format. Every member the sync reads is declared here; the defaults suit an
+    engine that installs into an env venvd created, and has nothing to resolve beforehand."""
+
+    #: What ``venvd status`` and the sync history call it.
+    name: ClassVar[str] = ""
+    #: Commands ``install`` (and ``resolve``) run, for the progress bar.
+    steps: ClassVar[int] = 1
+    #: Files whose presence makes a folder a project of this kind (``projects.MARKERS`` holds
+    #: them all, checked by a test: that module stays stdlib-only, so it cannot import these).
+    markers: ClassVar[tuple[str, ...]] = ()
+    #: Whether ``install`` makes the env itself (then venvd creates no virtualenv first).
+    creates_env: ClassVar[bool] = False
+    #: Whether ``install`` creates the virtualenv itself when *job.env* does not exist yet
+    #: (given the interpreter and the prompt), so venvd need not run ``uv venv`` first.
+    makes_venv: ClassVar[bool] = False
+    #: The tool's words for a lockfile older than its manifest: the project then waits for a
+    #: relock (``lock_hint`` says so) instead of failing.
+    stale_lock: ClassVar[Optional[re.Pattern[str]]] = None
+    lock_hint: ClassVar[str] = "the lockfile is out of date with its manifest"
 
     def inputs(self, project: Path, config: ProjectConfig) -> Optional[tuple[str, ...]]:
         """The files (relative to *project*) this engine syncs from, or None if not its kind."""
-        ...
+        raise NotImplementedError
+
+    def resolve(self, job: Job) -> None:
+        """What needs only the interpreter (a resolution), run while the env is created."""
 
     def install(self, job: Job) -> None:
         """Make *job.env* (a fresh virtualenv) match the inputs exactly."""
-        ...
+        raise NotImplementedError
+
+    def matches(self, job: Job) -> Optional[bool]:
+        """Whether *job.env* (the live env, which the project's tool may have synced itself)
+        already holds exactly the lock; ``None``: this engine cannot tell."""
+        return None
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Optional
 
 from venvd.daemon.config import ProjectConfig
-from venvd.daemon.engines.base import Job
+from venvd.daemon.engines.base import Engine, Job
 from venvd.daemon.errors import VenvdError
 
 FILES = ("environment.yml", "environment.yaml")
@@ -31,9 +31,9 @@ def command(tool: str, prefix: Path, spec: Path) -> list[str]:
     return [tool, "env", "create", "--yes", "--prefix", str(prefix), "--file", str(spec)]
 
 
-class Conda:
+class Conda(Engine):
     name = "conda"
-    steps = 1  # commands a sync runs (for the progress bar)
+    markers = FILES
     creates_env = True  # the tool makes the env itself; no ``uv venv`` first
 
     def inputs(self, project: Path, config: ProjectConfig) -> Optional[tuple[str, ...]]:

@@ -22,7 +22,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
 from venvd.daemon.config import ProjectConfig
 from venvd.daemon.engines import pipopts
-from venvd.daemon.engines.base import Job
+from venvd.daemon.engines.base import Engine, Job
 from venvd.daemon.errors import VenvdError
 
 #: PEP 508's marker variables, as ``packaging.markers.default_environment`` computes them, read
@@ -139,9 +139,10 @@ def source_options(lock: dict[str, Any], mirror: str = "") -> pipopts.FileOption
     return pipopts.FileOptions(tuple(lines), False, tuple(h for h in hosts if h))
 
 
-class Pipfile:
+class Pipfile(Engine):
     name = "pipfile-lock"
-    steps = 1  # commands a sync runs (for the progress bar)
+    #: a Pipfile not locked yet makes a project too (it fails, saying there is no lock)
+    markers = ("Pipfile.lock", "Pipfile")
 
     def inputs(self, project: Path, config: ProjectConfig) -> Optional[tuple[str, ...]]:
         if not (project / "Pipfile.lock").is_file():
@@ -168,5 +169,5 @@ class Pipfile:
         every = all(" --hash=" in line for line in lines)
         job.run([job.uv, "pip", "sync", "--allow-empty-requirements",
                  "--require-hashes" if every else "--verify-hashes", *options.install_args(),
-                 "--python", job.env_python, str(pins)],
+                 *job.python_args, str(pins)],
                 extra_env=pipopts.uv_environment(job.environ, options))

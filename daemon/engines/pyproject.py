@@ -26,16 +26,17 @@ from typing import Any, Optional
 
 from venvd.daemon import pythons
 from venvd.daemon.config import ConfigError, ProjectConfig, read_toml
-from venvd.daemon.engines.base import Job
+from venvd.daemon.engines.base import Engine, Job, repeat
 
 MANIFEST = "pyproject.toml"
 #: a build backend imported from the project must not leave ``__pycache__`` there
 _NO_BYTECODE = {"PYTHONDONTWRITEBYTECODE": "1"}
 
 
-class Pyproject:
+class Pyproject(Engine):
     name = "uv-pyproject"
     steps = 2  # commands a sync runs (for the progress bar)
+    markers = (MANIFEST,)
 
     def inputs(self, project: Path, config: ProjectConfig) -> Optional[tuple[str, ...]]:
         if not (project / MANIFEST).is_file():
@@ -51,7 +52,7 @@ class Pyproject:
         settings = _uv_setting_files(job.work, data)
         pins = universal_pins(job, data, groups, settings)
         install = install_requests(data, job.config) if project else []
-        job.run([job.uv, "pip", "install", "--python", job.env_python, *install, *groups,
+        job.run([job.uv, "pip", "install", *job.python_args, *install, *groups,
                  *settings, "--constraint", str(pins)], _NO_BYTECODE)
 
 
@@ -96,7 +97,7 @@ def install_requests(data: dict[str, Any], config: ProjectConfig) -> list[str]:
 
 
 def _extras(config: ProjectConfig) -> list[str]:
-    return [arg for extra in config.extras for arg in ("--extra", extra)]
+    return repeat("--extra", config.extras)
 
 
 def universal_pins(job: Job, data: dict[str, Any], groups: list[str],
@@ -105,7 +106,7 @@ def universal_pins(job: Job, data: dict[str, Any], groups: list[str],
     and editable requirements are left out: the sources fix those)."""
     resolved = job.work / "universal.txt"
     argv = [job.uv, "pip", "compile", "--quiet", "--universal", "--no-header", "--no-annotate",
-            "--python", job.env_python, "--output-file", str(resolved)]
+            *job.python_args, "--output-file", str(resolved)]
     lowest = pythons.lowest_allowed(requires_python(data))
     if lowest:
         argv += ["--python-version", lowest]

@@ -19,7 +19,7 @@ from typing import Optional
 
 from venvd.daemon.config import ProjectConfig
 from venvd.daemon.engines import pipopts
-from venvd.daemon.engines.base import Job
+from venvd.daemon.engines.base import Engine, Job
 from venvd.daemon.errors import VenvdError
 
 _INCLUDE = re.compile(r"^\s*(?:-r|-c|--requirement|--constraint)[\s=]+(\S+)")
@@ -39,9 +39,10 @@ def includes(path: Path, seen: Optional[set[Path]] = None) -> list[Path]:
     return found
 
 
-class Requirements:
+class Requirements(Engine):
     name = "uv-pip-sync"
     steps = 2  # commands a sync runs (for the progress bar)
+    markers = ("requirements.txt",)
 
     def inputs(self, project: Path, config: ProjectConfig) -> Optional[tuple[str, ...]]:
         chosen = config.requirements or (
@@ -81,7 +82,7 @@ class Requirements:
         if _hashed(files):
             extra = [_write(job.work / OPTIONS, options.header())] if options.lines else []
             job.run([job.uv, "pip", "sync", "--allow-empty-requirements", "--require-hashes",
-                     *options.install_args(), "--python", job.env_python, *top, *extra],
+                     *options.install_args(), *job.python_args, *top, *extra],
                     extra_env=uv_env)
             return
         # the pin set carries the files' options and absolute paths: it installs on its own
@@ -90,7 +91,7 @@ class Requirements:
                       options.header() + pipopts.absolute_paths(compiled, job.project))
         (job.scratch / PINS).unlink()
         job.run([job.uv, "pip", "sync", "--allow-empty-requirements", *options.install_args(),
-                 "--python", job.env_python, pins], extra_env=uv_env)
+                 *job.python_args, pins], extra_env=uv_env)
 
 
 PINS = "requirements.lock.txt"

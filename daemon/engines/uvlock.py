@@ -13,13 +13,14 @@ from typing import Optional
 
 from venvd.daemon import projects
 from venvd.daemon.config import ProjectConfig
-from venvd.daemon.engines.base import Job
+from venvd.daemon.engines.base import Engine, Job
 from venvd.daemon.errors import CommandFailed
 
 
-class UvLock:
+class UvLock(Engine):
     name = "uv-sync"
-    steps = 1  # commands a sync runs (for the progress bar)
+    markers = ("uv.lock",)
+    makes_venv = True  # ``uv sync`` creates the env, as it does by hand
     #: What ``uv sync --locked`` says when pyproject.toml was edited and not locked yet:
     #: the project waits for ``uv lock`` (or ``uv add``, which locks), it has not failed.
     stale_lock = re.compile(r"lockfile at .*uv\.lock.* needs to be updated")
@@ -44,9 +45,6 @@ class UvLock:
         return True
 
     def _sync(self, job: Job) -> list[str]:
-        argv = [job.uv, "sync", "--locked", "--python", job.env_python]
-        for extra in job.config.extras:
-            argv += ["--extra", extra]
-        for group in job.config.groups:
-            argv += ["--group", group]
-        return argv
+        # the env's own python once it exists; the interpreter when uv is to create it
+        python = job.python_args if job.env.exists() else ["--python", job.python]
+        return [job.uv, "sync", "--locked", *python, *job.extra_args(), *job.group_args()]
