@@ -97,7 +97,9 @@ def _announce(project: str, emit: Emit) -> None:
     except VenvdError:
         return  # the sync itself records and reports the problem
     # uv venv and the seeding of pip, unless the engine makes the env itself
-    steps = plan.engine.steps + (0 if getattr(plan.engine, "creates_env", False) else 2)
+    # the commands the sync runs besides the engine's: "uv venv" unless the engine makes the
+    # env, and the pip seeding (linked from a seeded env, not a command, once that exists)
+    steps = plan.engine.steps + (0 if plan.engine.creates_env or plan.engine.makes_venv else 1)
     emit({"ok": True, "progress": f"syncing {name(project)} with {plan.engine.name}",
           "steps": steps})
 

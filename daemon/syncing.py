@@ -106,7 +106,7 @@ class Syncer:
             if cancel.is_set():  # killed by the shutdown: not the command's own failure
                 self._record(project, started, "cancelled", "sync cancelled", exc.output)
                 return
-            stale = getattr(plan.engine, "stale_lock", None) if plan else None
+            stale = plan.engine.stale_lock if plan else None
             if plan is not None and stale is not None and stale.search(exc.output):
                 self._lock_is_stale(project, plan)
                 return
@@ -132,7 +132,7 @@ class Syncer:
     def _lock_is_stale(self, project: str, plan: sync.Plan) -> None:
         """The manifest is newer than its lockfile: not a failure (the user edits, then
         locks); the last good env stays, and the lockfile's next change syncs."""
-        hint = getattr(plan.engine, "lock_hint", f"{plan.lockfile} is out of date")
+        hint = plan.engine.lock_hint
         log.info("%s: %s", project, hint)
         self.state.set_waiting(project, plan.fingerprint, hint)
         self.view.bump()
