@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
+from venvd.daemon.errors import VenvdError
+from venvd.daemon.projectfile import MAX_TOML, read_project_file
+
 #: Files that make a directory a project, most specific first.
 MARKERS = (
     ".venvd.toml",
@@ -191,9 +194,10 @@ def _read_pyproject(path: str) -> _Pyproject:
     if cached is not None and cached[0] == key:
         return cached[1]
     try:
-        with open(path, "rb") as f:
-            text = f.read().decode("utf-8", "replace")
-    except OSError:
+        # a regular file of sane size only: a symlink to /dev/zero or a FIFO here must not
+        # eat memory or block the thread that answers prompts
+        text = read_project_file(path, MAX_TOML).decode("utf-8", "replace")
+    except (OSError, VenvdError):
         return _Pyproject()
     found = _parse_pyproject(text)
     with _pyprojects_lock:
