@@ -216,8 +216,8 @@ def _parse_pyproject(text: str) -> _Pyproject:
         return _parse_pyproject_roughly(text)
     try:
         data = tomllib.loads(text)
-    except ValueError:  # not TOML: uv would refuse it, so it is no workspace of uv's
-        return _Pyproject()
+    except (ValueError, RecursionError):  # not TOML (or nested thousands deep): uv would
+        return _Pyproject()               # refuse it, so it is no workspace of uv's
     return _from_tables(data)
 
 

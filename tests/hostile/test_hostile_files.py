@@ -117,3 +117,16 @@ def test_config_trust_and_boundaries_use_the_bounded_reader(tmp_path: Path) -> N
     other.mkdir()
     _zero(other / "pyproject.toml")
     assert projects._read_pyproject(str(other / "pyproject.toml")) == projects._Pyproject()
+
+
+def test_toml_nested_thousands_deep_is_a_status_problem(
+        limited_daemon: tuple[Sandbox, psutil.Process]) -> None:
+    box, _proc = limited_daemon
+    deep = "[tool.uv.workspace]\nmembers = " + "[" * 50000 + "\n"  # under the size cap
+    hostile = box.project("deep", requirements="", files={"pyproject.toml": deep})
+    reply = box.request({"v": 1, "op": "export", "dir": str(hostile), "pid": os.getpid()})
+    assert reply["ok"], reply
+    status = _status(box, hostile)
+    assert "nested too deeply" in str(status["problem"]), status
+    # the boundary rule (which runs on every prompt) reads it as no workspace
+    assert projects._parse_pyproject(deep) == projects._Pyproject()
