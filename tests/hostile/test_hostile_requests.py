@@ -14,6 +14,8 @@ from pathlib import Path
 import psutil
 import pytest
 
+from venvd.daemon.store import Store
+
 import memlimit
 from conftest import Sandbox
 
@@ -121,3 +123,38 @@ def test_clients_waiting_on_syncs_do_not_hold_up_status(
         finally:
             for sock in waiting:
                 sock.close()
+
+
+def test_clients_that_never_read_are_dropped(sandbox: Sandbox,
+                                             request: pytest.FixtureRequest) -> None:
+    """Answers larger than the socket's buffer, to clients that never read: each is cut off
+    after the send timeout, so they cannot hold the request threads for good."""
+    store = Store(sandbox.home / ".local" / "state" / "venvd" / "state.sqlite3")
+    for i in range(2000):  # 'status --all' then answers ~750 KB
+        store.touch_project(f"/gone/project-{i:05d}")
+    store.close()
+    box, _proc = request.getfixturevalue("limited_daemon")
+    other = box.project("other", requirements="")
+    ask = json.dumps({"v": 1, "op": "status", "all": True}).encode() + b"\n"
+    sleepers = []
+    try:
+        for _ in range(10):  # more than the request pool has threads
+            sock = socket.socket(socket.AF_UNIX)
+            sock.connect(str(box.socket))
+            sock.sendall(ask)
+            sleepers.append(sock)
+        status = box.request({"v": 1, "op": "status", "dir": str(other)}, timeout=60)
+        assert status["ok"], status
+        # the eight that held the pool were cut off: what they got ends before the answer
+        # does (the last two may have been served while this reads the others)
+        cut = 0
+        for sock in sleepers:
+            sock.settimeout(60)
+            got = b""
+            while chunk := sock.recv(1 << 16):
+                got += chunk
+            cut += not got.endswith(b"}\n")
+        assert cut >= 8
+    finally:
+        for sock in sleepers:
+            sock.close()
