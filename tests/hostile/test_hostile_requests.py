@@ -145,8 +145,9 @@ def test_clients_that_never_read_are_dropped(sandbox: Sandbox,
             sleepers.append(sock)
         status = box.request({"v": 1, "op": "status", "dir": str(other)}, timeout=60)
         assert status["ok"], status
-        # the eight that held the pool were cut off: what they got ends before the answer
-        # does (the last two may have been served while this reads the others)
+        # the pool's eight threads served them first; three had to be freed (by cutting off
+        # a client: what it got ends before the answer does) for the last two and the
+        # status. Reading here may complete the answers still within their send timeout.
         cut = 0
         for sock in sleepers:
             sock.settimeout(60)
@@ -154,7 +155,7 @@ def test_clients_that_never_read_are_dropped(sandbox: Sandbox,
             while chunk := sock.recv(1 << 16):
                 got += chunk
             cut += not got.endswith(b"}\n")
-        assert cut >= 8
+        assert cut >= 3
     finally:
         for sock in sleepers:
             sock.close()
