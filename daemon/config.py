@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from venvd.daemon.errors import VenvdError
+from venvd.daemon.projectfile import MAX_TOML, read_project_file
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -41,16 +42,27 @@ class ProjectConfig:
 
 
 def read_toml(path: Path) -> dict[str, Any]:
-    """Parse *path*; a broken file becomes a ConfigError that names the file and the line."""
+    """Parse *path*; a broken file becomes a ConfigError that names the file and the line.
+
+    Only a regular file of at most ``MAX_TOML`` bytes is read (see ``projectfile``): a
+    project's ``pyproject.toml`` may be a symlink to ``/dev/zero`` or a FIFO.
+    """
     try:
-        with path.open("rb") as f:
-            return tomllib.load(f)
+        data = read_project_file(path, MAX_TOML)
     except FileNotFoundError:
         return {}
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    except VenvdError as exc:
+        raise ConfigError(str(exc)) from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        return tomllib.loads(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: invalid TOML: not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    except RecursionError:  # [[[[... thousands deep
+        raise ConfigError(f"{path}: invalid TOML: nested too deeply") from None
 
 
 def load_user_config(path: Path) -> UserConfig:
@@ -77,7 +89,7 @@ def load_user_config(path: Path) -> UserConfig:
 def load_project_config(project: Path) -> ProjectConfig:
     """``.venvd.toml`` wins over ``[tool.venvd]`` in ``pyproject.toml``."""
     own = project / ".venvd.toml"
-    if own.is_file():
+    if own.exists():  # a FIFO or a device there is refused by read_toml, not skipped
         return _project_config(read_toml(own), str(own.name))
     pyproject = read_toml(project / "pyproject.toml")
     tool = pyproject.get("tool", {})

@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
+from venvd.daemon.errors import VenvdError
+from venvd.daemon.projectfile import MAX_TOML, read_project_file
+
 #: Files that make a directory a project, most specific first: ``.venvd.toml`` and every
 #: engine's ``markers`` (this module stays stdlib-only, for the export client under ``-I -S``,
 #: so it cannot import the engines; tests/test_engine_protocol.py checks the two agree).
@@ -194,9 +197,10 @@ def _read_pyproject(path: str) -> _Pyproject:
     if cached is not None and cached[0] == key:
         return cached[1]
     try:
-        with open(path, "rb") as f:
-            text = f.read().decode("utf-8", "replace")
-    except OSError:
+        # a regular file of sane size only: a symlink to /dev/zero or a FIFO here must not
+        # eat memory or block the thread that answers prompts
+        text = read_project_file(path, MAX_TOML).decode("utf-8", "replace")
+    except (OSError, VenvdError):
         return _Pyproject()
     found = _parse_pyproject(text)
     with _pyprojects_lock:
@@ -215,8 +219,8 @@ def _parse_pyproject(text: str) -> _Pyproject:
         return _parse_pyproject_roughly(text)
     try:
         data = tomllib.loads(text)
-    except ValueError:  # not TOML: uv would refuse it, so it is no workspace of uv's
-        return _Pyproject()
+    except (ValueError, RecursionError):  # not TOML (or nested thousands deep): uv would
+        return _Pyproject()               # refuse it, so it is no workspace of uv's
     return _from_tables(data)
 
 

@@ -7,6 +7,7 @@ import collections
 import contextlib
 import fcntl
 import logging
+import math
 import os
 import queue
 import selectors
@@ -30,6 +31,14 @@ log = logging.getLogger("venvd")
 SEND_TIMEOUT = 5.0
 #: How long accepting pauses when it fails (out of file descriptors).
 ACCEPT_PAUSE = 0.1
+#: How deep arrays and objects may nest in a request (ours nest two deep); json.loads
+#: recurses once per level, and a RecursionError there would end the selector thread.
+MAX_NESTING = 32
+#: The largest number a request may carry (psutil and SQLite take C integers).
+MAX_NUMBER = 2**31 - 1
+#: Requests that wait for long work (a sync with --wait, a prune): they run in a pool of
+#: their own, so nine clients waiting on syncs never hold up a 'status'.
+LONG_OPS = ("sync", "prune")
 
 
 class AlreadyRunning(VenvdError):
@@ -81,6 +90,10 @@ class Server:
         self.daemon = daemon
         self.paths = paths
         self.pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="venvd-req")
+        self.long_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="venvd-long")
+        # said once to the user (a corrupt state database was moved aside and rebuilt)
+        self._notice: Optional[str] = getattr(daemon.store, "notice", None)
+        self._notice_lock = threading.Lock()
         self._prompts: queue.SimpleQueue[Optional[tuple[socket.socket, protocol.Message]]] = (
             queue.SimpleQueue())
         self._selector = selectors.DefaultSelector()
@@ -125,6 +138,7 @@ class Server:
         stop_watch.join()
         self.daemon.cancel_syncs()
         self.pool.shutdown(wait=True, cancel_futures=True)
+        self.long_pool.shutdown(wait=True, cancel_futures=True)
         for sock in (self._waker_r, self._waker_w):
             sock.close()
 
@@ -239,7 +253,7 @@ class Server:
             client.sock.close()
             return
         try:
-            request = protocol.decode_request(line)
+            request = parse(line)
         except protocol.ProtocolError as exc:
             _reply(client.sock, protocol.error(str(exc)))
             return
@@ -247,6 +261,8 @@ class Server:
             _reply(client.sock, self._handle(request, _discard))
         elif request["op"] == "export":
             self._prompts.put((client.sock, request))
+        elif request["op"] in LONG_OPS:
+            self.long_pool.submit(self._answer_slowly, client.sock, request)
         else:
             self.pool.submit(self._answer_slowly, client.sock, request)
 
@@ -259,10 +275,23 @@ class Server:
     def _handle(self, request: protocol.Message,
                 emit: Callable[[protocol.Message], None]) -> protocol.Message:
         try:
-            return self.daemon.handle(request, emit)
+            reply = self.daemon.handle(request, emit)
         except Exception:  # one bad request must never take the daemon down
             log.exception("error while answering %s", request.get("op"))
             return protocol.error("internal error (see the daemon log)")
+        if self._notice is not None:
+            self._tell_notice(request, reply)
+        return reply
+
+    def _tell_notice(self, request: protocol.Message, reply: protocol.Message) -> None:
+        """The store's notice: in every 'daemon-status', and once in a prompt's messages."""
+        if request.get("op") == "daemon-status":
+            reply["notice"] = self._notice
+        elif request.get("op") == "export" and isinstance(reply.get("messages"), list):
+            with self._notice_lock:
+                if self._notice is not None:
+                    reply["messages"].append(f"venvd: {self._notice}")
+                    self._notice = None
 
     def _prompt_loop(self) -> None:
         while True:
@@ -293,6 +322,67 @@ class Server:
 
 def _discard(_message: protocol.Message) -> None:
     pass
+
+
+def parse(line: bytes) -> protocol.Message:
+    """``protocol.decode_request`` with bounds: nesting checked before parsing, and every
+    number in range (``"pid": 2**80`` once made psutil raise on every prompt)."""
+    if _nesting(line) > MAX_NESTING:
+        raise protocol.ProtocolError(f"request nested deeper than {MAX_NESTING} levels")
+    try:
+        request = protocol.decode_request(line)
+    except RecursionError:  # the check above should make this unreachable
+        raise protocol.ProtocolError("request nested too deeply") from None
+    _check_numbers(request)
+    pid = request.get("pid")
+    if pid is not None and (not isinstance(pid, int) or isinstance(pid, bool) or pid < 0):
+        raise protocol.ProtocolError("bad request: pid must be a process id")
+    return request
+
+
+def _nesting(line: bytes) -> int:
+    """How deep arrays and objects nest in the JSON text *line* (brackets inside strings do
+    not count)."""
+    if line.count(b"[") + line.count(b"{") <= MAX_NESTING:  # every request of ours
+        return 0
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in line:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # closing quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            deepest = max(deepest, depth)
+            if deepest > MAX_NESTING:
+                break
+        elif byte in (0x5D, 0x7D):  # ] }
+            depth -= 1
+    return deepest
+
+
+def _check_numbers(value: object) -> None:
+    """Refuse numbers no request needs: beyond a C int, or not finite (NaN, Infinity)."""
+    if isinstance(value, bool):
+        return
+    if isinstance(value, int):
+        if not -MAX_NUMBER <= value <= MAX_NUMBER:
+            raise protocol.ProtocolError("bad request: number out of range")
+    elif isinstance(value, float):
+        if not math.isfinite(value) or abs(value) > MAX_NUMBER:
+            raise protocol.ProtocolError("bad request: number out of range")
+    elif isinstance(value, dict):
+        for item in value.values():
+            _check_numbers(item)
+    elif isinstance(value, list):
+        for item in value:
+            _check_numbers(item)
 
 
 def _reply(sock: socket.socket, message: protocol.Message) -> None:

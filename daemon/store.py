@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
 import sqlite3
+import stat
 import threading
 import time
 from collections.abc import Iterator
@@ -10,6 +14,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
+
+from venvd.daemon.errors import VenvdError
+
+log = logging.getLogger("venvd")
 
 SCHEMA_VERSION = 1
 
@@ -61,24 +69,72 @@ class SyncRecord:
     output: str = ""
 
 
+class StoreError(VenvdError):
+    """The state database cannot be used (read-only, not ours)."""
+
+
+#: SQLite's companions of a WAL database; they carry the same rows, so the same mode.
+_COMPANIONS = ("", "-wal", "-shm", "-journal")
+
+
 class Store:
-    """One connection shared by the daemon's threads, serialised by a lock."""
+    """One connection shared by the daemon's threads, serialised by a lock.
+
+    The folder is 0700 and the files 0600 (they hold every trust decision, project path and
+    sync output), fixed on start for older installs. A corrupt database is moved aside and
+    rebuilt; ``notice`` then says so once (trust is lost with it).
+    """
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.path = path
+        self.notice: Optional[str] = None
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA busy_timeout=2000")
-        # WAL with NORMAL sync: a crash of the machine may lose the last few records (visits,
-        # sync results the daemon recomputes anyway), never corrupt the database; no fsync per
-        # record on the sync path.
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        with self._lock:
-            # executescript commits on its own; the schema is idempotent (IF NOT EXISTS).
-            self._db.executescript(_SCHEMA)
-            self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        try:
+            _private(path)
+        except OSError as exc:
+            raise StoreError(f"the state folder {path.parent} cannot be used: {exc.strerror}"
+                             ) from None
+        try:
+            self._db = self._open(path)
+        except sqlite3.DatabaseError as exc:
+            if _read_only(exc):
+                raise StoreError(f"the state database {path} is read-only ({exc}"
+                                 f"{_owner_note(path)}); make it writable, or move it away "
+                                 "to start afresh") from None
+            aside = _move_aside(path)
+            self.notice = (f"the state database was corrupt ({exc}): moved to {aside}, "
+                           "starting afresh; every 'venvd allow' must be given again")
+            log.error("%s", self.notice)
+            try:
+                self._db = self._open(path)
+            except sqlite3.DatabaseError as again:
+                raise StoreError(f"the state database {path} cannot be rebuilt: {again}"
+                                 ) from None
+        with contextlib.suppress(OSError):
+            _private(path)  # the -wal and -shm files the open made
+
+    def _open(self, path: Path) -> sqlite3.Connection:
+        db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        try:
+            db.row_factory = sqlite3.Row
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA busy_timeout=2000")
+            # WAL with NORMAL sync: a crash of the machine may lose the last few records
+            # (visits, sync results the daemon recomputes anyway), never corrupt the
+            # database; no fsync per record on the sync path.
+            db.execute("PRAGMA synchronous=NORMAL")
+            # a damaged page is found now, not in the middle of an allow
+            check = db.execute("PRAGMA quick_check").fetchone()
+            if check is None or check[0] != "ok":
+                raise sqlite3.DatabaseError(f"integrity check: {check[0] if check else '?'}")
+            with self._lock:
+                # executescript commits on its own; the schema is idempotent (IF NOT EXISTS).
+                db.executescript(_SCHEMA)
+                db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        except BaseException:
+            db.close()
+            raise
+        return db
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
@@ -163,3 +219,48 @@ class Store:
     def sync_count(self, path: str) -> int:
         row = self._one("SELECT COUNT(*) AS n FROM syncs WHERE project=?", path)
         return int(row["n"]) if row else 0
+
+
+def _private(path: Path) -> None:
+    """The database's folder 0700 and its files 0600, created so or fixed."""
+    folder = path.parent
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    info = folder.lstat()
+    if info.st_uid == os.getuid() and stat.S_IMODE(info.st_mode) & 0o077:
+        folder.chmod(0o700)
+    with contextlib.suppress(FileExistsError):  # created 0600 before SQLite makes it 0644
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
+    for suffix in _COMPANIONS:
+        name = Path(f"{path}{suffix}")
+        try:
+            info = name.lstat()
+        except FileNotFoundError:
+            continue
+        if (stat.S_ISREG(info.st_mode) and info.st_uid == os.getuid()
+                and stat.S_IMODE(info.st_mode) != 0o600):
+            with contextlib.suppress(PermissionError):  # immutable: opening it says why
+                name.chmod(0o600)
+
+
+def _owner_note(path: Path) -> str:
+    try:
+        owner = path.stat().st_uid
+    except OSError:
+        return ""
+    return "" if owner == os.getuid() else f"; it belongs to uid {owner}"
+
+
+def _read_only(exc: sqlite3.DatabaseError) -> bool:
+    text = str(exc).lower()
+    return "readonly" in text or "read-only" in text or "unable to open" in text
+
+
+def _move_aside(path: Path) -> Path:
+    """Move a corrupt database (and its companions) to ``<name>.corrupt-<time>``."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    aside = path.with_name(f"{path.name}.corrupt-{stamp}")
+    for suffix in _COMPANIONS:
+        with contextlib.suppress(FileNotFoundError):
+            os.replace(f"{path}{suffix}", f"{aside}{suffix}")
+    _private(path)
+    return aside

@@ -11,14 +11,21 @@ import os
 import sqlite3
 from collections.abc import Iterable
 
+from venvd.daemon.errors import VenvdError
+from venvd.daemon.projectfile import MAX_TOML, read_project_file
+
 PROJECT_CONFIG = ".venvd.toml"
 
 
 def config_digest(project: str) -> str:
-    """A digest of the project's ``.venvd.toml`` ("" when there is none)."""
+    """A digest of the project's ``.venvd.toml`` ("" when there is none).
+
+    One that is not a regular file of a sane size (a symlink to ``/dev/zero``, a FIFO)
+    raises ``UnsafeFile``: it can never be trusted.
+    """
     try:
-        with open(os.path.join(project, PROJECT_CONFIG), "rb") as f:
-            return hashlib.sha256(f.read()).hexdigest()
+        return hashlib.sha256(
+            read_project_file(os.path.join(project, PROJECT_CONFIG), MAX_TOML)).hexdigest()
     except FileNotFoundError:
         return ""
 
@@ -38,7 +45,10 @@ def decide(record: tuple[bool, str] | None, project: str, roots: Iterable[str]) 
         allowed, digest = record
         if not allowed:
             return False
-        return digest == config_digest(project)
+        try:
+            return digest == config_digest(project)
+        except VenvdError:  # a .venvd.toml venvd will not read is never trusted
+            return False
     return under_roots(project, roots)
 
 

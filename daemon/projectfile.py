@@ -1,0 +1,79 @@
+"""Reading a file that a project (someone else's repository) controls. Standard library only:
+the client's fallback uses it too.
+
+A repository can ship ``pyproject.toml`` as a symlink to ``/dev/zero`` or as a FIFO (git
+delivers both). A plain ``open().read()`` then eats memory until the machine gives out, or
+blocks a request thread for good. Here only regular files are read, never more than a cap,
+and the open itself cannot block.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+
+from venvd.daemon.errors import VenvdError
+
+#: Enough for any real ``pyproject.toml`` or ``.venvd.toml`` (the largest seen are ~50 KB).
+MAX_TOML = 1024 * 1024
+#: Requirement files and lockfiles can be larger (hashes for hundreds of packages).
+MAX_LOCKFILE = 32 * 1024 * 1024
+
+
+class UnsafeFile(VenvdError):
+    """A project file venvd refuses to read; the message names the file and why."""
+
+
+def _kind(mode: int) -> str:
+    for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"),
+                       (stat.S_ISDIR, "a folder")):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def _check(path: str, info: os.stat_result, limit: int) -> None:
+    if not stat.S_ISREG(info.st_mode):
+        raise UnsafeFile(f"{path} is {_kind(info.st_mode)}, not a regular file; "
+                         "refusing to read it")
+    if info.st_size > limit:
+        raise UnsafeFile(f"{path} is larger than {limit // 1024} KiB; refusing to read it")
+
+
+def read_project_file(path: str | os.PathLike[str], limit: int = MAX_TOML) -> bytes:
+    """The bytes of the regular file *path* (a symlink to one is fine), at most *limit*.
+
+    A missing file raises ``FileNotFoundError`` as ``open`` does; anything else that cannot
+    be read (a device, FIFO or socket, too large, no permission) raises ``UnsafeFile``.
+    """
+    name = os.fspath(path)
+    try:
+        # Checked before opening too: opening some devices (a tty, a tape) has effects.
+        _check(name, os.stat(name), limit)
+        # O_NONBLOCK: a FIFO swapped in after the check must not block the open or read.
+        fd = os.open(name, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise UnsafeFile(f"{name}: cannot read: {exc.strerror}") from None
+    try:
+        _check(name, os.fstat(fd), limit)  # what was opened, not what the path named before
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            chunk = os.read(fd, min(65536, limit + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > limit:  # it grew after the check
+                raise UnsafeFile(f"{name} is larger than {limit // 1024} KiB; "
+                                 "refusing to read it")
+        return b"".join(chunks)
+    except BlockingIOError:
+        raise UnsafeFile(f"{name}: cannot read without waiting; refusing to read it") from None
+    except OSError as exc:
+        raise UnsafeFile(f"{name}: cannot read: {exc.strerror}") from None
+    finally:
+        os.close(fd)
