@@ -7,6 +7,7 @@ the protocol does not know, cannot be called."""
 from __future__ import annotations
 
 import os
+import queue
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
@@ -16,6 +17,9 @@ from venvd.daemon.errors import VenvdError
 from venvd.daemon.protocol import TABLE, Message
 from venvd.daemon.status import record_json
 from venvd.daemon.syncing import name
+
+#: How often a ``sync --wait`` request looks whether the daemon is stopping.
+STOP_CHECK = 0.5
 
 if TYPE_CHECKING:
     from venvd.daemon.service import Daemon
@@ -73,7 +77,14 @@ def sync_op(d: Daemon, request: Message, emit: Emit) -> Message:
     with syncer.queue.listen(project) as inbox:
         syncer.queue.request(project)
         while True:
-            line = inbox.get()
+            try:
+                line = inbox.get(timeout=STOP_CHECK)
+            except queue.Empty:
+                # a sync queued behind a cancelled one never starts once the daemon stops:
+                # then this request ends (its client hears the daemon went away)
+                if d.stop_requested.is_set():
+                    raise VenvdError("the daemon is stopping") from None
+                continue
             if line is not None:
                 emit({"ok": True, "progress": line})
             elif syncer.queue.state(project) is None:
