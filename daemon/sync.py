@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from venvd.daemon import drift, projects, pythons, turns
+from venvd.daemon import drift, projectfile, projects, pythons, turns
 from venvd.daemon.config import ProjectConfig, load_project_config, read_toml
 from venvd.daemon.engines import ENGINES, Engine, pyproject
 from venvd.daemon.engines.base import Job, Progress
@@ -249,9 +249,9 @@ def fingerprint(project: Path, engine: str, interpreter: pythons.Interpreter,
         digest.update(part.encode() + b"\0")
     for name in inputs:
         digest.update(name.encode() + b"\0")
-        try:
-            digest.update((project / name).read_bytes())
-        except OSError:
+        try:  # a chunk at a time: a lockfile can be several MB
+            projectfile.hash_project_file(project / name, digest)
+        except FileNotFoundError:
             digest.update(b"<missing>")
     return digest.hexdigest()
 
