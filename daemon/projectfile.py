@@ -34,6 +34,17 @@ class UnsafeFile(VenvdError):
     """A project file venvd refuses to read; the message names the file and why."""
 
 
+def present(path: str | os.PathLike[str]) -> bool:
+    """Whether *path* names something other than a folder. Unlike ``is_file()`` a FIFO or a
+    device counts: reading it then refuses it by name, where skipping it would leave the
+    project looking as if the file were not there."""
+    return os.path.exists(path) and not os.path.isdir(path)
+
+
+def _size(limit: int) -> str:
+    return f"{limit // (1024 * 1024)} MiB" if limit >= 1024 * 1024 else f"{limit // 1024} KiB"
+
+
 def _kind(mode: int) -> str:
     for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
                        (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"),
@@ -48,7 +59,7 @@ def _check(path: str, info: os.stat_result, limit: int) -> None:
         raise UnsafeFile(f"{path} is {_kind(info.st_mode)}, not a regular file; "
                          "refusing to read it")
     if info.st_size > limit:
-        raise UnsafeFile(f"{path} is larger than {limit // 1024} KiB; refusing to read it")
+        raise UnsafeFile(f"{path} is larger than {_size(limit)}; refusing to read it")
 
 
 def _open(name: str, limit: int) -> int:
@@ -81,7 +92,7 @@ def _chunks(path: str | os.PathLike[str], limit: int) -> Iterator[bytes]:
                 return
             size += len(chunk)
             if size > limit:  # it grew after the check
-                raise UnsafeFile(f"{name} is larger than {limit // 1024} KiB; "
+                raise UnsafeFile(f"{name} is larger than {_size(limit)}; "
                                  "refusing to read it")
             yield chunk
     except BlockingIOError:

@@ -61,9 +61,9 @@ def read_python_version_file(start: Path, stop_at: Optional[Path] = None
     here = start
     while True:
         candidate = here / VERSION_FILE
-        # exists(), not is_file(): a FIFO or a device there is refused (a status problem
-        # naming it), not passed over for a parent's file the project did not mean
-        if candidate.exists() and not candidate.is_dir():
+        # not is_file(): a FIFO or a device there is refused (a status problem naming it),
+        # not passed over for a parent's file the project did not mean
+        if projectfile.present(candidate):
             try:
                 text = projectfile.read_project_text(candidate, projectfile.MAX_SMALL)
             except FileNotFoundError:  # removed since

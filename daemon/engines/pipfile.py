@@ -146,7 +146,7 @@ class Pipfile(Engine):
     markers = ("Pipfile.lock", "Pipfile")
 
     def inputs(self, project: Path, config: ProjectConfig) -> Optional[tuple[str, ...]]:
-        if not (project / "Pipfile.lock").is_file():
+        if not projectfile.present(project / "Pipfile.lock"):
             return None
         return ("Pipfile.lock", "Pipfile") if (project / "Pipfile").is_file() else (
             "Pipfile.lock",)

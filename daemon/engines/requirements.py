@@ -29,9 +29,7 @@ _INCLUDE = re.compile(r"^\s*(?:-r|-c|--requirement|--constraint)[\s=]+(\S+)")
 def includes(path: Path, seen: Optional[set[Path]] = None) -> list[Path]:
     """*path* and every file it pulls in with ``-r``/``-c``, recursively, each once."""
     seen = set() if seen is None else seen
-    # exists(), not is_file(): a FIFO or device is refused with its name (UnsafeFile), not
-    # left out of the set as if it were not there
-    if path in seen or not path.exists() or path.is_dir():
+    if path in seen or not projectfile.present(path):
         return []
     seen.add(path)
     found = [path]
@@ -49,7 +47,7 @@ class Requirements(Engine):
 
     def inputs(self, project: Path, config: ProjectConfig) -> Optional[tuple[str, ...]]:
         chosen = config.requirements or (
-            ("requirements.txt",) if (project / "requirements.txt").is_file() else ()
+            ("requirements.txt",) if projectfile.present(project / "requirements.txt") else ()
         )
         if not chosen:
             return None
@@ -57,7 +55,7 @@ class Requirements(Engine):
         seen: set[Path] = set()
         for name in chosen:
             files += includes((project / name).resolve(), seen)
-        missing = [n for n in chosen if not (project / n).exists()]
+        missing = [n for n in chosen if not projectfile.present(project / n)]
         if missing:
             raise VenvdError(f"requirement file not found: {', '.join(missing)}")
         return tuple(_relative(f, project) for f in files)
