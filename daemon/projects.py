@@ -13,7 +13,13 @@ from pathlib import Path
 from typing import Any, Optional
 
 from venvd.daemon.errors import VenvdError
-from venvd.daemon.projectfile import MAX_SMALL, MAX_TOML, read_project_file, read_project_text
+from venvd.daemon.projectfile import (
+    MAX_SMALL,
+    MAX_TOML,
+    present,
+    read_project_file,
+    read_project_text,
+)
 
 #: Files that make a directory a project, most specific first: ``.venvd.toml`` and every
 #: engine's ``markers`` (this module stays stdlib-only, for the export client under ``-I -S``,
@@ -81,7 +87,9 @@ def owner(folder: str, home: Optional[str] = None) -> str:
 
 def _markers(path: str, home: str) -> list[str]:
     names = MARKERS[:1] if path in (home, "/") else MARKERS
-    return [name for name in names if os.path.isfile(os.path.join(path, name))]
+    # present(), not isfile(): a FIFO or device marker still makes a project, which then
+    # says why venvd will not read it
+    return [name for name in names if present(os.path.join(path, name))]
 
 
 def _outer(folder: str, home: str) -> Optional[str]:

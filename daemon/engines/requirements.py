@@ -36,7 +36,11 @@ def includes(path: Path, seen: Optional[set[Path]] = None) -> list[Path]:
     for line in _text(path).splitlines():
         match = _INCLUDE.match(line)
         if match:
-            found += includes((path.parent / match.group(1)).resolve(), seen)
+            try:
+                found += includes((path.parent / match.group(1)).resolve(), seen)
+            except projectfile.UnsafeFile as exc:  # named as written (it may resolve far)
+                raise projectfile.UnsafeFile(
+                    f"{match.group(1)} (included by {path.name}): {exc}") from None
     return found
 
 
@@ -54,7 +58,10 @@ class Requirements(Engine):
         files: list[Path] = []
         seen: set[Path] = set()
         for name in chosen:
-            files += includes((project / name).resolve(), seen)
+            try:
+                files += includes((project / name).resolve(), seen)
+            except projectfile.UnsafeFile as exc:
+                raise projectfile.UnsafeFile(f"{name}: {exc}") from None
         missing = [n for n in chosen if not projectfile.present(project / n)]
         if missing:
             raise VenvdError(f"requirement file not found: {', '.join(missing)}")
