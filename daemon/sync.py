@@ -16,6 +16,7 @@ import os
 import re
 import shlex
 import shutil
+import stat
 import subprocess
 import threading
 import time
@@ -765,13 +766,28 @@ def keep_out_of_git(project: Path, names: tuple[str, ...] = (projects.ENV_NAME,)
     patterns = ["/" + escaped + name for name in missing]
     try:
         exclude_path.parent.mkdir(parents=True, exist_ok=True)
-        text = exclude_path.read_text() if exclude_path.exists() else ""
+        try:  # the repository's file: bounded, and a FIFO or /dev/zero there is left alone
+            text = projectfile.read_project_text(exclude_path, projectfile.MAX_TOML)
+        except FileNotFoundError:
+            text = ""
         patterns = [p for p in patterns if p not in text.splitlines()]
         if not patterns:
             return None
-        with exclude_path.open("a") as f:
-            f.write(("" if not text or text.endswith("\n") else "\n")
-                    + "# added by venvd: the project's env\n" + "".join(p + "\n" for p in patterns))
-    except OSError:
+        _append(exclude_path, ("" if not text or text.endswith("\n") else "\n")
+                + "# added by venvd: the project's env\n" + "".join(p + "\n" for p in patterns))
+    except (OSError, VenvdError):
         return None
     return str(exclude_path)
+
+
+def _append(path: Path, text: str) -> None:
+    """Append *text* to the regular file *path* (made if missing); an open that cannot block
+    (a FIFO swapped in since it was read would wait for a reader)."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK | os.O_NOCTTY
+                 | os.O_CLOEXEC, 0o644)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise projectfile.UnsafeFile(f"{path} is not a regular file")
+        os.write(fd, text.encode())
+    finally:
+        os.close(fd)

@@ -15,7 +15,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from venvd.daemon import projectfile, projects, turns
+from venvd.daemon import projectfile, projects, sync, turns
 
 import memlimit
 from conftest import Sandbox, wait_for
@@ -191,3 +191,19 @@ def test_hash_project_file_hashes_in_chunks_under_its_cap(tmp_path: Path) -> Non
     os.mkfifo(tmp_path / "fifo")
     with pytest.raises(projectfile.UnsafeFile, match="FIFO"):
         _finishes(lambda: projectfile.hash_project_file(tmp_path / "fifo", hashlib.sha256()))
+
+
+def test_a_dev_zero_git_exclude_is_left_alone(tmp_path: Path) -> None:
+    project = tmp_path / "repo"
+    project.mkdir()
+    subprocess.run(["git", "init", "-q", str(project)], check=True)
+    exclude = project / ".git" / "info" / "exclude"
+    exclude.parent.mkdir(parents=True, exist_ok=True)
+    exclude.unlink(missing_ok=True)
+    # git reads it as empty (its size is 0); reading it to the end would never stop
+    _zero(exclude)
+    assert _finishes(lambda: sync.keep_out_of_git(project)) is None
+    # a regular one is written as before
+    exclude.unlink()
+    assert _finishes(lambda: sync.keep_out_of_git(project)) == str(exclude)
+    assert "/.venv" in exclude.read_text().splitlines()
