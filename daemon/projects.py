@@ -13,7 +13,13 @@ from pathlib import Path
 from typing import Any, Optional
 
 from venvd.daemon.errors import VenvdError
-from venvd.daemon.projectfile import MAX_TOML, read_project_file
+from venvd.daemon.projectfile import (
+    MAX_SMALL,
+    MAX_TOML,
+    present,
+    read_project_file,
+    read_project_text,
+)
 
 #: Files that make a directory a project, most specific first: ``.venvd.toml`` and every
 #: engine's ``markers`` (this module stays stdlib-only, for the export client under ``-I -S``,
@@ -81,7 +87,9 @@ def owner(folder: str, home: Optional[str] = None) -> str:
 
 def _markers(path: str, home: str) -> list[str]:
     names = MARKERS[:1] if path in (home, "/") else MARKERS
-    return [name for name in names if os.path.isfile(os.path.join(path, name))]
+    # present(), not isfile(): a FIFO or device marker still makes a project, which then
+    # says why venvd will not read it
+    return [name for name in names if present(os.path.join(path, name))]
 
 
 def _outer(folder: str, home: str) -> Optional[str]:
@@ -364,14 +372,14 @@ def safe_prompt(name: str) -> str:
 
 def env_prompt(env: str, project: str) -> str:
     """The prompt name virtualenv and uv would show: ``prompt =`` in pyvenv.cfg, else the folder."""
-    try:
-        with open(os.path.join(env, "pyvenv.cfg"), encoding="utf-8") as cfg:
-            for line in cfg:
-                key, sep, value = line.partition("=")
-                if sep and key.strip() == "prompt":
-                    return value.strip()
-    except OSError:
-        pass
+    try:  # bounded and never blocking: this runs on every prompt
+        text = read_project_text(os.path.join(env, "pyvenv.cfg"), MAX_SMALL)
+    except (OSError, VenvdError):  # missing, or a FIFO, device or huge file: the folder
+        text = ""
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        if sep and key.strip() == "prompt":
+            return value.strip()
     return os.path.basename(project)
 
 

@@ -19,6 +19,7 @@ from typing import Optional
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
+from venvd.daemon import projectfile
 from venvd.daemon.errors import VenvdError
 
 VERSION_FILE = ".python-version"
@@ -60,10 +61,12 @@ def read_python_version_file(start: Path, stop_at: Optional[Path] = None
     here = start
     while True:
         candidate = here / VERSION_FILE
-        if candidate.is_file():
+        # not is_file(): a FIFO or a device there is refused (a status problem naming it),
+        # not passed over for a parent's file the project did not mean
+        if projectfile.present(candidate):
             try:
-                text = candidate.read_text(encoding="utf-8", errors="replace")
-            except OSError:
+                text = projectfile.read_project_text(candidate, projectfile.MAX_SMALL)
+            except FileNotFoundError:  # removed since
                 text = ""
             return parse_version_file(text), candidate
         if stop_at is not None and here == stop_at:

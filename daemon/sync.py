@@ -16,6 +16,7 @@ import os
 import re
 import shlex
 import shutil
+import stat
 import subprocess
 import threading
 import time
@@ -24,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from venvd.daemon import drift, projects, pythons, turns
+from venvd.daemon import drift, projectfile, projects, pythons, turns
 from venvd.daemon.config import ProjectConfig, load_project_config, read_toml
 from venvd.daemon.engines import ENGINES, Engine, pyproject
 from venvd.daemon.engines.base import Job, Progress
@@ -249,9 +250,9 @@ def fingerprint(project: Path, engine: str, interpreter: pythons.Interpreter,
         digest.update(part.encode() + b"\0")
     for name in inputs:
         digest.update(name.encode() + b"\0")
-        try:
-            digest.update((project / name).read_bytes())
-        except OSError:
+        try:  # a chunk at a time: a lockfile can be several MB
+            projectfile.hash_project_file(project / name, digest)
+        except FileNotFoundError:
             digest.update(b"<missing>")
     return digest.hexdigest()
 
@@ -765,13 +766,28 @@ def keep_out_of_git(project: Path, names: tuple[str, ...] = (projects.ENV_NAME,)
     patterns = ["/" + escaped + name for name in missing]
     try:
         exclude_path.parent.mkdir(parents=True, exist_ok=True)
-        text = exclude_path.read_text() if exclude_path.exists() else ""
+        try:  # the repository's file: bounded, and a FIFO or /dev/zero there is left alone
+            text = projectfile.read_project_text(exclude_path, projectfile.MAX_TOML)
+        except FileNotFoundError:
+            text = ""
         patterns = [p for p in patterns if p not in text.splitlines()]
         if not patterns:
             return None
-        with exclude_path.open("a") as f:
-            f.write(("" if not text or text.endswith("\n") else "\n")
-                    + "# added by venvd: the project's env\n" + "".join(p + "\n" for p in patterns))
-    except OSError:
+        _append(exclude_path, ("" if not text or text.endswith("\n") else "\n")
+                + "# added by venvd: the project's env\n" + "".join(p + "\n" for p in patterns))
+    except (OSError, VenvdError):
         return None
     return str(exclude_path)
+
+
+def _append(path: Path, text: str) -> None:
+    """Append *text* to the regular file *path* (made if missing); an open that cannot block
+    (a FIFO swapped in since it was read would wait for a reader)."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK | os.O_NOCTTY
+                 | os.O_CLOEXEC, 0o644)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise projectfile.UnsafeFile(f"{path} is not a regular file")
+        os.write(fd, text.encode())
+    finally:
+        os.close(fd)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import stat
 import threading
 import time
 from collections.abc import Iterator
@@ -35,10 +36,15 @@ POLL = 0.1
 def env_lock_held(env: str) -> bool:
     """Whether someone (uv) holds ``<env>/.lock``; probed with a shared lock let go at once."""
     try:
-        fd = os.open(os.path.join(env, ".lock"), os.O_RDONLY | os.O_CLOEXEC)
+        # O_NONBLOCK: a FIFO there (the project's folder is not venvd's) must not hold the
+        # sync thread in open() for good
+        fd = os.open(os.path.join(env, ".lock"),
+                     os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     except OSError:
         return False
     try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):  # not uv's lock file: nobody holds it
+            return False
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
     except BlockingIOError:
         return True
@@ -57,7 +63,8 @@ def env_lock(env: str, cancel: threading.Event,
     """uv's own lock on *env* (uv then waits for venvd, as it waits for another uv), waited
     for while uv holds it; yields whether it was had (not when cancelled or timed out)."""
     try:
-        fd = os.open(os.path.join(env, ".lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        fd = os.open(os.path.join(env, ".lock"),
+                     os.O_RDWR | os.O_CREAT | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC, 0o644)
     except OSError:
         yield False
         return

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 from typing import Optional
 
+from venvd.daemon import projectfile
 from venvd.daemon.config import ProjectConfig
 from venvd.daemon.engines import tools
 from venvd.daemon.engines.base import Engine, Job
@@ -23,7 +24,7 @@ class Pdm(Engine):
     in_sync = re.compile(r"(?i)all packages are synced|nothing to do")
 
     def inputs(self, project: Path, config: ProjectConfig) -> Optional[tuple[str, ...]]:
-        if not (project / "pdm.lock").is_file():
+        if not projectfile.present(project / "pdm.lock"):
             return None
         tools.find_tool("pdm", "pdm.lock", "PDM")
         return ("pdm.lock", "pyproject.toml")

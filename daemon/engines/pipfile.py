@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from packaging.markers import InvalidMarker, Marker
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
+from venvd.daemon import projectfile
 from venvd.daemon.config import ProjectConfig
 from venvd.daemon.engines import pipopts
 from venvd.daemon.engines.base import Engine, Job
@@ -145,15 +146,16 @@ class Pipfile(Engine):
     markers = ("Pipfile.lock", "Pipfile")
 
     def inputs(self, project: Path, config: ProjectConfig) -> Optional[tuple[str, ...]]:
-        if not (project / "Pipfile.lock").is_file():
+        if not projectfile.present(project / "Pipfile.lock"):
             return None
         return ("Pipfile.lock", "Pipfile") if (project / "Pipfile").is_file() else (
             "Pipfile.lock",)
 
     def install(self, job: Job) -> None:
         try:
-            lock = json.loads((job.project / "Pipfile.lock").read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
+            lock = json.loads(projectfile.read_project_file(job.project / "Pipfile.lock",
+                                                            projectfile.MAX_LOCKFILE))
+        except (OSError, ValueError) as exc:  # UnsafeFile (a FIFO, a device) passes as it is
             raise VenvdError(f"Pipfile.lock: cannot read it: {exc}") from None
         if not isinstance(lock, dict):
             raise VenvdError("Pipfile.lock: not a JSON object")

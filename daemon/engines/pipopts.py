@@ -21,6 +21,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from venvd.daemon import projectfile
+
 #: Options taking a value, by every spelling pip accepts, to their long name.
 _VALUED = {
     "-i": "--index-url", "--index-url": "--index-url",
@@ -120,9 +122,9 @@ def collect(files: Iterable[Path]) -> FileOptions:
     hosts: dict[str, None] = {}
     pre = False
     for path in files:
-        try:
-            text = path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
+        try:  # bounded; a FIFO or device raises UnsafeFile naming it
+            text = projectfile.read_project_text(path, projectfile.MAX_LOCKFILE)
+        except FileNotFoundError:
             continue
         for line in logical_lines(text):
             for name, value in options_of(line):

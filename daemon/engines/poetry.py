@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 from typing import Optional
 
+from venvd.daemon import projectfile
 from venvd.daemon.config import ProjectConfig
 from venvd.daemon.engines import tools
 from venvd.daemon.engines.base import Engine, Job
@@ -22,7 +23,7 @@ class Poetry(Engine):
                          r"No dependencies to install or update")
 
     def inputs(self, project: Path, config: ProjectConfig) -> Optional[tuple[str, ...]]:
-        if not (project / "poetry.lock").is_file():
+        if not projectfile.present(project / "poetry.lock"):
             return None
         tools.find_tool("poetry", "poetry.lock", "Poetry")
         return ("poetry.lock", "pyproject.toml")

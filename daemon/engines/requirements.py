@@ -17,6 +17,7 @@ import re
 from pathlib import Path
 from typing import Optional
 
+from venvd.daemon import projectfile
 from venvd.daemon.config import ProjectConfig
 from venvd.daemon.engines import pipopts
 from venvd.daemon.engines.base import Engine, Job
@@ -28,14 +29,18 @@ _INCLUDE = re.compile(r"^\s*(?:-r|-c|--requirement|--constraint)[\s=]+(\S+)")
 def includes(path: Path, seen: Optional[set[Path]] = None) -> list[Path]:
     """*path* and every file it pulls in with ``-r``/``-c``, recursively, each once."""
     seen = set() if seen is None else seen
-    if path in seen or not path.is_file():
+    if path in seen or not projectfile.present(path):
         return []
     seen.add(path)
     found = [path]
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+    for line in _text(path).splitlines():
         match = _INCLUDE.match(line)
         if match:
-            found += includes((path.parent / match.group(1)).resolve(), seen)
+            try:
+                found += includes((path.parent / match.group(1)).resolve(), seen)
+            except projectfile.UnsafeFile as exc:  # named as written (it may resolve far)
+                raise projectfile.UnsafeFile(
+                    f"{match.group(1)} (included by {path.name}): {exc}") from None
     return found
 
 
@@ -46,15 +51,18 @@ class Requirements(Engine):
 
     def inputs(self, project: Path, config: ProjectConfig) -> Optional[tuple[str, ...]]:
         chosen = config.requirements or (
-            ("requirements.txt",) if (project / "requirements.txt").is_file() else ()
+            ("requirements.txt",) if projectfile.present(project / "requirements.txt") else ()
         )
         if not chosen:
             return None
         files: list[Path] = []
         seen: set[Path] = set()
         for name in chosen:
-            files += includes((project / name).resolve(), seen)
-        missing = [n for n in chosen if not (project / n).is_file()]
+            try:
+                files += includes((project / name).resolve(), seen)
+            except projectfile.UnsafeFile as exc:
+                raise projectfile.UnsafeFile(f"{name}: {exc}") from None
+        missing = [n for n in chosen if not projectfile.present(project / n)]
         if missing:
             raise VenvdError(f"requirement file not found: {', '.join(missing)}")
         return tuple(_relative(f, project) for f in files)
@@ -113,8 +121,16 @@ def _write(path: Path, text: str) -> str:
     return str(path)
 
 
+def _text(path: Path) -> str:
+    """A requirement file's text, bounded; a vanished one reads as empty."""
+    try:
+        return projectfile.read_project_text(path, projectfile.MAX_LOCKFILE)
+    except FileNotFoundError:
+        return ""
+
+
 def _hashed(files: list[Path]) -> bool:
-    return any("--hash" in f.read_text(encoding="utf-8", errors="replace") for f in files)
+    return any("--hash" in _text(f) for f in files)
 
 
 def _relative(path: Path, project: Path) -> str:

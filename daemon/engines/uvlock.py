@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 from typing import Optional
 
-from venvd.daemon import projects
+from venvd.daemon import projectfile, projects
 from venvd.daemon.config import ProjectConfig
 from venvd.daemon.engines.base import Engine, Job
 from venvd.daemon.errors import CommandFailed
@@ -27,7 +27,7 @@ class UvLock(Engine):
     lock_hint = "uv.lock is out of date with pyproject.toml; run 'uv lock'"
 
     def inputs(self, project: Path, config: ProjectConfig) -> Optional[tuple[str, ...]]:
-        if not (project / "uv.lock").is_file():
+        if not projectfile.present(project / "uv.lock"):
             return None
         members = projects.workspace_members(str(project))
         return ("uv.lock", "pyproject.toml", *(f"{m}/pyproject.toml" for m in members))
