@@ -25,8 +25,11 @@ function __venvd_fast
     set -l dpid ''
     test -r $__venvd_pid_file; and read dpid < $__venvd_pid_file
     test -n "$dpid"; or return 1
-    if test -d /proc/self; and not test -d /proc/$dpid
-        return 1
+    if test -d /proc/self  # alive, and not a zombie that nobody reaped (state Z)
+        test -r /proc/$dpid/stat; or return 1
+        set -l st
+        read st < /proc/$dpid/stat; or return 1
+        string match -q -r '\\) Z [^)]*$' -- $st; and return 1
     end
     set -l d $PWD
     set -l root ''

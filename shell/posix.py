@@ -63,7 +63,13 @@ def argv(words: tuple[str, ...]) -> str:
 HOOK_FUNCTION = r"""_venvd_fast() {
   local d=$PWD root= m f dpid=
   [[ -r $_VENVD_PIDFILE ]] && read -r dpid < "$_VENVD_PIDFILE"
-  [[ -n $dpid && ( ! -d /proc/self || -d /proc/$dpid ) ]] || return 1
+  [[ -n $dpid ]] || return 1
+  if [[ -d /proc/self ]]; then  # alive, and not a zombie that nobody reaped (state Z)
+    local st=
+    { read -r st < "/proc/$dpid/stat"; } 2>/dev/null || return 1
+    st=${st##*") "}
+    [[ ${st:0:1} != Z ]] || return 1
+  fi
   while :; do
     if [[ $d == "${HOME-}" || $d == / ]]; then
       [[ -f $d/.venvd.toml ]] && root=$d

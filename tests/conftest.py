@@ -207,14 +207,16 @@ class Sandbox:
 
     _shells: list[Shell] = field(default_factory=list)
 
-    def kill_daemon(self) -> int:
+    def kill_daemon(self, reap: bool = True) -> int:
         pid = int(self.pid_file.read_text())
         os.kill(pid, signal.SIGKILL)
         wait_for(lambda: not _pid_alive(pid), 10, "the daemon to die")
         # pytest-xprocess started it as our child: reap it, as init would a detached daemon,
-        # so that no zombie keeps its /proc entry
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, 0)
+        # so that no zombie keeps its /proc entry (unless the test wants one: an init that
+        # does not reap, as in many containers)
+        if reap:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
         return pid
 
     def stop_everything(self) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -170,6 +172,27 @@ def test_daemon_killed_prompt_still_activates_and_daemon_restarts(
     assert new_pid != old_pid
     sh.run("cd /")
     assert sh.var("VIRTUAL_ENV") == ""
+
+
+def test_a_killed_daemon_left_a_zombie_is_restarted_by_the_next_cd(
+        daemon: Sandbox, shell_kind: str) -> None:
+    """Where init does not reap orphans, a killed daemon keeps its /proc entry as a zombie:
+    the hook must not take that for a live daemon (and so never run the client that starts
+    a new one)."""
+    project = daemon.project("undead", requirements="gamma\n")
+    allow_and_sync(daemon, project)
+    sh = daemon.shell(shell_kind, cwd=daemon.root)
+    old_pid = daemon.kill_daemon(reap=False)
+    try:
+        assert Path(f"/proc/{old_pid}").is_dir()  # a zombie, as the hook sees it
+        sh.run(f"cd {project}")
+        assert sh.var("VIRTUAL_ENV") == f"{project}/.venv"
+        new_pid = wait_for(lambda: daemon.alive() and int(daemon.pid_file.read_text()), 30,
+                           "the hook to start a new daemon")
+        assert new_pid != old_pid
+    finally:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(old_pid, 0)
 
 
 def test_nested_shell_is_not_doubled_and_hand_activated_venv_is_left_alone(
