@@ -277,6 +277,18 @@ priority = "primary"
 """
 
 
+def adopted_after_add(daemon: Sandbox, project: Path, state_folder: str) -> None:
+    """After the tool's own ``add gamma`` into the activated env: synced on its lock with no
+    failure, and that env adopted (none built beside it), pip still the env's."""
+    synced(daemon, project)
+    assert installed(project) == {"alpha": "1.0", "gamma": "1.0"}
+    assert [r for r in syncs(daemon, project) if r["result"] != "ok"] == []
+    assert not [m for m in news(daemon, project) if "failed" in m]
+    assert pip_of(project).startswith(os.path.realpath(project / ".venv") + "/")
+    assert os.readlink(project / ".venv") == state_folder
+    assert "adopted" in syncs(daemon, project)[0]["output"]
+
+
 def test_poetry_add_in_an_activated_project(daemon: Sandbox, tool_path: Callable[[str], None],
                                             simple_index: str) -> None:
     tool_path("poetry")
@@ -292,14 +304,7 @@ def test_poetry_add_in_an_activated_project(daemon: Sandbox, tool_path: Callable
     run(["poetry", "add", "--no-interaction", "gamma"], project,
         {**activated(daemon, project), **{k: env[k] for k in ("POETRY_CACHE_DIR",
                                                                 "PYTHON_KEYRING_BACKEND")}})
-    synced(daemon, project)
-    assert installed(project) == {"alpha": "1.0", "gamma": "1.0"}
-    assert [r for r in syncs(daemon, project) if r["result"] != "ok"] == []
-    assert not [m for m in news(daemon, project) if "failed" in m]
-    assert pip_of(project).startswith(os.path.realpath(project / ".venv") + "/")
-    # the tool had installed into .venv: that env was adopted, none built beside it
-    assert os.readlink(project / ".venv") == state_folder
-    assert "adopted" in syncs(daemon, project)[0]["output"]
+    adopted_after_add(daemon, project, state_folder)
     # edited, not locked: waiting, not failed; then locked: synced
     pyproject = project / "pyproject.toml"
     pyproject.write_text(pyproject.read_text().replace('"gamma', '"beta", "gamma'))
@@ -343,14 +348,7 @@ def test_pdm_add_in_an_activated_project(daemon: Sandbox, tool_path: Callable[[s
     state_folder = os.readlink(project / ".venv")
     run(["pdm", "add", "gamma"], project,
         {**activated(daemon, project), "PDM_CHECK_UPDATE": "false", "PDM_NON_INTERACTIVE": "1"})
-    synced(daemon, project)
-    assert installed(project) == {"alpha": "1.0", "gamma": "1.0"}
-    assert [r for r in syncs(daemon, project) if r["result"] != "ok"] == []
-    assert not [m for m in news(daemon, project) if "failed" in m]
-    assert pip_of(project).startswith(os.path.realpath(project / ".venv") + "/")
-    # the tool had installed into .venv: that env was adopted, none built beside it
-    assert os.readlink(project / ".venv") == state_folder
-    assert "adopted" in syncs(daemon, project)[0]["output"]
+    adopted_after_add(daemon, project, state_folder)
     # edited, not locked: PDM would sync the old lock with a warning; venvd waits instead
     pyproject = project / "pyproject.toml"
     pyproject.write_text(pyproject.read_text().replace('"gamma', '"beta", "gamma'))

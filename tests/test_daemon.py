@@ -17,24 +17,12 @@ import pytest
 from venvd.daemon import protocol
 
 from conftest import Sandbox, wait_for
+from support.sockets import exchange
 
 
 def raw(box: Sandbox, payload: bytes, timeout: float = 10) -> bytes:
     """Send raw bytes; return everything the daemon answers before closing."""
-    with socket.socket(socket.AF_UNIX) as sock:
-        sock.settimeout(timeout)
-        sock.connect(str(box.socket))
-        sock.sendall(payload)
-        with_reply = b""
-        while True:
-            try:
-                chunk = sock.recv(65536)
-            except ConnectionResetError:
-                break
-            if not chunk:
-                break
-            with_reply += chunk
-    return with_reply
+    return exchange(box.socket, payload, timeout)
 
 
 def test_socket_and_its_folder_are_private(daemon: Sandbox) -> None:

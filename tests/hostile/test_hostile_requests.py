@@ -18,25 +18,14 @@ from venvd.daemon.store import Store
 
 import memlimit
 from conftest import Sandbox
+from support.sockets import exchange
 
 limited_daemon = memlimit.limited_daemon  # the fixture
 
 
 def raw(box: Sandbox, payload: bytes, timeout: float = 10) -> dict[str, object]:
     """Send raw bytes; the daemon's last answer line, parsed."""
-    with socket.socket(socket.AF_UNIX) as sock:
-        sock.settimeout(timeout)
-        sock.connect(str(box.socket))
-        sock.sendall(payload)
-        answer = b""
-        while True:
-            try:
-                chunk = sock.recv(65536)
-            except ConnectionResetError:
-                break
-            if not chunk:
-                break
-            answer += chunk
+    answer = exchange(box.socket, payload, timeout)
     result: dict[str, object] = json.loads(answer.splitlines()[-1])
     return result
 
