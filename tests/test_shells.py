@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from conftest import Py, Sandbox, wait_for
+from support.moreshells import CODE
 from support.shells import Shell
 
 
@@ -58,7 +59,9 @@ def test_cd_activates_switches_and_reverts(daemon: Sandbox, shell_kind: str,
 
     # a PATH entry the user adds meanwhile survives leaving
     extra = str(daemon.root / "user-bin")
-    if shell_kind == "fish":
+    if shell_kind in CODE:
+        sh.run(CODE[shell_kind]["prepend_path"] % extra)
+    elif shell_kind == "fish":
         sh.run(f"set -gx PATH {extra} $PATH")
     else:
         sh.run(f"export PATH={extra}:$PATH")
@@ -74,6 +77,8 @@ def test_exit_status_and_other_prompt_hooks_survive(daemon: Sandbox, shell_kind:
     elif shell_kind == "zsh":
         before = ("autoload -Uz add-zsh-hook\nother_hook() { OTHER_RAN=$((OTHER_RAN+1)); }\n"
                   "add-zsh-hook precmd other_hook")
+    elif shell_kind in CODE:
+        before = CODE[shell_kind]["other_hook"]
     else:
         before = ("set -g OTHER_RAN 0\nfunction other_hook --on-event fish_prompt\n"
                   "  set -g OTHER_RAN (math $OTHER_RAN + 1)\nend")
@@ -81,10 +86,11 @@ def test_exit_status_and_other_prompt_hooks_survive(daemon: Sandbox, shell_kind:
     first = int(sh.var("OTHER_RAN") or 0)
     sh.run("true")
     assert int(sh.var("OTHER_RAN")) > first
-    assert sh.status_of("false") == 1
-    assert sh.status_of("true") == 0
+    assert sh.status_of(CODE.get(shell_kind, {}).get("false", "false")) == 1
+    assert sh.status_of(CODE.get(shell_kind, {}).get("true", "true")) == 0
     # PWD changes on the same line, so the hook runs an export at that prompt
-    fail3 = "(exit 3)" if shell_kind != "fish" else "sh -c 'exit 3'"
+    fail3 = CODE[shell_kind]["fail3"] if shell_kind in CODE else \
+        "(exit 3)" if shell_kind != "fish" else "sh -c 'exit 3'"
     assert sh.status_of(f"cd /; {fail3}") == 3
 
 
@@ -119,18 +125,21 @@ def test_hostile_directory_name_activates_and_executes_nothing(daemon: Sandbox,
     sh = daemon.shell(shell_kind, cwd=daemon.root)
     sh.cd_var("HOSTILE")
     expected = f"{project}/.venv"
-    sh.prompts_until(lambda: sh.run(
-        "test \"$VIRTUAL_ENV\" = \"$HOSTILE/.venv\" && printf '%s' yes") == "yes",
-        60, f"VIRTUAL_ENV={expected!r}")
-    assert sh.run("test \"$(command -v python)\" = \"$HOSTILE/.venv/bin/python\" && "
-                  "printf '%s' yes") == "yes"
+    is_venv = "test \"$VIRTUAL_ENV\" = \"$HOSTILE/.venv\" && printf '%s' yes"
+    is_python = "test \"$(command -v python)\" = \"$HOSTILE/.venv/bin/python\" && printf '%s' yes"
+    if shell_kind in CODE:
+        is_venv, is_python = CODE[shell_kind]["hostile_venv"], CODE[shell_kind]["hostile_python"]
+    sh.prompts_until(lambda: sh.run(is_venv) == "yes", 60, f"VIRTUAL_ENV={expected!r}")
+    assert sh.run(is_python) == "yes"
     assert sh.run("python -c 'import gamma; print(gamma.__version__)'").strip() == "1.0"
     sh.run("cd /")
     sh.prompts_until(lambda: sh.var("VIRTUAL_ENV") == "", 30, "VIRTUAL_ENV unset")
     # again through the hook's own path, with the daemon's snippet (no client at all)
-    sh.run("set -g __venvd_py /nonexistent" if shell_kind == "fish" else "_VENVD_PY=/nonexistent")
+    no_client = CODE[shell_kind]["no_client"] if shell_kind in CODE else \
+        "set -g __venvd_py /nonexistent" if shell_kind == "fish" else "_VENVD_PY=/nonexistent"
+    sh.run(no_client)
     sh.cd_var("HOSTILE")
-    assert sh.run("test \"$VIRTUAL_ENV\" = \"$HOSTILE/.venv\" && printf '%s' yes") == "yes"
+    assert sh.run(is_venv) == "yes"
     assert sh.run("python -c 'import gamma; print(gamma.__version__)'").strip() == "1.0"
     sh.run("cd /")
     assert sh.var("VIRTUAL_ENV") == ""
@@ -208,17 +217,20 @@ def test_nested_shell_is_not_doubled_and_hand_activated_venv_is_left_alone(
     own_bin = f"{project}/.venv/bin"
 
     nested = {"bash": "bash --noprofile --rcfile ~/.bashrc -i", "zsh": "zsh -i",
-              "fish": "fish -i"}[shell_kind]
-    sh.child.sendline(nested)
+              "fish": "fish -i", **{k: c["nested"] for k, c in CODE.items()}}[shell_kind]
+    sh.send(nested)
     sh.run("true")
     assert sh.var("VIRTUAL_ENV") == f"{project}/.venv"
     assert path_entries(sh).count(own_bin) == 1
-    sh.child.sendline("exit")
+    sh.send("exit")
     sh.run("true")
     assert path_entries(sh).count(own_bin) == 1
 
     activate = "activate.fish" if shell_kind == "fish" else "activate"
-    sh.run(f"source {other}/bin/{activate}")
+    if shell_kind in CODE:
+        sh.run(CODE[shell_kind]["activate"] % other)
+    else:
+        sh.run(f"source {other}/bin/{activate}")
     sh.run("true")
     assert sh.var("VIRTUAL_ENV") == str(other)
     entries = path_entries(sh)
@@ -244,8 +256,8 @@ def test_cd_takes_no_process_once_the_daemon_has_snippets_ready(
     sh.run(f"cd {daemon.root}")
     sh.run("true")
     before = path_entries(sh)
-    no_client = "set -g __venvd_py /nonexistent" if shell_kind == "fish" else \
-        "_VENVD_PY=/nonexistent"
+    no_client = CODE[shell_kind]["no_client"] if shell_kind in CODE else \
+        "set -g __venvd_py /nonexistent" if shell_kind == "fish" else "_VENVD_PY=/nonexistent"
     sh.run(no_client)
     sh.run(f"cd {a}")
     assert sh.var("VIRTUAL_ENV") == f"{a}/.venv"

@@ -15,29 +15,35 @@ import pexpect
 
 from venvd.shell import SHELLS as REGISTRY
 
+from support import moreshells
+
 #: Every shell venvd supports: the tests run in each (a new shell needs a SYNTAX entry and,
 #: in ``write_rc``/``Shell``, how to start it).
 SHELLS = tuple(REGISTRY)
 _counter = itertools.count()
 
 #: Which syntax each shell's test steps are written in (the scenario table's STEP).
-FAMILY = {"bash": "posix", "zsh": "posix", "fish": "fish"}
+FAMILY = {"bash": "posix", "zsh": "posix", "fish": "fish", **moreshells.FAMILY}
 
 #: How each shell reads a variable, tests a condition, and finds a command.
 SYNTAX = {
-    "bash": {"var": '"${%s-}"', "cd": 'cd "$%s"'},
-    "zsh": {"var": '"${%s-}"', "cd": 'cd "$%s"'},
-    "fish": {"var": '"$%s"', "cd": 'cd "$%s"'},
+    "bash": {"var": '"${%s-}"', "cd": 'cd "$%s"', "status": "$?"},
+    "zsh": {"var": '"${%s-}"', "cd": 'cd "$%s"', "status": "$?"},
+    "fish": {"var": '"$%s"', "cd": 'cd "$%s"', "status": "$status"},
+    **moreshells.SYNTAX,
 }
 
 
 def shell_path(kind: str) -> Optional[str]:
-    return shutil.which(kind)
+    return moreshells.shell_path(kind) if kind in moreshells.KINDS else shutil.which(kind)
 
 
 def write_rc(kind: str, env: dict[str, str], before: str = "", after: str = "") -> dict[str, str]:
     """The shell's startup file with the hook line the README gives; returns env additions."""
     home = Path(env["HOME"])
+    if kind in moreshells.KINDS:
+        moreshells.write_rc(kind, env, before, after)
+        return {}
     if kind == "bash":
         rc = home / ".bashrc"
         rc.write_text(f"PS1='$ '\n{before}\n{REGISTRY[kind].hook_line()}\n{after}\n")
@@ -69,7 +75,7 @@ class Shell:
         extra = write_rc(kind, env, rc_before, rc_after) if own_rc else {}
         env = {**env, **extra, "TERM": "dumb"}
         args = {"bash": ["--noprofile", "--rcfile", str(home / ".bashrc"), "-i"],
-                "zsh": ["-i"], "fish": ["-i"]}[kind]
+                "zsh": ["-i"], "fish": ["-i"], **moreshells.ARGS}[kind]
         self.child = pexpect.spawn(exe, args, env=env, cwd=str(cwd), encoding="utf-8",
                                    codec_errors="replace", timeout=30, dimensions=(50, 400))
         self.transcript: list[str] = []
@@ -82,12 +88,12 @@ class Shell:
         begin, end = f"@@B{n}@@", f"@@E{n}@@"
         # The markers are printed in two halves so that the echoed command line never
         # matches them; only the command's own output does.
-        self.child.sendline(f"printf '%s%s\\n' '@@B{n}' '@@'; {command}; "
-                            f"printf '%s%s\\n' '@@E{n}' '@@'")
-        self.child.expect(re.escape(begin) + r"\r?\n(.*?)" + re.escape(end), timeout=timeout)
+        self.send(f"printf '%s%s\\n' '@@B{n}' '@@'; {moreshells.wrap(self.kind, command)}; "
+                  f"printf '%s%s\\n' '@@E{n}' '@@'")
+        before = moreshells.expect(self.child, self.kind,
+                                   re.escape(begin) + r"\r?\n(.*?)" + re.escape(end), timeout)
         assert self.child.match is not None
         out = str(self.child.match.group(1)).replace("\r\n", "\n")
-        before = str(self.child.before or "")
         self.transcript.append(before + out)
         self.prompt_output = before  # what the prompt printed before the command (messages)
         return out
@@ -95,12 +101,16 @@ class Shell:
     def status_of(self, command: str) -> int:
         """Run *command* on a line of its own; return ``$?`` as seen at the next command line,
         after the prompt (and so the hook) ran in between."""
-        self.child.sendline(command)
-        var = "$status" if self.kind == "fish" else "$?"
-        self.child.sendline(f"printf '@@S%s@@\\n' {var}")
-        self.child.expect(r"@@S(\d+)@@", timeout=30)
+        self.send(command)
+        self.send(f"printf '@@S%s@@\\n' {SYNTAX[self.kind]['status']}")
+        moreshells.expect(self.child, self.kind, r"@@S(\d+)@@", 30)
         assert self.child.match is not None
         return int(self.child.match.group(1))
+
+    def send(self, line: str) -> None:
+        """Type *line* (for a line whose output nobody waits for, as ``exit`` or a nested
+        shell)."""
+        moreshells.send(self.child, self.kind, line)
 
     def var(self, name: str) -> str:
         return self.run(f"printf '%s' {SYNTAX[self.kind]['var'] % name}").strip("\n")
@@ -121,7 +131,7 @@ class Shell:
 
     def close(self) -> None:
         if self.child.isalive():
-            self.child.sendline("exit")
             with contextlib.suppress(pexpect.TIMEOUT):
+                self.send("exit")
                 self.child.expect(pexpect.EOF, timeout=5)
         self.child.close(force=True)

@@ -1,0 +1,122 @@
+"""What driving nushell and xonsh in a pty takes beyond bash, zsh and fish (see shells.py)."""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Any, Optional
+
+from venvd.shell import SHELLS as REGISTRY
+
+KINDS = ("nu", "xonsh")
+FAMILY = {"nu": "nu", "xonsh": "xonsh"}
+
+#: How each shell reads a variable (PATH joined with ':', as bash has it), cds into the
+#: folder a variable names, and shows the last command's exit status.
+SYNTAX = {
+    "nu": {"var": '($env | get -o %s | default "" | each {|v| $v | into string } | str join ":")',
+           "cd": "cd $env.%s", "status": "$env.LAST_EXIT_CODE"},
+}
+
+#: Arguments that start each one interactive.
+ARGS: dict[str, list[str]] = {"nu": []}
+
+#: reedline (nushell's line editor) asks the terminal where the cursor is and waits for the
+#: answer; a pty has no terminal to answer, so the tests do.
+CURSOR_QUERY = "\x1b[6n"
+
+
+def shell_path(kind: str) -> Optional[str]:
+    """The shell's executable. The nushell npm package's ``nu`` is a node script that runs
+    the real binary beside it: take that binary (no node in between at every start)."""
+    if kind == "xonsh":
+        tools = os.environ.get("VENVD_TEST_TOOLS", "")
+        found = shutil.which("xonsh") or (tools and shutil.which("xonsh", path=tools))
+        return found or None
+    found = shutil.which(kind)
+    if found and kind == "nu" and Path(found).resolve().suffix == ".js":
+        package = Path(found).resolve().parents[1]
+        binaries = sorted(glob.glob(str(package / "node_modules/@nushell/*/bin/nu")))
+        return binaries[0] if binaries else found
+    return found
+
+
+def write_rc(kind: str, env: dict[str, str], before: str, after: str) -> None:
+    home = Path(env["HOME"])
+    if kind == "nu":
+        config = Path(env.get("XDG_CONFIG_HOME") or home / ".config") / "nushell"
+        config.mkdir(parents=True, exist_ok=True)
+        (config / "config.nu").write_text(
+            "$env.config.show_banner = false\n$env.config.use_ansi_coloring = false\n"
+            "$env.config.shell_integration = {osc2: false, osc7: false, osc8: false,"
+            " osc9_9: false, osc133: false, osc633: false, reset_application_mode: false}\n"
+            "$env.PROMPT_COMMAND = {|| '' }\n$env.PROMPT_COMMAND_RIGHT = {|| '' }\n"
+            "$env.PROMPT_INDICATOR = {|| '> ' }\n"
+            f"{before}\n{REGISTRY[kind].hook_line()}\n{after}\n")
+
+
+def wrap(kind: str, command: str) -> str:
+    """*command* as one step of a line: in nushell a failing command would end the line
+    (and the marker after it would never come), so its error is printed instead."""
+    if kind == "nu":
+        return f"try {{ {command} }} catch {{|e| print -e $e.msg }}"
+    return command
+
+
+#: nushell's prompt, painted and waiting for a line (see write_rc): reedline drops whatever
+#: was typed ahead while a command ran, so a line is sent only once this is on screen.
+NU_PROMPT = r"\x1b\[J[^\x1b\r\n]*> .*?\x1b\[\?25h"  # a venv's activate.nu puts "(name) " first
+
+
+def _expect_nu(child: Any, pattern: str, timeout: float) -> str:
+    seen = ""
+    while child.expect([pattern, re.escape(CURSOR_QUERY)], timeout=timeout) == 1:
+        seen += str(child.before or "")
+        child.send("\x1b[1;1R")
+    return seen + str(child.before or "")
+
+
+def send(child: Any, kind: str, line: str) -> None:
+    """Type *line*; in nushell, once the prompt is waiting for it."""
+    if kind == "nu":
+        if not getattr(child, "venvd_idle", False):
+            child.venvd_stash = getattr(child, "venvd_stash", "") + _expect_nu(
+                child, NU_PROMPT, 30)
+        child.venvd_idle = False
+    child.sendline(line)
+
+
+def expect(child: Any, kind: str, pattern: str, timeout: float) -> str:
+    """``child.expect(pattern)``, answering nushell's cursor queries meanwhile and then
+    waiting for its next prompt; returns all that came before the match."""
+    if kind != "nu":
+        child.expect(pattern, timeout=timeout)
+        return str(child.before or "")
+    seen = getattr(child, "venvd_stash", "") + _expect_nu(child, pattern, timeout)
+    match = child.match
+    child.venvd_stash = _expect_nu(child, NU_PROMPT, timeout)
+    child.venvd_idle = True
+    child.match = match
+    return seen
+
+
+#: Test steps written in each shell's own syntax (``%s``: a value, spliced in as given).
+CODE = {
+    "nu": {
+        "prepend_path": "$env.PATH = ($env.PATH | prepend '%s')",
+        "no_client": '$env.__venvd_c.py = "/nonexistent"',
+        "other_hook": ("$env.config.hooks.pre_prompt = ($env.config.hooks.pre_prompt | append"
+                       " {|| $env.OTHER_RAN = (($env.OTHER_RAN? | default 0) + 1) })"),
+        "fail3": "^sh -c 'exit 3'",
+        "false": "^false",  # `false` alone is a value in nushell, not a command
+        "true": "^true",
+        "hostile_venv": """if $env.VIRTUAL_ENV? == $"($env.HOSTILE)/.venv" { printf '%s' yes }""",
+        "hostile_python": ("if (which python | get 0.path) == $\"($env.HOSTILE)/.venv/bin/python\""
+                           " { printf '%s' yes }"),
+        "nested": "nu",
+        "activate": "overlay use '%s/bin/activate.nu'",
+    },
+}
