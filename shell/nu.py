@@ -159,22 +159,20 @@ def --env __venvd_hook [] {
 }
 
 # venvd's env off in this shell (a hand-activated venv's overlay brings its own deactivate,
-# which hides this one while it is active)
+# which hides this one while it is active); a failure is an error, so its status is 1
 def --env deactivate [] {
     let c = $env.__venvd_c
     if not ($c.py | path exists) {
-        print -e $"venvd: deactivate: ($c.py) is missing"
-        $env.LAST_EXIT_CODE = 1
-        return
+        error make -u {msg: $"venvd: deactivate: ($c.py) is missing"}
     }
     let r = (do {
         (^$c.py ...$c.argv nu --socket $c.socket --state-db $c.state_db --pid $"($nu.pid)"
             --action deactivate)
     } | complete)
+    if $r.exit_code != 0 { error make -u {msg: ($r.stderr | str trim)} }
     print -e -n $r.stderr
-    if $r.exit_code == 0 { __venvd_apply $r.stdout }
+    __venvd_apply $r.stdout
     $env.__venvd = ($env.__venvd | merge {ve: ($env.VIRTUAL_ENV? | default "")})
-    $env.LAST_EXIT_CODE = $r.exit_code
 }
 
 if ($env.__venvd? | describe) != "record" {  # once, however often this file is read

@@ -55,13 +55,21 @@ def write_rc(kind: str, env: dict[str, str], before: str, after: str) -> None:
             " osc9_9: false, osc133: false, osc633: false, reset_application_mode: false}\n"
             "$env.PROMPT_COMMAND = {|| '' }\n$env.PROMPT_COMMAND_RIGHT = {|| '' }\n"
             "$env.PROMPT_INDICATOR = {|| '> ' }\n"
-            f"{before}\n{REGISTRY[kind].hook_line()}\n{after}\n")
+            f"{_nu_consts(env)}{before}\n{REGISTRY[kind].hook_line()}\n{after}\n")
+
+
+def _nu_consts(env: dict[str, str]) -> str:
+    """The scenario table's folders as constants: ``overlay use`` (how nushell activates a
+    venv) takes its file at parse time, not from ``$env``."""
+    return "".join(f"const {name} = {REGISTRY['nu'].quote(env[name])}\n"
+                   for name in ("PROJ", "HAND") if name in env)
 
 
 def wrap(kind: str, command: str) -> str:
     """*command* as one step of a line: in nushell a failing command would end the line
     (and the marker after it would never come), so its error is printed instead."""
-    if kind == "nu":
+    if kind == "nu" and not command.startswith(("overlay ", "deactivate")):
+        # (an overlay, and so a venv's deactivate, acts on the scope it runs in: not wrapped)
         return f"try {{ {command} }} catch {{|e| print -e $e.msg }}"
     return command
 
@@ -119,4 +127,34 @@ CODE = {
         "nested": "nu",
         "activate": "overlay use '%s/bin/activate.nu'",
     },
+}
+
+
+#: The scenario table's steps (test_path_scenarios.STEP) in each shell's syntax.
+STEPS = {
+    "nu": {
+        "in": "cd $env.PROJ", "two": "cd $env.TWO", "colon": "cd $env.COLON",
+        "home": "$env.PYTHONHOME = $env.HOMEVAL", "sub": "cd ($env.PROJ | path join sub)",
+        "out": "cd $env.OUT",
+        "hand": "overlay use ($HAND | path join bin activate.nu)",
+        "own": "overlay use ($PROJ | path join .venv bin activate.nu)",
+        "deactivate": "deactivate", "nofast": '$env.VENVD_NO_FAST = "1"',
+        "user": "$env.PATH = ($env.PATH | prepend $env.USERBIN)",
+        "userbin": "$env.PATH = ($env.PATH | prepend ($env.PROJ | path join .venv bin))",
+    },
+}
+#: Steps a shell cannot take, and why (its scenarios are left out for that shell).
+NO_STEP = {
+    "nu": {"pyhand": "python -m venv writes no activate.nu: nushell cannot activate that venv"},
+}
+#: Scenarios that end elsewhere in a shell, and why: (PATH, VIRTUAL_ENV) as in SCENARIOS.
+OUTCOME = {
+    # A venv's activate.nu is an overlay, and its deactivate (`overlay hide`) takes the
+    # whole environment back to when it was activated, PWD included: the shell is back in
+    # the folder it activated the venv in, and venvd's env is the one for that folder.
+    "nu": {"hand-inside-deactivate-outside": ("P", "P"),
+           "hand-outside-enter-deactivate": ("", ""),
+           "hand-outside-then-venvd-deactivate": ("P", "P"),
+           "own-env-by-hand-leave-deactivate": ("P", "P"),
+           "switch-under-hand-venv": ("P", "P")},
 }
