@@ -16,7 +16,8 @@ from venvd.shell import SHELLS, activation, ready
 from venvd.shell.activation import STATE_VAR, Wanted
 
 from conftest import Sandbox
-from support.shells import Shell
+from support.moreshells import READ_SNIPPET
+from support.shells import Shell, shell_path
 
 REPO = Path(__file__).resolve().parents[1]
 EXPORT_PY = REPO / "client" / "export.py"
@@ -105,13 +106,15 @@ SNIPPET_VALUES = ("/p/we ird 'sq' \"dq\" $(touch pwned) `touch pwned` \\ * \n ü
 def read_back(kind: str, snippet: Path, tmp: Path) -> list[str]:
     """Source *snippet* in a real *kind* shell; the three values it set."""
     names = ("_venvd_r_env", "_venvd_r_prompt", "_venvd_r_blob")
-    if kind == "fish":
+    if kind in READ_SNIPPET:
+        code = READ_SNIPPET[kind] % SHELLS[kind].quote(str(snippet))
+    elif kind == "fish":
         code = f"source {SHELLS[kind].quote(str(snippet))}; printf '%s\\x1f' " + " ".join(
             f'"${n}"' for n in names)
     else:
         code = f". {SHELLS[kind].quote(str(snippet))}; printf '%s\\037' " + " ".join(
             f'"${n}"' for n in names)
-    exe = shutil.which(kind)
+    exe = shell_path(kind)
     assert exe is not None
     out = subprocess.run([exe, "-c", code], cwd=tmp, capture_output=True, text=True,
                          check=True).stdout
@@ -120,7 +123,7 @@ def read_back(kind: str, snippet: Path, tmp: Path) -> list[str]:
 
 @pytest.mark.parametrize("kind", list(SHELLS))
 def test_every_shells_snippet_round_trips_hostile_values(kind: str, tmp_path: Path) -> None:
-    if shutil.which(kind) is None:
+    if shell_path(kind) is None:
         pytest.skip(f"{kind} is not installed")
     pairs = tuple(zip(("_venvd_r_env", "_venvd_r_prompt", "_venvd_r_blob"), SNIPPET_VALUES))
     snippet = tmp_path / f"s.{SHELLS[kind].snippet_suffix}"

@@ -158,3 +158,10 @@ OUTCOME = {
            "own-env-by-hand-leave-deactivate": ("P", "P"),
            "switch-under-hand-venv": ("P", "P")},
 }
+
+#: Code printing the three values of a JSON ready snippet (``%s``: its path, quoted), each
+#: followed by \x1f.
+READ_SNIPPET = {
+    "nu": ("open --raw %s | from json | select _venvd_r_env _venvd_r_prompt _venvd_r_blob"
+           " | values | each {|v| $v + (char --unicode 1f) } | str join | print -n $in"),
+}
