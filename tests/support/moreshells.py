@@ -44,7 +44,10 @@ def shell_path(kind: str) -> Optional[str]:
     return found
 
 
-def write_rc(kind: str, env: dict[str, str], before: str, after: str) -> None:
+def write_rc(kind: str, env: dict[str, str], before: str, after: str,
+             hook: Optional[str] = None) -> None:
+    """The rc file with the test's prompt and *hook* (default: the README's hook line)."""
+    hook = REGISTRY[kind].hook_line() if hook is None else hook
     home = Path(env["HOME"])
     if kind == "nu":
         config = Path(env.get("XDG_CONFIG_HOME") or home / ".config") / "nushell"
@@ -55,7 +58,7 @@ def write_rc(kind: str, env: dict[str, str], before: str, after: str) -> None:
             " osc9_9: false, osc133: false, osc633: false, reset_application_mode: false}\n"
             "$env.PROMPT_COMMAND = {|| '' }\n$env.PROMPT_COMMAND_RIGHT = {|| '' }\n"
             "$env.PROMPT_INDICATOR = {|| '> ' }\n"
-            f"{_nu_consts(env)}{before}\n{REGISTRY[kind].hook_line()}\n{after}\n")
+            f"{_nu_consts(env)}{before}\n{hook}\n{after}\n")
 
 
 def _nu_consts(env: dict[str, str]) -> str:
