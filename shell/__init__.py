@@ -8,10 +8,11 @@ from venvd.shell.base import HookConfig, Shell, UnknownShell
 from venvd.shell.bash import Bash
 from venvd.shell.fish import Fish
 from venvd.shell.nu import Nu
+from venvd.shell.xonsh import Xonsh
 from venvd.shell.zsh import Zsh
 
 #: Every supported shell: a new one is a module and a line here.
-SHELLS: dict[str, Shell] = {s.name: s for s in (Bash(), Zsh(), Fish(), Nu())}
+SHELLS: dict[str, Shell] = {s.name: s for s in (Bash(), Zsh(), Fish(), Nu(), Xonsh())}
 
 
 def get_shell(name: str) -> Shell:

@@ -10,12 +10,11 @@ strings to child processes, so it stays out of their environment, nested shells 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import Optional
 
-from venvd.shell import posix
-from venvd.shell.base import Changes, HookConfig, Shell, check_name, expand_home
+from venvd.shell import data, posix
+from venvd.shell.base import Changes, HookConfig, Shell, expand_home
 
 _HOOK = """# venvd's hook for nushell, written by `venvd hook nu` (the paths are this install's)
 # in $env (a record, so no child process sees it), not a const: the tests point py elsewhere
@@ -203,21 +202,12 @@ def quote(value: str) -> str:
     return '"' + "".join(out) + '"'
 
 
-def _json(data: object) -> str:
-    return json.dumps(data, ensure_ascii=True, sort_keys=True, separators=(",", ":")) + "\n"
-
-
-def json_snippet(values: Sequence[tuple[str, str]]) -> str:
-    """The ready snippet as one JSON object (nushell and xonsh read data, not code)."""
-    return _json({check_name(n): v for n, v in values})
-
-
 class Nu(Shell):
     """nushell 0.101+ (vendor autoload folders)."""
 
     name = "nu"
     rc_file = "~/.config/nushell/config.nu"
-    snippet_suffix = "json"
+    snippet_suffix = data.SUFFIX
 
     def hook(self, config: HookConfig) -> str:
         return _HOOK % {
@@ -233,24 +223,13 @@ class Nu(Shell):
         }
 
     def export(self, changes: Changes) -> str:
-        """One JSON line: ``set`` (PATH as a list, as nushell keeps it) and ``unset``."""
-        sets: dict[str, object] = {}
-        unsets = []
-        for name in sorted(changes):
-            value = changes[name]
-            if value is None:
-                unsets.append(check_name(name))
-            else:
-                sets[check_name(name)] = value.split(":") if name == "PATH" else value
-        if not sets and not unsets:
-            return ""
-        return _json({**({"set": sets} if sets else {}), **({"unset": unsets} if unsets else {})})
+        return data.export(changes)
 
     def quote(self, value: str) -> str:
         return quote(value)
 
     def remember(self, state: Optional[tuple[str, str, str]]) -> str:
-        return _json({"remember": list(state or ("", "", ""))})
+        return data.remember(state)
 
     def hook_line(self) -> str:
         return f"mkdir {_AUTOLOAD}; venvd hook nu | save -f ({_AUTOLOAD[1:-1]} venvd.nu)"
@@ -264,7 +243,7 @@ class Nu(Shell):
                 f"    rm -f ({_AUTOLOAD[1:-1]} venvd.nu)\n}}")
 
     def snippet(self, values: Sequence[tuple[str, str]]) -> str:
-        return json_snippet(values)
+        return data.snippet(values)
 
     def rc_paths(self, environ: Mapping[str, str]) -> list[str]:
         default = expand_home(self.rc_file, environ)

@@ -170,6 +170,7 @@ ALLOWED = {
     "venvd.daemon", "venvd.daemon.projects", "venvd.daemon.trust", "venvd.daemon.paths",
     "venvd.daemon.errors", "venvd.daemon.protocol", "venvd.daemon.projectfile",
     "venvd.shell", "venvd.shell.activation", "venvd.shell.base", "venvd.shell.posix",
+    "venvd.shell.data",
     *(f"venvd.shell.{name}" for name in SHELLS),
 }
 

@@ -19,12 +19,14 @@ FAMILY = {"nu": "nu", "xonsh": "xonsh"}
 SYNTAX = {
     "nu": {"var": '($env | get -o %s | default "" | each {|v| $v | into string } | str join ":")',
            "cd": "cd $env.%s", "status": "$env.LAST_EXIT_CODE"},
+    "xonsh": {"var": "@(__xonsh__.env.detype().get('%s', ''))", "cd": "cd @($%s)",
+              "status": "@(__xonsh__.lastcmd.returncode)"},
 }
 
 #: Arguments that start each one interactive.
-ARGS: dict[str, list[str]] = {"nu": []}
+ARGS: dict[str, list[str]] = {"nu": [], "xonsh": ["-i"]}
 
-#: reedline (nushell's line editor) asks the terminal where the cursor is and waits for the
+#: nushell's and xonsh's line editors ask the terminal where the cursor is and wait for the
 #: answer; a pty has no terminal to answer, so the tests do.
 CURSOR_QUERY = "\x1b[6n"
 
@@ -59,6 +61,11 @@ def write_rc(kind: str, env: dict[str, str], before: str, after: str,
             "$env.PROMPT_COMMAND = {|| '' }\n$env.PROMPT_COMMAND_RIGHT = {|| '' }\n"
             "$env.PROMPT_INDICATOR = {|| '> ' }\n"
             f"{_nu_consts(env)}{before}\n{hook}\n{after}\n")
+    elif kind == "xonsh":
+        (home / ".xonshrc").write_text(
+            "$PROMPT = '> '\n$RIGHT_PROMPT = ''\n$TITLE = ''\n$XONSH_HISTORY_BACKEND = 'dummy'\n"
+            "$XONSH_SHOW_TRACEBACK = True\n$COLOR_RESULTS = False\n"
+            f"{before}\n{hook}\n{after}\n")
 
 
 def _nu_consts(env: dict[str, str]) -> str:
@@ -77,12 +84,14 @@ def wrap(kind: str, command: str) -> str:
     return command
 
 
-#: nushell's prompt, painted and waiting for a line (see write_rc): reedline drops whatever
-#: was typed ahead while a command ran, so a line is sent only once this is on screen.
-NU_PROMPT = r"\x1b\[J[^\x1b\r\n]*> .*?\x1b\[\?25h"  # a venv's activate.nu puts "(name) " first
+#: Each shell's prompt, painted and waiting for a line (see write_rc): their line editors
+#: drop whatever was typed ahead while a command ran, so a line is sent only once this is on
+#: screen. A venv's activate script puts "(name) " first.
+PROMPT = {"nu": r"\x1b\[J[^\x1b\r\n]*> .*?\x1b\[\?25h",
+          "xonsh": r"\x1b\[\?2004h\r[^\x1b\r\n]*> "}
 
 
-def _expect_nu(child: Any, pattern: str, timeout: float) -> str:
+def _expect_paced(child: Any, pattern: str, timeout: float) -> str:
     seen = ""
     while child.expect([pattern, re.escape(CURSOR_QUERY)], timeout=timeout) == 1:
         seen += str(child.before or "")
@@ -92,23 +101,23 @@ def _expect_nu(child: Any, pattern: str, timeout: float) -> str:
 
 def send(child: Any, kind: str, line: str) -> None:
     """Type *line*; in nushell, once the prompt is waiting for it."""
-    if kind == "nu":
+    if kind in PROMPT:
         if not getattr(child, "venvd_idle", False):
-            child.venvd_stash = getattr(child, "venvd_stash", "") + _expect_nu(
-                child, NU_PROMPT, 30)
+            child.venvd_stash = getattr(child, "venvd_stash", "") + _expect_paced(
+                child, PROMPT[kind], 30)
         child.venvd_idle = False
     child.sendline(line)
 
 
 def expect(child: Any, kind: str, pattern: str, timeout: float) -> str:
-    """``child.expect(pattern)``, answering nushell's cursor queries meanwhile and then
-    waiting for its next prompt; returns all that came before the match."""
-    if kind != "nu":
+    """``child.expect(pattern)``, answering cursor queries meanwhile and then waiting for
+    the next prompt; returns all that came before the match."""
+    if kind not in PROMPT:
         child.expect(pattern, timeout=timeout)
         return str(child.before or "")
-    seen = getattr(child, "venvd_stash", "") + _expect_nu(child, pattern, timeout)
+    seen = getattr(child, "venvd_stash", "") + _expect_paced(child, pattern, timeout)
     match = child.match
-    child.venvd_stash = _expect_nu(child, NU_PROMPT, timeout)
+    child.venvd_stash = _expect_paced(child, PROMPT[kind], timeout)
     child.venvd_idle = True
     child.match = match
     return seen
@@ -130,6 +139,19 @@ CODE = {
         "nested": "nu",
         "activate": "overlay use '%s/bin/activate.nu'",
     },
+    "xonsh": {
+        "prepend_path": "$PATH.insert(0, '%s')",
+        "no_client": '_venvd.config["py"] = "/nonexistent"',
+        "other_hook": ("$OTHER_RAN = '0'\n@events.on_pre_prompt\ndef _other_hook(**kw):\n"
+                       "    $OTHER_RAN = str(int($OTHER_RAN) + 1)\n"),
+        "fail3": "sh -c 'exit 3'",
+        "hostile_venv": "printf '%s' @('yes' if $VIRTUAL_ENV == $HOSTILE + '/.venv' else 'no')",
+        "hostile_python": ("printf '%s' @('yes' if __import__('shutil').which('python',"
+                           " path=__xonsh__.env.detype()['PATH']) =="
+                           " $HOSTILE + '/.venv/bin/python' else 'no')"),
+        "nested": f"{shell_path('xonsh')} -i",
+        "activate": "source '%s/bin/activate.xsh'",
+    },
 }
 
 
@@ -145,10 +167,19 @@ STEPS = {
         "user": "$env.PATH = ($env.PATH | prepend $env.USERBIN)",
         "userbin": "$env.PATH = ($env.PATH | prepend ($env.PROJ | path join .venv bin))",
     },
+    "xonsh": {
+        "in": "cd @($PROJ)", "two": "cd @($TWO)", "colon": "cd @($COLON)",
+        "home": "$PYTHONHOME = $HOMEVAL", "sub": "cd @($PROJ + '/sub')", "out": "cd @($OUT)",
+        "hand": "source @($HAND + '/bin/activate.xsh')",
+        "own": "source @($PROJ + '/.venv/bin/activate.xsh')",
+        "deactivate": "deactivate", "nofast": "$VENVD_NO_FAST = '1'",
+        "user": "$PATH.insert(0, $USERBIN)", "userbin": "$PATH.insert(0, $PROJ + '/.venv/bin')",
+    },
 }
 #: Steps a shell cannot take, and why (its scenarios are left out for that shell).
 NO_STEP = {
     "nu": {"pyhand": "python -m venv writes no activate.nu: nushell cannot activate that venv"},
+    "xonsh": {"pyhand": "python -m venv writes no activate.xsh: xonsh cannot activate that venv"},
 }
 #: Scenarios that end elsewhere in a shell, and why: (PATH, VIRTUAL_ENV) as in SCENARIOS.
 OUTCOME = {
@@ -167,4 +198,7 @@ OUTCOME = {
 READ_SNIPPET = {
     "nu": ("open --raw %s | from json | select _venvd_r_env _venvd_r_prompt _venvd_r_blob"
            " | values | each {|v| $v + (char --unicode 1f) } | str join | print -n $in"),
+    "xonsh": ("import json, sys; d = json.load(open(%s, encoding='utf-8')); sys.stdout.write("
+              "''.join(d[k] + chr(31) for k in ('_venvd_r_env', '_venvd_r_prompt',"
+              " '_venvd_r_blob')))"),
 }

@@ -1,0 +1,47 @@
+"""What the shells that read data rather than code (nushell, xonsh) get: JSON lines.
+
+Such a shell cannot (nushell) or need not (xonsh) evaluate text from a process; its hook
+parses these lines and applies them with its own builtins, so no value is ever code.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Optional
+
+from venvd.shell.base import Changes, check_name
+
+#: The ready snippets' suffix for these shells: one JSON object they share.
+SUFFIX = "json"
+
+
+def line(data: object) -> str:
+    """*data* as one line of JSON (ASCII: a newline or any other character is escaped)."""
+    return json.dumps(data, ensure_ascii=True, sort_keys=True, separators=(",", ":")) + "\n"
+
+
+def export(changes: Changes) -> str:
+    """One line: ``set`` (name -> value; PATH as a list, as these shells keep it) and
+    ``unset`` (names); empty when nothing changes."""
+    sets: dict[str, object] = {}
+    unsets = []
+    for name in sorted(changes):
+        value = changes[name]
+        if value is None:
+            unsets.append(check_name(name))
+        else:
+            sets[check_name(name)] = value.split(":") if name == "PATH" else value
+    if not sets and not unsets:
+        return ""
+    return line({**({"set": sets} if sets else {}), **({"unset": unsets} if unsets else {})})
+
+
+def remember(state: Optional[tuple[str, str, str]]) -> str:
+    """One line: the activation the hook may revert by itself (see ``Shell.remember``)."""
+    return line({"remember": list(state or ("", "", ""))})
+
+
+def snippet(values: Sequence[tuple[str, str]]) -> str:
+    """The ready snippet: one JSON object, variable -> value."""
+    return line({check_name(n): v for n, v in values})

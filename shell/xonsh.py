@@ -1,0 +1,229 @@
+"""xonsh: the hook is Python, run on ``on_pre_prompt`` and ``on_chdir``.
+
+``venvd hook xonsh`` prints plain Python (the rc line ``exec``s it, so xonsh's
+subprocess-mode guessing never touches it). The hook reads the generation file and the
+daemon's JSON ready snippet with ``open``, and applies the export client's JSON lines (see
+``venvd.shell.data``) to ``__xonsh__.env``: no value is ever code. Its state lives in a
+Python object (``_venvd``), out of the environment of commands and nested shells.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Optional
+
+from venvd.shell import data, posix
+from venvd.shell.base import Changes, HookConfig, Shell, expand_home
+
+_HOOK = '''# venvd's hook for xonsh, printed by `venvd hook xonsh` (the paths are this install's)
+def _venvd_make():
+    import json, os, subprocess, sys, types
+    from xonsh.built_ins import XSH
+    from xonsh.events import events
+    from xonsh.tools import unthreadable
+
+    C = {"py": %(python)s, "argv": [%(argv)s], "socket": %(socket)s,
+         "state_db": %(state_db)s, "gen": %(generation)s, "ready": %(ready)s,
+         "pid_file": %(pid_file)s, "wake": %(wake)s, "markers": [%(markers)s]}
+    S = {"pwd": "", "gen": "", "ve": "", "fs": "", "fe": "", "fp": ""}
+    env = XSH.env
+
+    def get(name):
+        value = env.get(name)
+        return "" if value is None else str(value)
+
+    def read(path):  # the first line of a file, "" when it cannot be read
+        try:
+            with open(path, encoding="utf-8", errors="surrogateescape") as f:
+                return f.readline().rstrip("\\n")
+        except OSError:
+            return ""
+
+    def path():
+        return [str(p) for p in env["PATH"]]
+
+    def alive():  # the daemon runs, and is not a zombie that nobody reaped (state Z)
+        dpid = read(C["pid_file"]).strip()
+        if not dpid:
+            return False
+        if not os.path.isdir("/proc/self"):
+            return True
+        st = read(f"/proc/{dpid}/stat")
+        return bool(st) and not st.rpartition(") ")[2].startswith("Z")
+
+    def root():
+        d, home = get("PWD") or os.getcwd(), get("HOME")
+        while True:
+            if d in (home, "/"):
+                if os.path.isfile(os.path.join(d, ".venvd.toml")):
+                    return d
+            elif any(os.path.isfile(os.path.join(d, m)) for m in C["markers"]):
+                return d
+            if d == "/":
+                return ""
+            d = os.path.dirname(d)
+
+    def fast():  # apply the daemon's ready snippet; False: leave it to the client
+        if not alive():
+            return False
+        top, state = root(), get("VENVD_STATE")
+        ours = bool(state)
+        if ours and not (state == S["fs"] and get("VIRTUAL_ENV") == S["fe"]
+                         and get("VIRTUAL_ENV_PROMPT") == S["fp"] and S["fe"]):
+            return False
+        r = {"_venvd_r_env": "", "_venvd_r_prompt": "", "_venvd_r_blob": ""}
+        if top:
+            f = C["ready"] + top + "/.venvd-ready.json"
+            toml = os.path.join(top, ".venvd.toml")
+            try:
+                if os.path.exists(toml) and os.stat(toml).st_mtime_ns > os.stat(f).st_mtime_ns:
+                    return False
+                with open(f, encoding="utf-8") as fh:
+                    r = json.load(fh)
+            except (OSError, ValueError):
+                return False
+            if r["_venvd_r_env"] and not os.access(r["_venvd_r_env"] + "/bin/python", os.X_OK):
+                return False
+        venv = r["_venvd_r_env"]
+        if get("VENVD_OFF"):
+            if top and top == get("VENVD_OFF"):
+                venv = ""
+            else:
+                env.pop("VENVD_OFF", None)
+        own_bin = S["fe"] + "/bin"
+        if ours and venv == S["fe"] and own_bin in path():
+            return True
+        if not ours and venv and (get("VIRTUAL_ENV") or get("VIRTUAL_ENV_PROMPT")
+                                  or "PYTHONHOME" in env):
+            return False
+        if ours:
+            entries = path()
+            entries.remove(own_bin) if own_bin in entries else None
+            env["PATH"] = entries
+            for name in ("VIRTUAL_ENV", "VIRTUAL_ENV_PROMPT", "VENVD_STATE"):
+                env.pop(name, None)
+            S.update(fs="", fe="", fp="")
+        if venv:
+            tag = f"{os.getpid()}.{r['_venvd_r_blob']}"
+            env["VIRTUAL_ENV"], env["VIRTUAL_ENV_PROMPT"] = venv, r["_venvd_r_prompt"]
+            env["PATH"] = [venv + "/bin", *path()]
+            env["VENVD_STATE"] = tag
+            S.update(fs=tag, fe=venv, fp=r["_venvd_r_prompt"])
+        return True
+
+    def apply(out):  # the client's JSON lines: variables to set and unset, what to remember
+        for line in out.splitlines():
+            try:
+                r = json.loads(line)
+            except ValueError:
+                continue
+            for name in r.get("unset", ()):
+                env.pop(name, None)
+            for name, value in r.get("set", {}).items():
+                env[name] = value
+            if "remember" in r:
+                S["fs"], S["fe"], S["fp"] = r["remember"]
+
+    def client(*extra):
+        argv = [C["py"], *C["argv"], "xonsh", "--socket", C["socket"], "--state-db",
+                C["state_db"], "--pid", str(os.getpid()), *extra]
+        return subprocess.run(argv, env=env.detype(), stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, text=True, errors="surrogateescape")
+
+    def step():  # an idle prompt: one read of the generation file and comparisons
+        g, pwd, ve = read(C["gen"]), get("PWD"), get("VIRTUAL_ENV")
+        woke = bool(get("VENVD_OFF")) and os.path.exists(C["wake"] + str(os.getpid()))
+        broken = bool(S["fe"]) and not os.access(S["fe"] + "/bin/python", os.X_OK)
+        if pwd == S["pwd"] and g == S["gen"] and ve == S["ve"] and not broken and not woke:
+            return
+        S["pwd"] = pwd
+        if woke:  # `venvd activate`
+            env.pop("VENVD_OFF", None)
+        if g != S["gen"] or get("VENVD_NO_FAST") or not fast():
+            S["gen"] = g
+            if os.access(C["py"], os.X_OK):
+                apply(client().stdout)
+        S["ve"] = get("VIRTUAL_ENV")
+        if get("VENVD_STATE") and "deactivate" not in XSH.aliases:
+            XSH.aliases["deactivate"] = deactivate
+
+    def hook(**_):  # whatever happens, the prompt survives
+        try:
+            step()
+        except KeyboardInterrupt:
+            pass
+        except Exception as exc:
+            print(f"venvd: hook failed: {exc!r}", file=sys.stderr)
+
+    @unthreadable
+    def deactivate(args=None, stdin=None, stdout=None, stderr=None):
+        if not os.access(C["py"], os.X_OK):
+            print(f"venvd: deactivate: {C['py']} is missing", file=sys.stderr)
+            return 1
+        done = client("--action", "deactivate")
+        if done.returncode == 0:
+            apply(done.stdout)
+            S["ve"] = get("VIRTUAL_ENV")
+        return done.returncode
+
+    return types.SimpleNamespace(config=C, state=S, hook=hook, deactivate=deactivate,
+                                 events=events)
+
+
+if "_venvd" not in globals():  # once, however often the rc file runs
+    _venvd = _venvd_make()
+    _venvd.events.on_pre_prompt(_venvd.hook)
+    _venvd.events.on_chdir(_venvd.hook)
+'''
+
+
+def quote(value: str) -> str:
+    """A Python string literal (the hook is Python): ``repr`` escapes quotes, backslashes
+    and every unprintable character, and nothing inside a literal is expanded."""
+    return repr(value)
+
+
+class Xonsh(Shell):
+    """xonsh 0.14+."""
+
+    name = "xonsh"
+    rc_file = "~/.xonshrc"
+    snippet_suffix = data.SUFFIX
+
+    def hook(self, config: HookConfig) -> str:
+        return _HOOK % {
+            "python": quote(config.python),
+            "argv": ", ".join(quote(a) for a in config.export_argv),
+            "socket": quote(config.socket),
+            "state_db": quote(config.state_db),
+            "generation": quote(config.generation),
+            "ready": quote(config.ready),
+            "pid_file": quote(config.pid_file),
+            "wake": quote(posix.wake_prefix(config)),
+            "markers": ", ".join(quote(m) for m in config.markers),
+        }
+
+    def export(self, changes: Changes) -> str:
+        return data.export(changes)
+
+    def quote(self, value: str) -> str:
+        return quote(value)
+
+    def remember(self, state: Optional[tuple[str, str, str]]) -> str:
+        return data.remember(state)
+
+    def hook_line(self) -> str:
+        return "exec($(venvd hook xonsh))"
+
+    def rc_block(self) -> str:
+        local_bin = "$HOME + '/.local/bin'"
+        return (f"if {local_bin} not in $PATH:\n    $PATH.insert(0, {local_bin})\n"
+                f"if __import__('shutil').which('venvd'):\n    {self.hook_line()}")
+
+    def snippet(self, values: Sequence[tuple[str, str]]) -> str:
+        return data.snippet(values)
+
+    def rc_paths(self, environ: Mapping[str, str]) -> list[str]:
+        # xonsh reads ~/.xonshrc and its XDG rc file alike: add to the first, clean both
+        config = environ.get("XDG_CONFIG_HOME") or expand_home("~/.config", environ)
+        return [expand_home(self.rc_file, environ), f"{config}/xonsh/rc.xsh"]
