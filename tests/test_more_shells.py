@@ -20,7 +20,7 @@ HOSTILE = ["we ird 'sq' \"dq\"", "$(touch pwned1) `touch pwned2` ; touch pwned3"
            "", "'", '"', "\\", "\\\\'"]
 
 #: Code printing one quoted value exactly (``%s``: the quoted value).
-PRINT = {"nu": "print -n %s", "xonsh": "import sys; sys.stdout.write(%s)"}
+PRINT = {"nu": "print -n %s", "xonsh": "print(%s, end='')"}
 
 
 def run_in(kind: str, code: str, cwd: Path) -> str:

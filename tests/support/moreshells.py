@@ -65,6 +65,13 @@ def write_rc(kind: str, env: dict[str, str], before: str, after: str,
         (home / ".xonshrc").write_text(
             "$PROMPT = '> '\n$RIGHT_PROMPT = ''\n$TITLE = ''\n$XONSH_HISTORY_BACKEND = 'dummy'\n"
             "$XONSH_SHOW_TRACEBACK = True\n$COLOR_RESULTS = False\n"
+            # a failing command must not end the test's line (the marker after it)
+            "$XONSH_SUBPROC_RAISE_ERROR = False\n"
+            # its readline shell asks for the cursor position before each prompt and reads
+            # the answer (and whatever was typed meanwhile) with a 0.5 s timeout: on a
+            # loaded machine a line was lost. The pty has no terminal: nobody to ask.
+            "import xonsh.shells.readline_shell\n"
+            "xonsh.shells.readline_shell._ensure_newline = lambda: None\n"
             f"{before}\n{hook}\n{after}\n")
 
 
@@ -198,7 +205,7 @@ OUTCOME = {
 READ_SNIPPET = {
     "nu": ("open --raw %s | from json | select _venvd_r_env _venvd_r_prompt _venvd_r_blob"
            " | values | each {|v| $v + (char --unicode 1f) } | str join | print -n $in"),
-    "xonsh": ("import json, sys; d = json.load(open(%s, encoding='utf-8')); sys.stdout.write("
+    "xonsh": ("import json; d = json.load(open(%s, encoding='utf-8')); print("
               "''.join(d[k] + chr(31) for k in ('_venvd_r_env', '_venvd_r_prompt',"
-              " '_venvd_r_blob')))"),
+              " '_venvd_r_blob')), end='')"),
 }
