@@ -63,3 +63,22 @@ def test_nu_rc_block_saves_the_hook_and_removes_it_without_venvd(sandbox: Sandbo
     sandbox._shells.append(sh)
     assert not saved.exists()
     assert sh.run(HOOKS).split() == ["0", "false"]
+
+
+def test_xonsh_rc_block_hooks_only_when_venvd_is_there(sandbox: Sandbox) -> None:
+    if shell_path("xonsh") is None:
+        pytest.skip("xonsh is not installed")
+    hooked = "printf '%s' @('_venvd' in globals())"
+    write_rc("xonsh", sandbox.env, "", "", hook=SHELLS["xonsh"].rc_block())
+    sh = Shell("xonsh", sandbox.env, sandbox.root, own_rc=False)
+    sandbox._shells.append(sh)
+    assert sh.run(hooked) == "True"
+    local_bin = f"{sandbox.home}/.local/bin"
+    assert sh.var("PATH").split(":")[0] == local_bin  # put first, once
+    sh.run("exec($(venvd hook xonsh))")  # the rc file read twice: still one hook
+    assert sh.run("printf '%s' @(len(events.on_pre_prompt))") == "1"
+    sh.close()
+    sandbox.env["PATH"] = "/usr/bin:/bin"  # venvd gone: the shell starts, unhooked
+    sh = Shell("xonsh", sandbox.env, sandbox.root, own_rc=False)
+    sandbox._shells.append(sh)
+    assert sh.run(hooked) == "False"
