@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import glob
+import io
 import os
 import re
 import shutil
 from pathlib import Path
 from typing import Any, Optional
+
+import pexpect
 
 from venvd.shell import SHELLS as REGISTRY
 
@@ -86,7 +89,8 @@ def wrap(kind: str, command: str) -> str:
     """*command* as one step of a line: in nushell a failing command would end the line
     (and the marker after it would never come), so its error is printed instead."""
     if kind == "nu" and not command.startswith(("overlay ", "deactivate")):
-        # (an overlay, and so a venv's deactivate, acts on the scope it runs in: not wrapped)
+        # (`overlay use`, and a venv's deactivate, its `overlay hide`, act on the scope they
+        # run in: not wrapped; see end_marker for when they fail)
         return f"try {{ {command} }} catch {{|e| print -e $e.msg }}"
     return command
 
@@ -99,10 +103,16 @@ PROMPT = {"nu": r"\x1b\[J[^\x1b\r\n]*> .*?\x1b\[\?25h",
 
 
 def _expect_paced(child: Any, pattern: str, timeout: float) -> str:
+    if child.logfile_read is None:  # what the terminal showed, for a failure's message
+        child.logfile_read = io.StringIO()
     seen = ""
-    while child.expect([pattern, re.escape(CURSOR_QUERY)], timeout=timeout) == 1:
-        seen += str(child.before or "")
-        child.send("\x1b[1;1R")
+    try:
+        while child.expect([pattern, re.escape(CURSOR_QUERY)], timeout=timeout) == 1:
+            seen += str(child.before or "")
+            child.send("\x1b[1;1R")
+    except pexpect.TIMEOUT:
+        raise AssertionError(f"no {pattern!r} within {timeout} s; the terminal showed:\n"
+                             f"{child.logfile_read.getvalue()[-3000:]!r}") from None
     return seen + str(child.before or "")
 
 
@@ -114,6 +124,12 @@ def send(child: Any, kind: str, line: str) -> None:
                 child, PROMPT[kind], 30)
         child.venvd_idle = False
     child.sendline(line)
+
+
+def end_marker(kind: str, end: str) -> str:
+    """The pattern that ends a command's output: in nushell, also the next prompt's start
+    (an error in a command that ``wrap`` left alone ends the line before the marker)."""
+    return f"(?:{re.escape(end)}|\\x1b\\[\\?2004h)" if kind == "nu" else re.escape(end)
 
 
 def expect(child: Any, kind: str, pattern: str, timeout: float) -> str:

@@ -91,7 +91,8 @@ class Shell:
         self.send(f"printf '%s%s\\n' '@@B{n}' '@@'; {moreshells.wrap(self.kind, command)}; "
                   f"printf '%s%s\\n' '@@E{n}' '@@'")
         before = moreshells.expect(self.child, self.kind,
-                                   re.escape(begin) + r"\r?\n(.*?)" + re.escape(end), timeout)
+                                   re.escape(begin) + r"\r?\n(.*?)"
+                                   + moreshells.end_marker(self.kind, end), timeout)
         assert self.child.match is not None
         out = str(self.child.match.group(1)).replace("\r\n", "\n")
         self.transcript.append(before + out)
