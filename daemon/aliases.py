@@ -21,7 +21,7 @@ from typing import Optional
 from venvd.shell import ready
 
 MARK = ".venvd-alias"
-SUFFIXES = ("sh", "fish")
+SUFFIXES = ready.SUFFIXES  # every syntax the registry has (see venvd.shell.ready)
 
 
 def _mark(ready_dir: Path, folder: str) -> Path:

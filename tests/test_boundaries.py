@@ -21,6 +21,7 @@ from venvd.daemon import projects
 
 from conftest import Sandbox, wait_for
 from support.index import SEEDS
+from support.moreshells import CODE
 from support.shells import Shell
 
 UV = Path(sys.executable).with_name("uv")
@@ -275,7 +276,7 @@ def workspace(daemon: Sandbox) -> Iterator[Path]:
 
 def state(sh: Shell) -> tuple[str, str, str]:
     """What an activation changes: the env, venvd's state blob and PATH."""
-    return sh.var("VIRTUAL_ENV"), sh.var("VENVD_STATE"), sh.run("printf '%s\\n' \"$PATH\"")
+    return sh.var("VIRTUAL_ENV"), sh.var("VENVD_STATE"), sh.var("PATH")
 
 
 def test_cd_into_members_docs_and_nested_projects(daemon: Sandbox, workspace: Path,
@@ -327,7 +328,8 @@ def test_docs_and_members_activate_from_snippets_alone(daemon: Sandbox, workspac
         assert ready_snippet(daemon, folder).read_text() == ready_snippet(daemon, ws).read_text()
     sh.run(f"cd {daemon.root}")
     sh.prompts_until(lambda: sh.var("VIRTUAL_ENV") == "", 30, "no env outside")
-    sh.run("set -g __venvd_py /nonexistent" if shell_kind == "fish" else "_VENVD_PY=/nonexistent")
+    sh.run(CODE[shell_kind]["no_client"] if shell_kind in CODE else
+           "set -g __venvd_py /nonexistent" if shell_kind == "fish" else "_VENVD_PY=/nonexistent")
     states = set()
     for folder in (ws, *inner):
         sh.run(f"cd {folder}")  # from outside: only the (alias) snippet can activate
