@@ -286,13 +286,19 @@ DAEMON_ACTIONS = {
 
 
 def _alive(pid: int) -> bool:
+    """Whether *pid* still runs. A zombie does not: a stopped daemon whose parent (an init
+    that does not reap, as in many containers) never waits for it keeps its pid."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[-1].split()[:1] != [b"Z"]
+    except OSError:  # no /proc (not Linux): the signal test is all there is
+        return True
 
 
 def doctor(args: argparse.Namespace) -> int:
