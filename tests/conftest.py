@@ -306,6 +306,9 @@ def sandbox(tmp_path: Path, wheelhouse: Path, uv_cache: Path) -> Iterator[Sandbo
         "UV_CONFIG_FILE": str(uv_toml),
         "UV_PYTHON_DOWNLOADS": "never",
         "UV_NO_PROGRESS": "1",
+        # an index the tests take down answers "connection refused": uv's own retries with
+        # back-off (seconds) test nothing of venvd's
+        "UV_HTTP_RETRIES": "0",
         "PATH": os.pathsep.join([str(bin_dir), _clean_path()]),
         "LANG": "C.UTF-8",
         "LC_ALL": "C.UTF-8",
