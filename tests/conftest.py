@@ -173,6 +173,15 @@ class Sandbox:
             return False
 
     def status(self, project: Path) -> dict[str, Any]:
+        """``venvd status --json`` of *project*: asked on the socket (a test polls it, and
+        a client process per poll is most of a short test's time) while the daemon runs;
+        through the CLI, which starts a daemon, when it does not."""
+        with contextlib.suppress(connection.DaemonUnavailable, OSError):
+            reply = self.request({"op": "status", "dir": str(project), "all": False},
+                                 timeout=30)
+            if reply.get("ok"):
+                found: dict[str, Any] = reply["projects"][0]
+                return found
         out = self.venvd("status", str(project), "--json").stdout
         result: dict[str, Any] = json.loads(out)
         return result
@@ -309,6 +318,8 @@ def sandbox(tmp_path: Path, wheelhouse: Path, uv_cache: Path) -> Iterator[Sandbo
         # an index the tests take down answers "connection refused": uv's own retries with
         # back-off (seconds) test nothing of venvd's
         "UV_HTTP_RETRIES": "0",
+        # as a terminal exports it: uv must not wrap the error lines venvd reports
+        "COLUMNS": "80",
         "PATH": os.pathsep.join([str(bin_dir), _clean_path()]),
         "LANG": "C.UTF-8",
         "LC_ALL": "C.UTF-8",

@@ -21,6 +21,10 @@ class Cancelled(VenvdError):
     """The daemon is stopping; the sync was abandoned and nothing was switched."""
 
 
+#: Variables a sync's commands do not get from the daemon's environment.
+_NOT_PASSED = frozenset({"VIRTUAL_ENV", "COLUMNS", "LINES"})
+
+
 @dataclass
 class Job:
     """One sync of one project into a fresh environment folder."""
@@ -70,7 +74,9 @@ class Job:
         """Run *argv* in the project; keep its output; raise CommandFailed on failure."""
         if self.cancel.is_set():
             raise Cancelled("sync cancelled")
-        env = {k: v for k, v in self.environ.items() if k != "VIRTUAL_ENV"}
+        # no COLUMNS: uv wraps its messages to that width, and a path cut in two is lost
+        # from the error line venvd reports (a daemon started from a terminal inherits it)
+        env = {k: v for k, v in self.environ.items() if k not in _NOT_PASSED}
         env.update(extra_env or {})
         self.progress("$ " + " ".join(argv))
         self.output.append("$ " + " ".join(argv))
