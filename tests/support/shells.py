@@ -72,6 +72,11 @@ class Shell:
                 "zsh": ["-i"], "fish": ["-i"]}[kind]
         self.child = pexpect.spawn(exe, args, env=env, cwd=str(cwd), encoding="utf-8",
                                    codec_errors="replace", timeout=30, dimensions=(50, 400))
+        # pexpect waits 50 ms before each send and 100 ms after closing, for programs that
+        # drop input typed too early; a shell's line editor queues it, and every command
+        # here is matched by its own markers
+        self.child.delaybeforesend = None
+        self.child.delayafterclose = 0.01
         self.transcript: list[str] = []
         self.prompt_output = ""
         self.run("true")  # the shell is up and its first prompt has run
