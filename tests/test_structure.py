@@ -7,6 +7,11 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
+
+from venvd.daemon import aliases
+from venvd.shell import ready
+
 REPO = Path(__file__).resolve().parent.parent
 PARTS = ("daemon", "client", "shell")
 MAX_MODULE_LINES = 300
@@ -63,3 +68,22 @@ def test_no_shipped_module_or_class_is_too_long() -> None:
 def test_every_exception_is_still_needed() -> None:
     stale = set(EXCEPTIONS) - set(shipped_offenders())
     assert stale == set(), f"within the limits now: remove {sorted(stale)} from EXCEPTIONS"
+
+
+def test_a_new_snippet_syntax_reaches_aliases_with_no_daemon_edit(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The daemon writes and copies one snippet per syntax the shell registry names: a shell
+    with a new syntax is one registry line (``ready.FORMATS`` is built from it), not an edit
+    of the daemon's own list."""
+    formats = {**ready.FORMATS, "newsh": ready.FORMATS["sh"]}
+    monkeypatch.setattr(ready, "FORMATS", formats)
+    monkeypatch.setattr(ready, "SUFFIXES", tuple(formats))
+    ready_dir, project = tmp_path / "ready", str(tmp_path / "proj")
+    env = project + "/.venv"
+    ready.write(ready_dir, project, {"VIRTUAL_ENV": env, "VIRTUAL_ENV_PROMPT": "proj",
+                                     "PYTHONHOME": None, "PATH": f"prepend {env}/bin"})
+    aliases.write(ready_dir, project + "/docs", project)
+    assert aliases.of(ready_dir, project) == [project + "/docs"]
+    for suffix in formats:
+        copy = ready.snippet_path(ready_dir, project + "/docs", suffix)
+        assert copy.read_text() == ready.snippet_path(ready_dir, project, suffix).read_text()
