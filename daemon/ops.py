@@ -12,7 +12,7 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from venvd.daemon import projects, sync, trust
+from venvd.daemon import plans, projects, states, trust
 from venvd.daemon.errors import VenvdError
 from venvd.daemon.protocol import TABLE, Message
 from venvd.daemon.status import record_json
@@ -104,7 +104,7 @@ def sync_op(d: Daemon, request: Message, emit: Emit) -> Message:
 def _announce(project: str, emit: Emit) -> None:
     """The first progress line of ``sync --wait``: the engine, and how many steps."""
     try:
-        plan = sync.cached_plan(Path(project))
+        plan = plans.cached_plan(Path(project))
     except VenvdError:
         return  # the sync itself records and reports the problem
     # uv venv and the seeding of pip, unless the engine makes the env itself
@@ -140,7 +140,7 @@ def prune(d: Daemon, request: Message, emit: Emit) -> Message:
     in_use: dict[str, str] = {}
     for project in d.store.projects():
         if os.path.isdir(project):
-            in_use[str(sync.env_store(d.paths.envs, Path(project)))] = project
+            in_use[str(states.env_store(d.paths.envs, Path(project)))] = project
     removed: list[str] = []
     busy = d.syncer.queue.busy()
     envs = d.paths.envs
@@ -152,7 +152,7 @@ def prune(d: Daemon, request: Message, emit: Emit) -> Message:
         elif owner not in busy:
             link = Path(projects.env_path(owner))
             current = link.resolve() if link.is_symlink() else None
-            removed += map(str, sync.prune_states(store, d.config.keep_states, current))
+            removed += map(str, states.prune_states(store, d.config.keep_states, current))
     return {"ok": True, "removed": removed}
 
 

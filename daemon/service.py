@@ -17,7 +17,7 @@ from typing import Any, Callable, Optional
 
 import psutil
 
-from venvd.daemon import ops, projects, sync, trust
+from venvd.daemon import ops, plans, projects, trust
 from venvd.daemon.config import UserConfig, load_user_config
 from venvd.daemon.errors import VenvdError
 from venvd.daemon.keeper import Keeper
@@ -158,10 +158,10 @@ class Daemon:
         if shell and self.shells.pending(shell) > told:  # news for a shell that may not ask
             self.view.bump()
 
-    def track(self, project: str, plan: Optional[sync.Plan] = None) -> None:
+    def track(self, project: str, plan: Optional[plans.Plan] = None) -> None:
         """Watch *project*'s root and the folders its requirement files live in."""
         try:
-            plan = plan or sync.cached_plan(Path(project))
+            plan = plan or plans.cached_plan(Path(project))
         except VenvdError:
             self.watcher.watch(project)
         else:

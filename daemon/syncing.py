@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Callable, Optional
 
-from venvd.daemon import projects, sync, turns
+from venvd.daemon import gitexclude, plans, projects, states, sync, turns
 from venvd.daemon.config import UserConfig
 from venvd.daemon.engines.base import Cancelled
 from venvd.daemon.errors import CommandFailed, VenvdError, first_error_line
@@ -28,7 +28,7 @@ class Syncer:
 
     def __init__(self, paths: Paths, uv: str, config: UserConfig, store: Store,
                  shells: ShellRegistry, view: View,
-                 track: Callable[[str, Optional[sync.Plan]], None]) -> None:
+                 track: Callable[[str, Optional[plans.Plan]], None]) -> None:
         self.paths = paths
         self.uv = uv
         self.config = config
@@ -51,7 +51,7 @@ class Syncer:
                                     f"(Python {plan.interpreter.version_str}) in the background")
         self.queue.request(project)
 
-    def needs_sync(self, project: str, plan: sync.Plan) -> bool:
+    def needs_sync(self, project: str, plan: plans.Plan) -> bool:
         """Whether *plan* is neither in place nor known to fail or to wait (no side effect)."""
         if self.state.failed(project) == plan.fingerprint:
             return False
@@ -61,9 +61,9 @@ class Syncer:
         usable = projects.env_is_usable(projects.env_path(project))
         return not (record.get("fingerprint") == plan.fingerprint and usable)
 
-    def _plan_or_tell(self, project: str, shell: Optional[ShellInfo]) -> Optional[sync.Plan]:
+    def _plan_or_tell(self, project: str, shell: Optional[ShellInfo]) -> Optional[plans.Plan]:
         try:
-            return sync.cached_plan(Path(project))
+            return plans.cached_plan(Path(project))
         except VenvdError as exc:
             if shell is not None:
                 self.shells.tell_once(shell, f"plan:{project}:{exc}", f"{name(project)}: {exc}")
@@ -90,9 +90,9 @@ class Syncer:
         if cancel.is_set():
             return  # the daemon is stopping: nothing was touched
         started = time.time()
-        plan: Optional[sync.Plan] = None
+        plan: Optional[plans.Plan] = None
         try:
-            plan = sync.make_plan(Path(project))
+            plan = plans.make_plan(Path(project))
             if not asked and self._in_step(project, plan):
                 return  # a second event of a change already followed: nothing to say
             outcome = (sync.adopt(plan, self.paths.envs, self.uv, progress, cancel)
@@ -125,11 +125,11 @@ class Syncer:
         if what is not None:
             progress(f"venvd: waiting for {what} to finish")
 
-    def _in_step(self, project: str, plan: sync.Plan) -> bool:
+    def _in_step(self, project: str, plan: plans.Plan) -> bool:
         record = self.store.project(project) or {}
         return record.get("fingerprint") == plan.fingerprint and sync.up_to_date(plan)
 
-    def _lock_is_stale(self, project: str, plan: sync.Plan) -> None:
+    def _lock_is_stale(self, project: str, plan: plans.Plan) -> None:
         """The manifest is newer than its lockfile: not a failure (the user edits, then
         locks); the last good env stays, and the lockfile's next change syncs."""
         hint = plan.engine.lock_hint
@@ -137,7 +137,7 @@ class Syncer:
         self.state.set_waiting(project, plan.fingerprint, hint)
         self.view.bump()
 
-    def _done(self, project: str, plan: sync.Plan, outcome: sync.Outcome,
+    def _done(self, project: str, plan: plans.Plan, outcome: sync.Outcome,
               started: float) -> None:
         self.state.clear(project)
         self.store.record_env(
@@ -149,14 +149,15 @@ class Syncer:
         self.store.add_sync(SyncRecord(
             project, plan.engine.name, started, outcome.seconds, "ok", outcome.added,
             outcome.removed, outcome.changed, None, "\n".join(outcome.output)))
-        sync.remember_plan(plan)
+        plans.remember_plan(plan)
         self._track(project, plan)
-        sync.keep_out_of_git(Path(project), (projects.ENV_NAME, *sync.moved_aside(Path(project))))
+        gitexclude.keep_out_of_git(Path(project),
+                                   (projects.ENV_NAME, *states.moved_aside(Path(project))))
         env = projects.env_path(project)
         self.view.keep_ready(project, self.view.activation(project, env) or {}, replace=True)
         if outcome.moved_aside:
             self.shells.tell_project(project, f"{name(project)}: "
-                                              f"{sync.aside_note(outcome.moved_aside)}")
+                                              f"{states.aside_note(outcome.moved_aside)}")
         if not outcome.adopted:  # the tool that synced it has said so already
             note = "switched" if outcome.switched_only else "synced"
             self.shells.tell_project(
@@ -165,7 +166,7 @@ class Syncer:
         self.view.bump()
 
     def _failed(self, project: str, started: float, error: str, output: str,
-                plan: Optional[sync.Plan]) -> None:
+                plan: Optional[plans.Plan]) -> None:
         # the fingerprint of what was tried: files that changed since (uv writes uv.lock
         # after pyproject.toml) are a new state, to be tried in turn
         self.state.set_failed(project, plan.fingerprint if plan is not None else "")

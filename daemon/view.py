@@ -73,16 +73,20 @@ class View:
                 replace = True
             if exports == {}:
                 ready.remove(self.paths.ready, project)
-            elif replace or not ready.snippet_path(self.paths.ready, project, "sh").exists():
+            elif replace or not self._has_snippet(project):
                 ready.write(self.paths.ready, project, exports)
             if alias is not None and (
                     aliases.stands_for(self.paths.ready, alias) != project
-                    or not ready.snippet_path(self.paths.ready, alias, "sh").exists()):
+                    or not self._has_snippet(alias)):
                 if exports:  # "stay inactive" is safe unwatched: only activations expire
                     self._aliased.add(project)
                 aliases.write(self.paths.ready, alias, project)
             if replace:
                 self._rewrite_aliases(project)
+
+    def _has_snippet(self, folder: str) -> bool:
+        """Whether *folder* has its snippets (written together: the first syntax's tells)."""
+        return ready.snippet_path(self.paths.ready, folder, ready.SUFFIXES[0]).exists()
 
     def refresh_aliases(self, project: str) -> None:
         """*project*'s files changed (e.g. a workspace's members): its aliases follow."""

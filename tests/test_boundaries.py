@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from venvd.daemon import projects
+from venvd.daemon import workspace as uv_workspace
 
 from conftest import Sandbox, wait_for
 from support.index import SEEDS
@@ -46,7 +47,7 @@ def tree(root: Path, files: dict[str, str]) -> Path:
 def reader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Every rule test runs with tomllib and with the reader the client falls back on when
     it runs without site-packages below Python 3.11."""
-    monkeypatch.setattr(projects, "_pyprojects", {})
+    monkeypatch.setattr(uv_workspace, "_pyprojects", {})
     if request.param == "small reader":
         monkeypatch.setitem(sys.modules, "tomllib", None)  # import tomllib -> ImportError
     kind: str = request.param
@@ -141,7 +142,7 @@ def test_uv_workspace_members_belong_to_the_workspace_root(tmp_path: Path, reade
                 "nested", "packages/b/examples/demo"):
         assert owner_of(ws, rel) == rel, rel
     assert owner_of(ws, "nested/inner") == "nested"
-    assert projects.workspace_members(str(ws)) == [
+    assert uv_workspace.workspace_members(str(ws)) == [
         "libs/core", "nested", "packages/a", "packages/b", "packages/no-project",
         "packages/opted-out"]
 

@@ -164,8 +164,9 @@ def test_export_prints_nothing_when_nothing_changed(daemon: Sandbox) -> None:
 #: venvd's stdlib-only layer: all the prompt path may import besides the standard library.
 ALLOWED = {
     "venvd", "venvd.client", "venvd.client.export", "venvd.client.connection",
-    "venvd.daemon", "venvd.daemon.projects", "venvd.daemon.trust", "venvd.daemon.paths",
-    "venvd.daemon.errors", "venvd.daemon.protocol", "venvd.daemon.projectfile",
+    "venvd.daemon", "venvd.daemon.projects", "venvd.daemon.workspace", "venvd.daemon.trust",
+    "venvd.daemon.paths", "venvd.daemon.errors", "venvd.daemon.protocol",
+    "venvd.daemon.projectfile",
     "venvd.shell", "venvd.shell.activation", "venvd.shell.base", "venvd.shell.posix",
     *(f"venvd.shell.{name}" for name in SHELLS),
 }

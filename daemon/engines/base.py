@@ -62,6 +62,11 @@ class Job:
         """``--python <the env's python>``: what every uv command into the env is given."""
         return ["--python", self.env_python]
 
+    def pip_sync(self, *args: str) -> list[str]:
+        """``uv pip sync`` with *args*: an empty requirement set makes an empty env, not an
+        error (a project may pin nothing yet)."""
+        return [self.uv, "pip", "sync", "--allow-empty-requirements", *args]
+
     def extra_args(self, flag: str = "--extra") -> list[str]:
         """*flag* before each extra the config asks for (``--extra a --extra b``)."""
         return repeat(flag, self.config.extras)
