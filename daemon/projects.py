@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
+from venvd.daemon.display import printable
 from venvd.daemon.errors import VenvdError
 from venvd.daemon.projectfile import (
     MAX_SMALL,
@@ -388,13 +389,13 @@ def activation(project: str, env: str) -> dict[str, object]:
     if os.path.isdir(os.path.join(env, "conda-meta")):
         return {
             "CONDA_PREFIX": env,
-            "CONDA_DEFAULT_ENV": os.path.basename(project),
+            "CONDA_DEFAULT_ENV": printable(os.path.basename(project)),  # shown in prompts
             "PYTHONHOME": None,
             "PATH": "prepend " + os.path.join(env, "bin"),
         }
     return {
         "VIRTUAL_ENV": env,
-        "VIRTUAL_ENV_PROMPT": env_prompt(env, project),
+        "VIRTUAL_ENV_PROMPT": printable(env_prompt(env, project)),  # shown in prompts
         "PYTHONHOME": None,
         "PATH": "prepend " + os.path.join(env, "bin"),
     }
