@@ -143,6 +143,35 @@ def test_a_runtime_folder_of_another_user_is_one_line_at_shell_start(
     assert "Traceback" not in "".join(sh.transcript)
 
 
+def test_a_runtime_folder_replaced_after_shell_start_is_refused_once(
+        daemon: Sandbox, shell_kind: str, other_uid: int) -> None:
+    """The folder was the user's when the shell started; then, with the daemon gone, another
+    user made one at the same path (a /tmp cleaner removed the old one). The client says so
+    once and activates from the user's own state; nothing in the new folder runs."""
+    project = daemon.project("replaced", requirements="")
+    daemon.venvd("allow", str(project))
+    assert daemon.wait_state(project)["state"] == "synced"
+    env = f"{project}/.venv"
+    sh = daemon.shell(shell_kind, cwd=daemon.root)
+    sh.run(f"cd {project}")
+    sh.prompts_until(lambda: sh.var("VIRTUAL_ENV") == env, 60, "the env active")
+    sh.run(f"cd {daemon.root}")
+    daemon.kill_daemon()
+    _runtime(daemon).rename(_runtime(daemon).with_name("venvd.old"))
+    marker = daemon.root / "SOURCED"
+    _foreign_runtime(daemon, other_uid, project, marker)
+    told = len(_venvd_lines(sh))
+    for _ in range(2):
+        sh.run(f"cd {project}")
+        sh.run("true")
+        assert sh.var("VIRTUAL_ENV") == env  # from the user's own state, on disk
+        sh.run(f"cd {daemon.root}")
+    lines = _venvd_lines(sh)[told:]
+    assert len(lines) == 1 and "not a folder of yours" in lines[0], lines
+    assert not marker.exists()
+    assert "Traceback" not in "".join(sh.transcript)
+
+
 def _refused_folder(box: Sandbox, how: str, other_uid: int) -> None:
     folder = _runtime(box)
     if how == "writable by others":
