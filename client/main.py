@@ -11,6 +11,7 @@ import sys
 from typing import Callable
 
 from venvd.client import commands
+from venvd.daemon.display import printable
 from venvd.daemon.errors import UsageError, VenvdError
 from venvd.shell import SHELLS, get_shell, listing
 
@@ -94,10 +95,10 @@ def main(argv: list[str] | None = None) -> int:
         func: Command = namespace.func
         return func(namespace)
     except UsageError as exc:
-        print(f"venvd: {exc}", file=sys.stderr)
+        print(f"venvd: {printable(str(exc))}", file=sys.stderr)
         return 2
-    except VenvdError as exc:
-        print(f"venvd: {exc}", file=sys.stderr)
+    except VenvdError as exc:  # often names a path or quotes a tool: escaped
+        print(f"venvd: {printable(str(exc))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

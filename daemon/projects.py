@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from typing import Optional
 
+from venvd.daemon.display import printable
 from venvd.daemon.errors import VenvdError
 from venvd.daemon.projectfile import MAX_SMALL, present, read_project_text
 from venvd.daemon.workspace import workspace_root
@@ -173,13 +174,13 @@ def activation(project: str, env: str) -> dict[str, object]:
     if os.path.isdir(os.path.join(env, "conda-meta")):
         return {
             "CONDA_PREFIX": env,
-            "CONDA_DEFAULT_ENV": os.path.basename(project),
+            "CONDA_DEFAULT_ENV": printable(os.path.basename(project)),  # shown in prompts
             "PYTHONHOME": None,
             "PATH": "prepend " + os.path.join(env, "bin"),
         }
     return {
         "VIRTUAL_ENV": env,
-        "VIRTUAL_ENV_PROMPT": env_prompt(env, project),
+        "VIRTUAL_ENV_PROMPT": printable(env_prompt(env, project)),  # shown in prompts
         "PYTHONHOME": None,
         "PATH": "prepend " + os.path.join(env, "bin"),
     }

@@ -10,6 +10,8 @@ from typing import Any, Optional
 
 import psutil
 
+from venvd.daemon.display import printable
+
 #: How often shells that exited are forgotten.
 SHELL_CHECK_SECONDS = 30.0
 #: News kept per project, for shells that come in later.
@@ -52,20 +54,21 @@ class ShellRegistry:
 
     def tell(self, shell: ShellInfo, text: str) -> None:
         with self._lock:
-            shell.inbox.append(text)
+            shell.inbox.append(printable(text))
 
     def tell_once(self, shell: ShellInfo, key: str, text: str) -> None:
         with self._lock:
             if key not in shell.told:
                 shell.told.add(key)
-                shell.inbox.append(text)
+                shell.inbox.append(printable(text))
 
     def tell_project(self, project: str, text: str) -> None:
         """News for the shells in *project*, given at their next prompt (the generation
         bump that follows makes every shell ask)."""
         with self._lock:
             news = self._news.setdefault(project, [])
-            news.append((time.monotonic(), text))
+            # names and tool output in news are shown on a terminal: never raw controls
+            news.append((time.monotonic(), printable(text)))
             del news[:-NEWS_KEPT]
 
     def take(self, shell: ShellInfo) -> list[str]:

@@ -23,7 +23,8 @@ set -g __venvd_fe ''
 set -g __venvd_fp ''
 function __venvd_fast
     set -l dpid ''
-    test -r $__venvd_pid_file; and read dpid < $__venvd_pid_file
+    # only files of the user's own (`venvd hook` checked their folder at shell start)
+    test -O $__venvd_pid_file -a -r $__venvd_pid_file; and read dpid < $__venvd_pid_file
     test -n "$dpid"; or return 1
     if test -d /proc/self  # alive, and not a zombie that nobody reaped (state Z)
         test -r /proc/$dpid/stat; or return 1
@@ -70,7 +71,7 @@ function __venvd_fast
     set -l _venvd_r_blob ''
     if test -n "$root"
         set -l f "$__venvd_ready$root/.venvd-ready.fish"
-        test -r "$f"; or return 1
+        test -O "$f" -a -r "$f"; or return 1
         if test -e "$root/.venvd.toml"; and test "$root/.venvd.toml" -nt "$f"
             return 1
         end
@@ -118,14 +119,14 @@ end
 function __venvd_hook --on-event fish_prompt --on-variable PWD
     set -l venvd_status $status
     set -l g ''
-    if test -r $__venvd_gen_file
+    if test -O $__venvd_gen_file -a -r $__venvd_gen_file
         read g < $__venvd_gen_file
     end
     if test "$PWD" != "$__venvd_pwd" -o "$g" != "$__venvd_gen" -o "$VIRTUAL_ENV" != "$__venvd_ve"
             or begin; test -n "$__venvd_fe"; and not test -x "$__venvd_fe/bin/python"; end
-            or begin; set -q VENVD_OFF; and test -e "$__venvd_wake$fish_pid"; end
+            or begin; set -q VENVD_OFF; and test -O "$__venvd_wake$fish_pid"; end
         set -g __venvd_pwd $PWD
-        if set -q VENVD_OFF; and test -e "$__venvd_wake$fish_pid"  # `venvd activate`
+        if set -q VENVD_OFF; and test -O "$__venvd_wake$fish_pid"  # `venvd activate`
             set -e VENVD_OFF
         end
         if test "$g" != "$__venvd_gen"; or set -q VENVD_NO_FAST; or not __venvd_fast

@@ -59,10 +59,12 @@ def argv(words: tuple[str, ...]) -> str:
 # of the generation file the daemon bumps, and string comparisons. On a `cd` it tries the
 # fast path (builtins only: file tests and `.` of a snippet the daemon keeps ready), and
 # falls back to the export client. `$?` is kept for the next prompt hook, and Ctrl-C cannot
-# interrupt an `eval` half-way.
+# interrupt an `eval` half-way. Every file it reads or sources must be the user's own (`-O`,
+# a builtin test): `venvd hook` checked the runtime folder once, at shell start, and a file
+# someone else put there is never trusted (the client then says why, once).
 HOOK_FUNCTION = r"""_venvd_fast() {
   local d=$PWD root= m f dpid=
-  [[ -r $_VENVD_PIDFILE ]] && read -r dpid < "$_VENVD_PIDFILE"
+  [[ -O $_VENVD_PIDFILE && -r $_VENVD_PIDFILE ]] && read -r dpid < "$_VENVD_PIDFILE"
   [[ -n $dpid ]] || return 1
   if [[ -d /proc/self ]]; then  # alive, and not a zombie that nobody reaped (state Z)
     local st=
@@ -91,7 +93,7 @@ HOOK_FUNCTION = r"""_venvd_fast() {
   local _venvd_r_env= _venvd_r_prompt= _venvd_r_blob=
   if [[ -n $root ]]; then
     f=$_VENVD_READY$root/.venvd-ready.sh
-    [[ -r $f ]] || return 1
+    [[ -O $f && -r $f ]] || return 1
     [[ -e $root/.venvd.toml && $root/.venvd.toml -nt $f ]] && return 1
     . "$f" || return 1
     [[ -z $_venvd_r_env || -x $_venvd_r_env/bin/python ]] || return 1
@@ -124,13 +126,13 @@ HOOK_FUNCTION = r"""_venvd_fast() {
 _venvd_hook() {
   local _venvd_status=$?
   local _venvd_g=
-  [[ -r $_VENVD_GEN ]] && read -r _venvd_g < "$_VENVD_GEN"
+  [[ -O $_VENVD_GEN && -r $_VENVD_GEN ]] && read -r _venvd_g < "$_VENVD_GEN"
   if [[ "$PWD" != "${_venvd_pwd-}" || "$_venvd_g" != "${_venvd_gen-}" \
         || "${VIRTUAL_ENV-}" != "${_venvd_ve-}" \
         || ( -n $_venvd_fe && ! -x $_venvd_fe/bin/python ) \
-        || ( -n ${VENVD_OFF-} && -e $_VENVD_WAKE$$ ) ]]; then
+        || ( -n ${VENVD_OFF-} && -O $_VENVD_WAKE$$ ) ]]; then
     _venvd_pwd=$PWD
-    [[ -n ${VENVD_OFF-} && -e $_VENVD_WAKE$$ ]] && unset VENVD_OFF  # `venvd activate`
+    [[ -n ${VENVD_OFF-} && -O $_VENVD_WAKE$$ ]] && unset VENVD_OFF  # `venvd activate`
     if [[ "$_venvd_g" != "${_venvd_gen-}" || -n ${VENVD_NO_FAST-} ]] || ! _venvd_fast; then
       _venvd_gen=$_venvd_g
       if [[ -x $_VENVD_PY ]]; then
