@@ -21,7 +21,7 @@ from typing import Optional
 from venvd.shell import ready
 
 MARK = ".venvd-alias"
-SUFFIXES = ("sh", "fish")
+SUFFIXES = ready.SUFFIXES  # one snippet per syntax of the shell registry
 
 
 def _mark(ready_dir: Path, folder: str) -> Path:

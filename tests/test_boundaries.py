@@ -21,6 +21,7 @@ from venvd.daemon import projects
 
 from conftest import Sandbox, wait_for
 from support.index import SEEDS
+from support.newshells import no_client
 from support.shells import Shell
 
 UV = Path(sys.executable).with_name("uv")
@@ -327,7 +328,7 @@ def test_docs_and_members_activate_from_snippets_alone(daemon: Sandbox, workspac
         assert ready_snippet(daemon, folder).read_text() == ready_snippet(daemon, ws).read_text()
     sh.run(f"cd {daemon.root}")
     sh.prompts_until(lambda: sh.var("VIRTUAL_ENV") == "", 30, "no env outside")
-    sh.run("set -g __venvd_py /nonexistent" if shell_kind == "fish" else "_VENVD_PY=/nonexistent")
+    sh.run(no_client(shell_kind))
     states = set()
     for folder in (ws, *inner):
         sh.run(f"cd {folder}")  # from outside: only the (alias) snippet can activate

@@ -105,3 +105,26 @@ def read_snippet(kind: str, snippet: str, names: tuple[str, ...]) -> Optional[st
         values = " ".join(f"${n}:q" for n in names)
         return f"source {snippet}; printf '%s\\037' {values}"
     return None
+
+
+#: The scenario table's steps (tests/test_path_scenarios.py STEP) in elvish and tcsh; a
+#: step a shell cannot take is missing (SKIP_STEP says why).
+NEW_STEP: dict[str, dict[str, str]] = {
+    "in": {"elvish": "cd $E:PROJ", "tcsh": "cd $PROJ:q"},
+    "two": {"elvish": "cd $E:TWO", "tcsh": "cd $TWO:q"},
+    "colon": {"elvish": "cd $E:COLON", "tcsh": "cd $COLON:q"},
+    "home": {"elvish": "set-env PYTHONHOME $E:HOMEVAL", "tcsh": "setenv PYTHONHOME $HOMEVAL:q"},
+    "sub": {"elvish": "cd $E:PROJ/sub", "tcsh": "cd $PROJ:q/sub"},
+    "out": {"elvish": "cd $E:OUT", "tcsh": "cd $OUT:q"},
+    "hand": {"tcsh": "source $HAND:q/bin/activate.csh"},
+    "own": {"tcsh": "source $PROJ:q/.venv/bin/activate.csh"},
+    "pyhand": {"tcsh": "source $PYHAND:q/bin/activate.csh"},
+    "deactivate": {"elvish": "deactivate", "tcsh": "deactivate"},
+    "nofast": {"elvish": "set-env VENVD_NO_FAST 1", "tcsh": "setenv VENVD_NO_FAST 1"},
+    "user": {"elvish": "set-env PATH $E:USERBIN':'$E:PATH",
+             "tcsh": 'setenv PATH "${USERBIN}:${PATH}"'},
+    "userbin": {"elvish": "set-env PATH $E:PROJ/.venv/bin':'$E:PATH",
+                "tcsh": 'setenv PATH "${PROJ}/.venv/bin:${PATH}"'},
+}
+SKIP_STEP = {"elvish": "virtualenv has no activate script for elvish: no venv is activated "
+                       "by hand there"}
