@@ -11,8 +11,16 @@ NEW_FAMILY = {"elvish": "elvish", "tcsh": "tcsh"}
 
 NEW_SYNTAX = {
     "elvish": {"var": "$E:%s", "cd": "cd $E:%s"},
-    "tcsh": {"var": '"$%s"', "cd": 'cd "$%s"'},
+    # tcsh stops the whole line at an unset variable: read it only when it is set
+    "tcsh": {"var": "", "cd": "cd $%s:q"},
 }
+
+
+def var_line(kind: str, name: str) -> Optional[str]:
+    """The line printing variable *name* (nothing when unset); ``None``: the driver's own."""
+    if kind == "tcsh":
+        return f"if ( $?{name} ) eval 'printf \"%s\" ${name}:q'"
+    return None
 
 NEW_ARGS = {"elvish": [], "tcsh": ["-i"]}
 
@@ -89,8 +97,9 @@ def prints_yes_if_found(kind: str, command: str, other: str, suffix: str) -> str
     """A line printing ``yes`` when *command* is found at variable *other* plus *suffix*."""
     if kind == "elvish":
         return f"if (eq (search-external {command}) $E:{other}{suffix}) {{ printf '%s' yes }}"
-    if kind == "tcsh":
-        return f"if ( \"`which {command}`\" == ${other}:q{suffix} ) printf '%s' yes"
+    if kind == "tcsh":  # `which` in backquotes would split a name at its newline
+        return ("python -c 'import os, shutil; print(\"yes\" if shutil.which("
+                f"\"{command}\") == os.environ[\"{other}\"] + \"{suffix}\" else \"no\", end=\"\")'")
     return f"test \"$(command -v {command})\" = \"${other}{suffix}\" && printf '%s' yes"
 
 
@@ -122,9 +131,9 @@ NEW_STEP: dict[str, dict[str, str]] = {
     "deactivate": {"elvish": "deactivate", "tcsh": "deactivate"},
     "nofast": {"elvish": "set-env VENVD_NO_FAST 1", "tcsh": "setenv VENVD_NO_FAST 1"},
     "user": {"elvish": "set-env PATH $E:USERBIN':'$E:PATH",
-             "tcsh": 'setenv PATH "${USERBIN}:${PATH}"'},
+             "tcsh": "setenv PATH ${USERBIN:q}:${PATH:q}"},
     "userbin": {"elvish": "set-env PATH $E:PROJ/.venv/bin':'$E:PATH",
-                "tcsh": 'setenv PATH "${PROJ}/.venv/bin:${PATH}"'},
+                "tcsh": "setenv PATH ${PROJ:q}/.venv/bin:${PATH:q}"},
 }
 SKIP_STEP = {"elvish": "virtualenv has no activate script for elvish: no venv is activated "
                        "by hand there"}

@@ -23,6 +23,7 @@ from support.newshells import (
     new_rc,
     status_command,
     status_line,
+    var_line,
 )
 
 #: Every shell venvd supports: the tests run in each (a new shell needs a SYNTAX entry and,
@@ -117,7 +118,8 @@ class Shell:
         return int(self.child.match.group(1))
 
     def var(self, name: str) -> str:
-        return self.run(f"printf '%s' {SYNTAX[self.kind]['var'] % name}").strip("\n")
+        return self.run(var_line(self.kind, name)
+                        or f"printf '%s' {SYNTAX[self.kind]['var'] % name}").strip("\n")
 
     def cd_var(self, name: str) -> str:
         """``cd`` into the directory named by environment variable *name* (never typed)."""
