@@ -24,9 +24,11 @@ _RUN = (
     "if ( $_venvd_w == 1 ) unsetenv VENVD_OFF; "  # `venvd activate`
     # a hand-activated venv's saved PATH is a shell variable: hand it to the client
     "if ( $?_OLD_VIRTUAL_PATH ) eval 'setenv _OLD_VIRTUAL_PATH $_OLD_VIRTUAL_PATH:q'; "
-    "if ( -x $_venvd_py:q ) %(command)s >! $_venvd_out:q; "
+    # before the daemon's first start its runtime folder is missing: the client starts it
+    "set _venvd_o = /dev/null; if ( -d $_venvd_rt:q ) set _venvd_o = $_venvd_out:q; "
+    "if ( -x $_venvd_py:q ) %(command)s >! $_venvd_o:q; "
     "unsetenv _OLD_VIRTUAL_PATH; "
-    "if ( -x $_venvd_py:q && -r $_venvd_out:q ) source $_venvd_out:q; "
+    "if ( -x $_venvd_py:q && -r $_venvd_o:q ) source $_venvd_o:q; "
     "set _venvd_ve = ''; if ( $?VIRTUAL_ENV ) eval 'set _venvd_ve = $VIRTUAL_ENV:q'; "
     # venvd's deactivate only while nobody has one: a hand-activated venv keeps its own
     "if ( $?VENVD_STATE ) eval 'if ( x\"`alias deactivate`\" == x ) "
@@ -79,6 +81,7 @@ class Tcsh(Shell):
             f"set _venvd_gen_file = {quote(config.generation)}",
             f"set _venvd_wake = {quote(values[2])}",
             f"set _venvd_out = {quote(values[3])}$$",
+            f"set _venvd_rt = {quote(os.path.dirname(config.generation))}",
             "set _venvd_pwd = ''", "set _venvd_gen = ''", "set _venvd_ve = ''",
             "set _venvd_fs = ''", "set _venvd_fe = ''", "set _venvd_fp = ''",
             f"alias _venvd_run {quote(run)}",

@@ -12,7 +12,7 @@ from test_install import BEGIN, install
 
 from venvd.shell import SHELLS
 
-from conftest import Py, Sandbox
+from conftest import Py, Sandbox, wait_for
 from support.newshells import NEW_FAMILY
 from support.shells import Shell
 
@@ -104,3 +104,21 @@ def test_install_hooks_the_shell_and_uninstall_unhooks_it(sandbox: Sandbox, kind
     removed = install(sandbox, "--uninstall")
     assert removed.returncode == 0, removed.stderr
     assert BEGIN not in rc.read_text()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_first_prompt_ever_starts_the_daemon(sandbox: Sandbox, kind: str) -> None:
+    """No daemon has ever run (its runtime folder does not exist yet): a cd into a project
+    starts it, and the project, not yet allowed, says so once."""
+    runtime = sandbox.socket.parent
+    assert not runtime.exists()
+    project = sandbox.project("first", requirements="")
+    sh = sandbox.shell(kind, cwd=sandbox.root)
+    said = sh.run(f"cd {project}") + sh.prompt_output
+    wait_for(sandbox.alive, 30, "the hook to start the daemon")
+    for _ in range(3):
+        sh.run("true")
+        said += sh.prompt_output
+    assert said.count("venvd allow") == 1, said
+    assert sh.var("VIRTUAL_ENV") == ""
+    assert sandbox.status(project)["state"] == "untrusted"
