@@ -16,6 +16,7 @@ from venvd.shell import SHELLS, activation, ready
 from venvd.shell.activation import STATE_VAR, Wanted
 
 from conftest import Sandbox
+from support.newshells import read_snippet
 from support.shells import Shell
 
 REPO = Path(__file__).resolve().parents[1]
@@ -105,7 +106,10 @@ SNIPPET_VALUES = ("/p/we ird 'sq' \"dq\" $(touch pwned) `touch pwned` \\ * \n ü
 def read_back(kind: str, snippet: Path, tmp: Path) -> list[str]:
     """Source *snippet* in a real *kind* shell; the three values it set."""
     names = ("_venvd_r_env", "_venvd_r_prompt", "_venvd_r_blob")
-    if kind == "fish":
+    code = read_snippet(kind, SHELLS[kind].quote(str(snippet)), names)
+    if code is not None:
+        pass
+    elif kind == "fish":
         code = f"source {SHELLS[kind].quote(str(snippet))}; printf '%s\\x1f' " + " ".join(
             f'"${n}"' for n in names)
     else:

@@ -15,19 +15,31 @@ import pexpect
 
 from venvd.shell import SHELLS as REGISTRY
 
+from support.newshells import (
+    NEW_ARGS,
+    NEW_FAMILY,
+    NEW_SYNTAX,
+    mark_line,
+    new_rc,
+    status_command,
+    status_line,
+    var_line,
+)
+
 #: Every shell venvd supports: the tests run in each (a new shell needs a SYNTAX entry and,
 #: in ``write_rc``/``Shell``, how to start it).
 SHELLS = tuple(REGISTRY)
 _counter = itertools.count()
 
 #: Which syntax each shell's test steps are written in (the scenario table's STEP).
-FAMILY = {"bash": "posix", "zsh": "posix", "fish": "fish"}
+FAMILY = {"bash": "posix", "zsh": "posix", "fish": "fish", **NEW_FAMILY}
 
 #: How each shell reads a variable, tests a condition, and finds a command.
 SYNTAX = {
     "bash": {"var": '"${%s-}"', "cd": 'cd "$%s"'},
     "zsh": {"var": '"${%s-}"', "cd": 'cd "$%s"'},
     "fish": {"var": '"$%s"', "cd": 'cd "$%s"'},
+    **NEW_SYNTAX,
 }
 
 
@@ -47,6 +59,8 @@ def write_rc(kind: str, env: dict[str, str], before: str = "", after: str = "") 
         rc.write_text(f"PROMPT='%% '\nunsetopt BEEP\n{before}\n{REGISTRY[kind].hook_line()}\n"
                       f"{after}\n")
         return {"ZDOTDIR": str(home)}
+    if kind in NEW_FAMILY:
+        return new_rc(kind, env, before, after)
     config = Path(env.get("XDG_CONFIG_HOME") or home / ".config") / "fish"
     config.mkdir(parents=True, exist_ok=True)
     (config / "config.fish").write_text(
@@ -69,7 +83,7 @@ class Shell:
         extra = write_rc(kind, env, rc_before, rc_after) if own_rc else {}
         env = {**env, **extra, "TERM": "dumb"}
         args = {"bash": ["--noprofile", "--rcfile", str(home / ".bashrc"), "-i"],
-                "zsh": ["-i"], "fish": ["-i"]}[kind]
+                "zsh": ["-i"], "fish": ["-i"], **NEW_ARGS}[kind]
         self.child = pexpect.spawn(exe, args, env=env, cwd=str(cwd), encoding="utf-8",
                                    codec_errors="replace", timeout=30, dimensions=(50, 400))
         # pexpect waits 50 ms before each send and 100 ms after closing, for programs that
@@ -87,7 +101,8 @@ class Shell:
         begin, end = f"@@B{n}@@", f"@@E{n}@@"
         # The markers are printed in two halves so that the echoed command line never
         # matches them; only the command's own output does.
-        self.child.sendline(f"printf '%s%s\\n' '@@B{n}' '@@'; {command}; "
+        self.child.sendline(mark_line(self.kind, begin, end, command)
+                            or f"printf '%s%s\\n' '@@B{n}' '@@'; {command}; "
                             f"printf '%s%s\\n' '@@E{n}' '@@'")
         self.child.expect(re.escape(begin) + r"\r?\n(.*?)" + re.escape(end), timeout=timeout)
         assert self.child.match is not None
@@ -100,15 +115,16 @@ class Shell:
     def status_of(self, command: str) -> int:
         """Run *command* on a line of its own; return ``$?`` as seen at the next command line,
         after the prompt (and so the hook) ran in between."""
-        self.child.sendline(command)
+        self.child.sendline(status_command(self.kind, command))
         var = "$status" if self.kind == "fish" else "$?"
-        self.child.sendline(f"printf '@@S%s@@\\n' {var}")
+        self.child.sendline(status_line(self.kind, command) or f"printf '@@S%s@@\\n' {var}")
         self.child.expect(r"@@S(\d+)@@", timeout=30)
         assert self.child.match is not None
         return int(self.child.match.group(1))
 
     def var(self, name: str) -> str:
-        return self.run(f"printf '%s' {SYNTAX[self.kind]['var'] % name}").strip("\n")
+        return self.run(var_line(self.kind, name)
+                        or f"printf '%s' {SYNTAX[self.kind]['var'] % name}").strip("\n")
 
     def cd_var(self, name: str) -> str:
         """``cd`` into the directory named by environment variable *name* (never typed)."""
