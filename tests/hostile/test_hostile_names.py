@@ -77,7 +77,9 @@ def test_an_activated_project_keeps_its_exact_path_and_an_escaped_prompt(
                      "the env active at its exact path")
     prompt = sh.var("VIRTUAL_ENV_PROMPT")
     assert prompt and _no_raw(prompt)
-    assert sh.run("command -v python").strip() == f"{project}/.venv/bin/python"
+    # the python found on PATH, in a way every shell can run
+    found = sh.run("python -c 'import sys; print(sys.executable)'").strip()
+    assert found == f"{project}/.venv/bin/python"
     assert _no_raw("".join(_venvd_lines(sh.transcript)))
 
 
