@@ -186,22 +186,27 @@ def exec_command(args: argparse.Namespace) -> int:
 
 
 def env_command(args: argparse.Namespace) -> int:
+    """Print the activation. Outside a project: the code that takes back venvd's activation
+    (a ``BASH_ENV`` file run in a plain folder by a shell that inherited one), and exit 1."""
     folder = directory(args)
-    if projects.find_project(folder) is None:
-        raise NotReady(f"no project at or above {folder}")
-    found = ready_status(folder, not args.no_wait)
+    found: dict[str, Any] = {"project": None, "env": None, "exports": {}}
+    if projects.find_project(folder) is not None:
+        found = ready_status(folder, not args.no_wait)
     after = activated(os.environ, found["exports"], found["project"], str(os.getppid()))
     changes = activation_changes(os.environ, after, found["exports"])
     if args.json:
         print(json.dumps({
             "project": found["project"], "env": found["env"],
-            "python": projects.env_python(found["env"]),
+            "python": found["env"] and projects.env_python(found["env"]),
             "set": {k: v for k, v in changes.items() if v is not None},
             "unset": sorted({k for k, v in (*changes.items(), *found["exports"].items())
                              if v is None}),
         }, indent=2, sort_keys=True))
     else:
         sys.stdout.write(get_shell(args.shell).export(changes))
+    if found["project"] is None:
+        print(f"venvd: no project at or above {folder}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -207,6 +207,19 @@ def test_env_and_python_outside_a_project_say_so(daemon: Sandbox) -> None:
         assert one_line(out.stderr) == f"venvd: no project at or above {plain}"
 
 
+def test_env_outside_a_project_takes_back_an_inherited_activation(daemon: Sandbox) -> None:
+    """A BASH_ENV file run in a plain folder by a shell started from an activated one."""
+    project = synced(daemon, "inherited", requirements="")
+    plain = daemon.root / "plain"
+    plain.mkdir()
+    inside = {**daemon.env, **env_json(daemon, project)["set"]}
+    out = subprocess.run(
+        ["bash", "-c", 'eval "$(venvd env 2>/dev/null)"; printf "%s\\n" "${VIRTUAL_ENV-none}" '
+         '"${VENVD_STATE-none}" "$PATH"'],
+        cwd=plain, env=inside, capture_output=True, text=True, timeout=60)
+    assert out.stdout.splitlines() == ["none", "none", daemon.env["PATH"]], out.stderr
+
+
 @pytest.mark.parametrize("name", HOSTILE)
 def test_hostile_project_names_are_quoted_for_every_shell(daemon: Sandbox,
                                                           name: str) -> None:
