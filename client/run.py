@@ -21,6 +21,7 @@ from typing import Any, Callable, Optional
 from venvd.client.commands import ask, directory
 from venvd.client.connection import stream
 from venvd.daemon import projects
+from venvd.daemon.display import printable
 from venvd.daemon.errors import UsageError, VenvdError
 from venvd.daemon.paths import user_paths
 from venvd.shell import SHELLS, get_shell
@@ -85,7 +86,7 @@ def ready_status(folder: str, wait: bool, failed_ok: bool = False) -> dict[str, 
     found = status_of(folder)
     check_usable(found, failed_ok)
     if wait and found["state"] not in SETTLED:
-        print(f"venvd: waiting for the sync of {found['project']} ({found['state']})",
+        print(f"venvd: waiting for the sync of {printable(found['project'])} ({found['state']})",
               file=sys.stderr, flush=True)
         wait_for_sync(found["project"])
         found = status_of(folder)
@@ -177,10 +178,10 @@ def exec_command(args: argparse.Namespace) -> int:
     try:
         os.execvpe(command[0], command, env)
     except FileNotFoundError:
-        print(f"venvd: exec: {command[0]}: command not found", file=sys.stderr)
+        print(f"venvd: exec: {printable(command[0])}: command not found", file=sys.stderr)
         return 127
     except OSError as exc:
-        print(f"venvd: exec: {command[0]}: {exc.strerror}", file=sys.stderr)
+        print(f"venvd: exec: {printable(command[0])}: {exc.strerror}", file=sys.stderr)
         return 126
     return 0  # not reached: execvpe returns only by raising
 
@@ -205,7 +206,7 @@ def env_command(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(get_shell(args.shell).export(changes))
     if found["project"] is None:
-        print(f"venvd: no project at or above {folder}", file=sys.stderr)
+        print(f"venvd: no project at or above {printable(folder)}", file=sys.stderr)
         return 1
     return 0
 
