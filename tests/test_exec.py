@@ -198,6 +198,16 @@ def test_python_prints_the_envs_interpreter(daemon: Sandbox) -> None:
     assert Path(ran.stdout.strip()).resolve() == (project / ".venv").resolve()
 
 
+def test_python_without_an_env_says_so(daemon: Sandbox) -> None:
+    project = daemon.project("never-built", requirements="no-such-package-anywhere\n")
+    daemon.venvd("allow", str(project))
+    daemon.wait_state(project, ("failed",))
+    out = venvd(daemon, "python", str(project))
+    assert out.returncode == 1 and out.stdout == ""
+    assert one_line(out.stderr) == (f"venvd: {project} has no environment yet (failed); "
+                                    "'venvd sync --wait' builds it")
+
+
 def test_env_and_python_outside_a_project_say_so(daemon: Sandbox) -> None:
     plain = daemon.root / "plain"
     plain.mkdir()
