@@ -65,11 +65,15 @@ def register(add: Add) -> None:
     py.add_argument("dir", nargs="?", default=".")
 
 
-def split_words(words: list[str]) -> tuple[str, list[str]]:
-    """``[DIR] -- CMD ...`` (or just ``CMD ...``) as (DIR, CMD)."""
+def split_words(words: list[str]) -> tuple[str, list[str], bool]:
+    """``[DIR] -- CMD ...`` (or just ``CMD ...``) as (DIR, CMD, whether ``--no-wait`` came
+    after DIR, where argparse leaves it among the words)."""
+    no_wait = False
     if "--" in words:
         at = words.index("--")
         before, command = words[:at], words[at + 1:]
+        no_wait = "--no-wait" in before
+        before = [w for w in before if w != "--no-wait"]
         if len(before) > 1:
             raise UsageError(f"exec: one DIR before '--', got {len(before)}: "
                              f"{shlex.join(before)}")
@@ -78,7 +82,7 @@ def split_words(words: list[str]) -> tuple[str, list[str]]:
         folder, command = ".", words
     if not command:
         raise UsageError("exec: name a command: venvd exec [DIR] -- CMD ...")
-    return os.path.abspath(folder), command
+    return os.path.abspath(folder), command, no_wait
 
 
 def ready_status(folder: str, wait: bool, failed_ok: bool = False) -> dict[str, Any]:
@@ -166,12 +170,12 @@ def exec_command(args: argparse.Namespace) -> int:
     Outside any project CMD runs with venvd's activation reverted and nothing applied,
     as ``direnv exec`` runs a command where no ``.envrc`` is found.
     """
-    folder, command = split_words(list(args.words))
+    folder, command, no_wait = split_words(list(args.words))
     tag = str(os.getpid())  # CMD keeps this pid: a hooked shell run as CMD owns the state
     if projects.find_project(folder) is None:
         env = activated(os.environ, {}, None, tag)
     else:
-        found = ready_status(folder, not args.no_wait)
+        found = ready_status(folder, not (args.no_wait or no_wait))
         env = activated(os.environ, found["exports"], found["project"], tag)
     sys.stdout.flush()
     sys.stderr.flush()

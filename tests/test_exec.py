@@ -123,6 +123,9 @@ def test_exec_usage_and_a_missing_command(daemon: Sandbox) -> None:
     project = synced(daemon, "usage", requirements="")
     assert venvd(daemon, "exec", str(project), "--").returncode == 2
     assert venvd(daemon, "exec", str(project), "other", "--", "true").returncode == 2
+    # an option after DIR is still an option (argparse leaves it among the words)
+    late = venvd(daemon, "exec", str(project), "--no-wait", "--", "sh", "-c", "exit 5")
+    assert late.returncode == 5, late.stderr
     missing = venvd(daemon, "exec", str(project), "--", "no-such-command-here")
     assert missing.returncode == 127
     assert one_line(missing.stderr) == "venvd: exec: no-such-command-here: command not found"
@@ -237,12 +240,15 @@ def test_hostile_project_names_are_quoted_for_every_shell(daemon: Sandbox,
     work = daemon.root / "work"
     work.mkdir()
     expected = [str(project / ".venv"), f"{project}/.venv/bin"]
-    bash = subprocess.run(
-        ["bash", "-c", 'eval "$(venvd env "$1")" && printf "%s\\n" "$VIRTUAL_ENV" '
-         '"${PATH%%:*}"', "bash", str(project)],
-        cwd=work, env=daemon.env, capture_output=True, text=True, timeout=60)
-    assert bash.returncode == 0, bash.stderr
-    assert bash.stdout.splitlines() == expected
+    for posix in ("bash", "zsh"):
+        if shell_path(posix) is None:
+            continue
+        out = subprocess.run(
+            [posix, "-c", 'eval "$(venvd env --shell "$0" "$1")" && printf "%s\\n" '
+             '"$VIRTUAL_ENV" "${PATH%%:*}"', posix, str(project)],
+            cwd=work, env=daemon.env, capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.splitlines() == expected, posix
     if shell_path("fish") is not None:
         fish = subprocess.run(
             ["fish", "--no-config", "-c", 'venvd env $argv[1] --shell fish | source; and '
