@@ -10,7 +10,7 @@ import os
 import sys
 from typing import Callable
 
-from venvd.client import commands
+from venvd.client import commands, run
 from venvd.daemon.display import printable
 from venvd.daemon.errors import UsageError, VenvdError
 from venvd.shell import SHELLS, get_shell, listing
@@ -77,6 +77,7 @@ def parser() -> argparse.ArgumentParser:
         "undo 'deactivate': this shell's project env is back at the next prompt")
     add("prune", commands.prune, "remove cached environments no project uses")
     add("doctor", commands.doctor, "check the setup and say what to fix")
+    run.register(add)
     return top
 
 

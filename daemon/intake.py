@@ -9,6 +9,7 @@ import contextlib
 import logging
 import os
 import selectors
+import signal
 import socket
 import struct
 import time
@@ -71,7 +72,17 @@ class Intake:
                 key.fileobj.close()  # type: ignore[union-attr]
         self._selector.close()
 
+    def wake_on_signals(self) -> None:
+        """Wake ``loop`` on every signal (main thread only). The kernel hands a signal to
+        any thread that does not block it; Python runs the handler in the main thread, the
+        one waiting in ``select``, only once that returns: without this, a SIGTERM that
+        landed on another thread waited for the next client (seconds, or for ever)."""
+        self._waker_w.setblocking(False)
+        signal.set_wakeup_fd(self._waker_w.fileno(), warn_on_full_buffer=False)
+
     def close_waker(self) -> None:
+        with contextlib.suppress(ValueError):  # not the main thread: nothing was set
+            signal.set_wakeup_fd(-1)
         for sock in (self._waker_r, self._waker_w):
             sock.close()
 

@@ -58,6 +58,7 @@ class Server:
     def serve(self) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(sig, lambda _sig, _frame: self.stop())
+        self.intake.wake_on_signals()
         listener = self._listen()
         prompt_thread = threading.Thread(target=self.answers.prompt_loop, name="venvd-prompt",
                                          daemon=True)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import shutil
+import signal
 import socket
 import stat
 import subprocess
@@ -120,6 +122,32 @@ def test_out_of_file_descriptors_the_daemon_pauses_and_recovers(sandbox: Sandbox
             sock.close()
         daemon.terminate()
         daemon.wait(timeout=30)
+
+
+#: tgkill(2), which sends a signal to one thread of a process (no Python API does, outside
+#: the process itself).
+TGKILL = {"x86_64": 234, "aarch64": 131}.get(os.uname().machine)
+
+
+@pytest.mark.skipif(TGKILL is None, reason="tgkill's syscall number is unknown here")
+def test_sigterm_landing_on_any_thread_stops_an_idle_daemon(daemon: Sandbox) -> None:
+    """The kernel hands a process's signal to any of its threads; Python runs the handler in
+    the main thread, which waits in ``select`` for clients. Nothing connects here (a client
+    would wake it): the signal alone must end the daemon."""
+    pid = int(daemon.pid_file.read_text())
+    others = [int(t) for t in os.listdir(f"/proc/{pid}/task") if int(t) != pid]
+    assert others, "the daemon runs threads besides the main one"
+    libc = ctypes.CDLL(None, use_errno=True)
+    assert libc.syscall(TGKILL, pid, others[0], signal.SIGTERM) == 0, ctypes.get_errno()
+    wait_for(lambda: not _running(pid), 20, "the daemon to stop on SIGTERM")
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[-1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 def test_one_daemon_per_user(daemon: Sandbox) -> None:
