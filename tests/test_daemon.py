@@ -259,7 +259,7 @@ def test_failed_sync_keeps_the_previous_env(daemon: Sandbox) -> None:
 def test_usage_errors_exit_2_and_export_outside_projects_prints_nothing(
         sandbox: Sandbox) -> None:
     assert sandbox.venvd("frobnicate", check=False).returncode == 2
-    assert sandbox.venvd("hook", "tcsh", check=False).returncode == 2
+    assert sandbox.venvd("hook", "powershell", check=False).returncode == 2
     outside = sandbox.root / "plain"
     outside.mkdir()
     out = subprocess.run([str(sandbox.root / "bin" / "venvd"), "export", "bash"], cwd=outside,
