@@ -21,6 +21,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -288,7 +289,9 @@ def daemon_figures(env: dict[str, str], venv: Path, count: int) -> dict[str, str
     status = daemon_request(env, {"op": "daemon-status"})
     figures["memory, 1 project"] = f"{status['rss'] / 1e6:.1f} MB"
     figures["threads, 1 project"] = str(status["threads"])
-    root = WORK / "many"
+    # outside this checkout: a folder whose only marker is requirements.txt, inside a
+    # project (this repository), belongs to that project, and the 1,000 would be one
+    root = Path(tempfile.gettempdir()) / f"venvd-bench-{os.getuid()}" / "many"
     shutil.rmtree(root, ignore_errors=True)
     log(f"tracking {count} projects")
     start = time.monotonic()
