@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
 import time
 from pathlib import Path
 from typing import Callable, Optional
+
+import psutil
 
 from venvd.daemon import projects, sync, turns
 from venvd.daemon.config import UserConfig
@@ -22,13 +25,17 @@ from venvd.daemon.view import View
 
 log = logging.getLogger("venvd")
 
+#: How long the commands of a cancelled sync get to end before they are killed.
+CHILDREN_GRACE = 5.0
+
 
 class Syncer:
     """Owns the sync queue; its runner records every outcome (ok, failed, cancelled)."""
 
     def __init__(self, paths: Paths, uv: str, config: UserConfig, store: Store,
                  shells: ShellRegistry, view: View,
-                 track: Callable[[str, Optional[sync.Plan]], None]) -> None:
+                 track: Callable[[str, Optional[sync.Plan]], None],
+                 is_trusted: Callable[[str], bool]) -> None:
         self.paths = paths
         self.uv = uv
         self.config = config
@@ -36,6 +43,7 @@ class Syncer:
         self.shells = shells
         self.view = view
         self._track = track
+        self._is_trusted = is_trusted
         self.state = SyncState()
         self.queue = SyncQueue(self.run, config.parallel_syncs)
 
@@ -50,6 +58,20 @@ class Syncer:
             self.shells.tell(shell, f"creating the environment for {name(project)} "
                                     f"(Python {plan.interpreter.version_str}) in the background")
         self.queue.request(project)
+
+    def follow(self, project: str) -> None:
+        """A watched file of *project* changed: during its sync, one more follows (what the
+        running one read may be old); else as ``ensure_synced``."""
+        if self.queue.state(project) == "syncing":
+            self.queue.request(project)
+        else:
+            self.ensure_synced(project)
+
+    def cancel(self, project: str) -> None:
+        """*project* is no longer allowed: its running sync stops now (its commands are
+        ended, a build backend that prints nothing too) and is recorded cancelled."""
+        if self.queue.cancel_project(project):
+            end_commands_in(project)
 
     def needs_sync(self, project: str, plan: sync.Plan) -> bool:
         """Whether *plan* is neither in place nor known to fail or to wait (no side effect)."""
@@ -87,8 +109,8 @@ class Syncer:
         # rewriting the manifest and lockfile, and installing into the env
         turns.wait_turn(project, projects.env_path(project), cancel,
                         lambda what: self._waiting_for(project, what, progress))
-        if cancel.is_set():
-            return  # the daemon is stopping: nothing was touched
+        if cancel.is_set() or not self._is_trusted(project):
+            return  # the daemon is stopping, or the project was denied: nothing was touched
         started = time.time()
         plan: Optional[sync.Plan] = None
         try:
@@ -101,10 +123,12 @@ class Syncer:
         except sync.Superseded:
             self.queue.request(project)  # one more sync, of what the files say now
         except Cancelled as exc:
-            self._record(project, started, "cancelled", str(exc), str(exc))
+            why = self._why_cancelled(project, str(exc))
+            self._record(project, started, "cancelled", why, why)
         except CommandFailed as exc:
-            if cancel.is_set():  # killed by the shutdown: not the command's own failure
-                self._record(project, started, "cancelled", "sync cancelled", exc.output)
+            if cancel.is_set():  # killed by the cancel: not the command's own failure
+                why = self._why_cancelled(project, "sync cancelled")
+                self._record(project, started, "cancelled", why, exc.output)
                 return
             stale = plan.engine.stale_lock if plan else None
             if plan is not None and stale is not None and stale.search(exc.output):
@@ -118,6 +142,11 @@ class Syncer:
             self._failed(project, started, f"internal error: {exc!r}", repr(exc), plan)
         else:
             self._done(project, plan, outcome, started)
+
+    def _why_cancelled(self, project: str, said: str) -> str:
+        if self._is_trusted(project):
+            return said
+        return f"{said}: {name(project)} is no longer allowed"
 
     def _waiting_for(self, project: str, what: Optional[str],
                      progress: Callable[[str], None]) -> None:
@@ -149,9 +178,13 @@ class Syncer:
         self.store.add_sync(SyncRecord(
             project, plan.engine.name, started, outcome.seconds, "ok", outcome.added,
             outcome.removed, outcome.changed, None, "\n".join(outcome.output)))
-        sync.remember_plan(plan)
         self._track(project, plan)
         sync.keep_out_of_git(Path(project), (projects.ENV_NAME, *sync.moved_aside(Path(project))))
+        self._follow_up(project, plan)
+        if not self._is_trusted(project):  # denied (or its config edited) at the last moment
+            self.view.keep_ready(project, None, replace=True)
+            self.view.bump()
+            return
         env = projects.env_path(project)
         self.view.keep_ready(project, self.view.activation(project, env) or {}, replace=True)
         if outcome.moved_aside:
@@ -163,6 +196,16 @@ class Syncer:
                 project, f"{note} {name(project)} in {outcome.seconds:.1f} s "
                          f"(+{outcome.added} \u2212{outcome.removed} ~{outcome.changed})")
         self.view.bump()
+
+    def _follow_up(self, project: str, plan: sync.Plan) -> None:
+        """Files edited during the sync (its plan was made from them before): one more sync.
+        The plan is not cached with the files as they are now: they may be newer than it."""
+        try:
+            now = sync.cached_plan(Path(project))
+        except VenvdError:
+            now = None
+        if now is None or now.fingerprint != plan.fingerprint:
+            self.queue.request(project)
 
     def _failed(self, project: str, started: float, error: str, output: str,
                 plan: Optional[sync.Plan]) -> None:
@@ -182,3 +225,36 @@ class Syncer:
 
 def name(project: str) -> str:
     return os.path.basename(project) or project
+
+
+def end_commands_in(project: str) -> None:
+    """Terminate the commands a sync of *project* runs (this process's children working in
+    it, and theirs); those still there after ``CHILDREN_GRACE`` are killed, by a thread of
+    its own (a deny does not wait for them)."""
+    found: list[psutil.Process] = []
+    for child in psutil.Process().children():
+        with contextlib.suppress(psutil.Error):
+            cwd = child.cwd()
+            if cwd == project or cwd.startswith(project.rstrip("/") + "/"):
+                found += [child, *child.children(recursive=True)]
+    if found:
+        end_processes(found)
+
+
+def end_processes(found: list[psutil.Process], wait: bool = False) -> None:
+    """SIGTERM *found*, then SIGKILL those left after ``CHILDREN_GRACE`` (in the background
+    unless *wait*)."""
+    for proc in found:
+        with contextlib.suppress(psutil.Error):
+            proc.terminate()
+
+    def reap() -> None:
+        _gone, alive = psutil.wait_procs(found, timeout=CHILDREN_GRACE)
+        for proc in alive:
+            with contextlib.suppress(psutil.Error):
+                proc.kill()
+
+    if wait:
+        reap()
+    else:
+        threading.Thread(target=reap, name="venvd-end-commands", daemon=True).start()
