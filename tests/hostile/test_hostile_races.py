@@ -14,12 +14,12 @@ import os
 from pathlib import Path
 
 import psutil
+from test_contracts import Slow
 
-from support.index import installed
 from venvd.shell import ready
 
 from conftest import Sandbox, wait_for
-from test_contracts import Slow
+from support.index import installed
 
 
 def _daemon_process(box: Sandbox) -> psutil.Process:
