@@ -39,7 +39,8 @@ def _snippet(box: Sandbox, project: Path) -> str:
 
 
 def _activates(box: Sandbox, project: Path) -> bool:
-    return os.path.realpath(project / ".venv") in _snippet(box, project)
+    """Whether the hooks' snippet for *project* names its env (not "stay inactive")."""
+    return os.path.join(os.path.realpath(project), ".venv") in _snippet(box, project)
 
 
 def _last_sync(box: Sandbox, project: Path) -> str:
