@@ -181,7 +181,12 @@ class Daemon:
             self.view.bump()
 
     def track(self, project: str, plan: Optional[sync.Plan] = None) -> None:
-        """Watch *project*'s root and the folders its requirement files live in."""
+        """Watch *project*'s root and the folders its requirement files live in.
+
+        A project this stops watching (the watcher keeps ``max_watched``) loses its snippet:
+        the hooks' fast path answers without asking the daemon, so it must only answer for
+        projects whose changes the daemon sees; a shell that enters it again asks."""
+        before = set(self.watcher.watched())
         try:
             plan = plan or sync.cached_plan(Path(project))
         except VenvdError:
@@ -190,6 +195,8 @@ class Daemon:
             files = [Path(project) / name for name in plan.inputs]
             folders = {str(f.parent) for f in files} - {project}
             self.watcher.watch(project, folders, {f.name for f in files})
+        for gone in before - set(self.watcher.watched()):
+            self.view.forget(gone)
         self.view.forget_unwatched_aliases()
 
     def _changed(self, project: str) -> None:

@@ -127,3 +127,28 @@ def test_prune_during_a_first_sync_keeps_the_env_being_built(daemon: Sandbox) ->
     status = daemon.wait_state(slow.project)
     assert status["state"] == "synced", status
     assert "slowpkg" in installed(slow.project)
+
+
+def test_a_project_no_longer_watched_is_not_answered_by_the_fast_path(
+        sandbox: Sandbox) -> None:
+    """The watcher keeps ``max_watched`` projects. A shell that enters one it dropped must
+    not be answered from a snippet (without the daemon hearing of it): an edit made
+    meanwhile would never be synced."""
+    from test_watch import start_with_config
+
+    start_with_config(sandbox, "max_watched = 1\n")
+    first = sandbox.project("first", requirements="alpha==1.0\n")
+    second = sandbox.project("second", requirements="gamma\n")
+    sh = sandbox.shell("bash", cwd=sandbox.root)
+    for project in (first, second):
+        sandbox.venvd("allow", str(project))
+        sandbox.wait_state(project, ("synced",))
+        sh.run(f"cd {project}")
+        sh.prompts_until(lambda p=project: sh.var("VIRTUAL_ENV") == f"{p}/.venv", 60,
+                         f"{project.name} to be active")
+    wait_for(lambda: sandbox.status(first)["watch"] is None, 30, "first to be dropped")
+    assert not _activates(sandbox, first), _snippet(sandbox, first)
+    (first / "requirements.txt").write_text("alpha==1.0\ngamma\n")  # nobody watches it
+    sh.run(f"cd {first}")
+    assert sh.var("VIRTUAL_ENV") == f"{first}/.venv"  # the env it has, at once
+    wait_for(lambda: "gamma" in installed(first), 120, "the edit to be synced")
