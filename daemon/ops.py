@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Callable
 
 from venvd.daemon import projects, sync, trust
 from venvd.daemon.errors import VenvdError
+from venvd.daemon.outcomes import name
 from venvd.daemon.protocol import TABLE, Message
 from venvd.daemon.status import record_json
-from venvd.daemon.syncing import name
 
 #: How often a ``sync --wait`` request looks whether the daemon is stopping.
 STOP_CHECK = 0.5

@@ -20,12 +20,13 @@ from venvd.daemon import catch_up, ops, projects, sync, trust
 from venvd.daemon.config import UserConfig, load_user_config
 from venvd.daemon.errors import VenvdError
 from venvd.daemon.keeper import Keeper
+from venvd.daemon.outcomes import name
 from venvd.daemon.paths import Paths
 from venvd.daemon.protocol import Message
 from venvd.daemon.shells import ShellInfo, ShellRegistry
 from venvd.daemon.status import StatusBuilder
 from venvd.daemon.store import Store
-from venvd.daemon.syncing import Syncer, end_processes, name
+from venvd.daemon.syncing import Syncer, end_processes
 from venvd.daemon.view import View
 from venvd.daemon.watch import Watcher
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import threading
 import time
 from pathlib import Path
@@ -16,10 +15,11 @@ from venvd.daemon import projects, sync, turns
 from venvd.daemon.config import UserConfig
 from venvd.daemon.engines.base import Cancelled
 from venvd.daemon.errors import CommandFailed, VenvdError, first_error_line
+from venvd.daemon.outcomes import Outcomes, name
 from venvd.daemon.paths import Paths
 from venvd.daemon.queue import SyncQueue
 from venvd.daemon.shells import ShellInfo, ShellRegistry
-from venvd.daemon.store import Store, SyncRecord
+from venvd.daemon.store import Store
 from venvd.daemon.syncstate import SyncState
 from venvd.daemon.view import View
 
@@ -46,6 +46,8 @@ class Syncer:
         self._is_trusted = is_trusted
         self.state = SyncState()
         self.queue = SyncQueue(self.run, config.parallel_syncs)
+        self.outcomes = Outcomes(store, self.state, shells, view, self.queue, track,
+                                 is_trusted)
 
     def ensure_synced(self, project: str, shell: Optional[ShellInfo] = None) -> None:
         """Queue a sync when the env is missing, broken or behind its inputs."""
@@ -122,31 +124,24 @@ class Syncer:
                                    self.config.keep_states))
         except sync.Superseded:
             self.queue.request(project)  # one more sync, of what the files say now
-        except Cancelled as exc:
-            why = self._why_cancelled(project, str(exc))
-            self._record(project, started, "cancelled", why, why)
+        except Cancelled:
+            self.outcomes.cancelled(project, started)
         except CommandFailed as exc:
             if cancel.is_set():  # killed by the cancel: not the command's own failure
-                why = self._why_cancelled(project, "sync cancelled")
-                self._record(project, started, "cancelled", why, exc.output)
+                self.outcomes.cancelled(project, started, exc.output)
                 return
             stale = plan.engine.stale_lock if plan else None
             if plan is not None and stale is not None and stale.search(exc.output):
-                self._lock_is_stale(project, plan)
+                self.outcomes.lock_is_stale(project, plan)
                 return
-            self._failed(project, started, first_error_line(exc.output), exc.output, plan)
+            self.outcomes.failed(project, started, first_error_line(exc.output), exc.output, plan)
         except VenvdError as exc:
-            self._failed(project, started, str(exc), str(exc), plan)
+            self.outcomes.failed(project, started, str(exc), str(exc), plan)
         except Exception as exc:  # a bug must not kill the worker; it is recorded and logged
             log.exception("sync of %s crashed", project)
-            self._failed(project, started, f"internal error: {exc!r}", repr(exc), plan)
+            self.outcomes.failed(project, started, f"internal error: {exc!r}", repr(exc), plan)
         else:
-            self._done(project, plan, outcome, started)
-
-    def _why_cancelled(self, project: str, said: str) -> str:
-        if self._is_trusted(project):
-            return said
-        return f"{said}: {name(project)} is no longer allowed"
+            self.outcomes.done(project, plan, outcome, started)
 
     def _waiting_for(self, project: str, what: Optional[str],
                      progress: Callable[[str], None]) -> None:
@@ -157,74 +152,6 @@ class Syncer:
     def _in_step(self, project: str, plan: sync.Plan) -> bool:
         record = self.store.project(project) or {}
         return record.get("fingerprint") == plan.fingerprint and sync.up_to_date(plan)
-
-    def _lock_is_stale(self, project: str, plan: sync.Plan) -> None:
-        """The manifest is newer than its lockfile: not a failure (the user edits, then
-        locks); the last good env stays, and the lockfile's next change syncs."""
-        hint = plan.engine.lock_hint
-        log.info("%s: %s", project, hint)
-        self.state.set_waiting(project, plan.fingerprint, hint)
-        self.view.bump()
-
-    def _done(self, project: str, plan: sync.Plan, outcome: sync.Outcome,
-              started: float) -> None:
-        self.state.clear(project)
-        self.store.record_env(
-            project, fingerprint=plan.fingerprint, engine=plan.engine.name,
-            lockfile=plan.lockfile, python=plan.interpreter.path,
-            python_version=plan.interpreter.version_str,
-            env_target=str(os.readlink(projects.env_path(project))),
-        )
-        self.store.add_sync(SyncRecord(
-            project, plan.engine.name, started, outcome.seconds, "ok", outcome.added,
-            outcome.removed, outcome.changed, None, "\n".join(outcome.output)))
-        self._track(project, plan)
-        sync.keep_out_of_git(Path(project), (projects.ENV_NAME, *sync.moved_aside(Path(project))))
-        self._follow_up(project, plan)
-        if not self._is_trusted(project):  # denied (or its config edited) at the last moment
-            self.view.keep_ready(project, None, replace=True)
-            self.view.bump()
-            return
-        env = projects.env_path(project)
-        self.view.keep_ready(project, self.view.activation(project, env) or {}, replace=True)
-        if outcome.moved_aside:
-            self.shells.tell_project(project, f"{name(project)}: "
-                                              f"{sync.aside_note(outcome.moved_aside)}")
-        if not outcome.adopted:  # the tool that synced it has said so already
-            note = "switched" if outcome.switched_only else "synced"
-            self.shells.tell_project(
-                project, f"{note} {name(project)} in {outcome.seconds:.1f} s "
-                         f"(+{outcome.added} \u2212{outcome.removed} ~{outcome.changed})")
-        self.view.bump()
-
-    def _follow_up(self, project: str, plan: sync.Plan) -> None:
-        """Files edited during the sync (its plan was made from them before): one more sync.
-        The plan is not cached with the files as they are now: they may be newer than it."""
-        try:
-            now = sync.cached_plan(Path(project))
-        except VenvdError:
-            now = None
-        if now is None or now.fingerprint != plan.fingerprint:
-            self.queue.request(project)
-
-    def _failed(self, project: str, started: float, error: str, output: str,
-                plan: Optional[sync.Plan]) -> None:
-        # the fingerprint of what was tried: files that changed since (uv writes uv.lock
-        # after pyproject.toml) are a new state, to be tried in turn
-        self.state.set_failed(project, plan.fingerprint if plan is not None else "")
-        self._record(project, started, "failed", error, output)
-        self.shells.tell_project(project, f"sync failed for {name(project)}: {error} — "
-                                          "venvd logs")
-        self.view.bump()
-
-    def _record(self, project: str, started: float, result: str, error: str,
-                output: str) -> None:
-        self.store.add_sync(SyncRecord(project, None, started, time.time() - started,
-                                       result, error=error, output=output))
-
-
-def name(project: str) -> str:
-    return os.path.basename(project) or project
 
 
 def end_commands_in(project: str) -> None:
