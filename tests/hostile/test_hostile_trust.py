@@ -190,3 +190,24 @@ def test_trust_rows_of_an_older_database_keep_working(tmp_path: Path) -> None:
     project.rename(tmp_path / "moved")
     shutil.copytree(tmp_path / "moved", project)
     assert not trust.decide(trust.read_record(str(db_path), str(project)), str(project), ())
+
+
+def test_a_sync_that_ends_after_its_folder_changed_owner_activates_nothing(
+        daemon: Sandbox, other_uid: int) -> None:
+    """Nothing cancels this sync (no file venvd watches changed): trust is looked at again
+    when it ends, and the project, no longer trusted, gets no activation."""
+    from test_contracts import Slow
+
+    slow = Slow(daemon)
+    daemon.venvd("allow", str(slow.project))
+    slow.wait_started()
+    try:
+        os.chown(slow.project, other_uid, -1)
+    finally:
+        slow.let_go()
+    wait_for(lambda: "=== ok" in daemon.venvd("logs", str(slow.project)).stdout, 120,
+             "the sync to end")
+    assert not _activates(daemon, slow.project), _snippet(daemon, slow.project)
+    reply = daemon.request({"op": "export", "dir": str(slow.project), "pid": os.getpid()})
+    assert reply["exports"] == {}, reply
+    assert not _trusted(daemon, slow.project)
