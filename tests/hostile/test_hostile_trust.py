@@ -38,9 +38,13 @@ def other_uid() -> int:
     except KeyError:
         pass
     if shutil.which("useradd"):
+        # another test worker may be creating it at the same moment: then theirs is used
         subprocess.run(["useradd", "--no-create-home", "--shell", "/usr/sbin/nologin",
-                        OTHER_USER], check=True, capture_output=True)
-        return pwd.getpwnam(OTHER_USER).pw_uid
+                        OTHER_USER], check=False, capture_output=True)
+        try:
+            return pwd.getpwnam(OTHER_USER).pw_uid
+        except KeyError:
+            pass
     return SPARE_UID
 
 
