@@ -152,3 +152,20 @@ def test_a_project_no_longer_watched_is_not_answered_by_the_fast_path(
     sh.run(f"cd {first}")
     assert sh.var("VIRTUAL_ENV") == f"{first}/.venv"  # the env it has, at once
     wait_for(lambda: "gamma" in installed(first), 120, "the edit to be synced")
+
+
+def test_an_edit_while_the_daemon_was_dead_is_synced_when_the_hook_starts_it(
+        daemon: Sandbox) -> None:
+    project = daemon.project("hooked", requirements="alpha==1.0\n")
+    daemon.venvd("allow", str(project))
+    daemon.wait_state(project, ("synced",))
+    sh = daemon.shell("bash", cwd=project)
+    sh.prompts_until(lambda: sh.var("VIRTUAL_ENV") == f"{project}/.venv", 60, "activation")
+    old_pid = daemon.kill_daemon()
+    (project / "requirements.txt").write_text("alpha==1.0\ngamma\n")
+    sh.run("cd ..")  # the hook looks again: it finds no daemon and starts one
+    sh.run(f"cd {project}")
+    wait_for(lambda: daemon.alive() and int(daemon.pid_file.read_text()) != old_pid, 30,
+             "the hook to start a daemon")
+    wait_for(lambda: "gamma" in installed(project), 120, "gamma to arrive with no 'venvd sync'")
+    assert sh.var("VIRTUAL_ENV") == f"{project}/.venv"
