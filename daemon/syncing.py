@@ -41,8 +41,6 @@ class Syncer:
         self.config = config
         self.store = store
         self.shells = shells
-        self.view = view
-        self._track = track
         self._is_trusted = is_trusted
         self.state = SyncState()
         self.queue = SyncQueue(self.run, config.parallel_syncs)
