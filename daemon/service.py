@@ -101,16 +101,18 @@ class Daemon:
     def _catch_up(self) -> None:
         """After a (re)start: the projects shells were in (their snippets) and those visited
         lately are looked at again, as files may have changed while no daemon watched. One
-        no longer allowed loses its activation now (the hooks' fast path reads snippets
-        without asking); the others are watched and synced when behind, by the keeper."""
-        for project in catch_up.projects(self.paths.ready, self.store,
-                                         self.config.max_watched):
-            if not os.path.isdir(project):
-                self.view.forget(project)
-            elif not self.trust.is_trusted(project):
-                self.view.keep_ready(project, None, replace=True)
-            else:
+        not allowed (any more) loses its snippet now (the hooks' fast path reads snippets
+        without asking: the next ``cd`` there asks the daemon); the others are watched and
+        synced when behind, by the keeper."""
+        again, dropped = catch_up.projects(self.paths.ready, self.store,
+                                           self.config.max_watched)
+        for project in dropped:
+            self.view.forget(project)
+        for project in again:
+            if os.path.isdir(project) and self.trust.is_trusted(project):
                 self.keeper.visit(project, None)
+            else:
+                self.view.forget(project)
 
     def _load_config(self) -> UserConfig:
         try:

@@ -187,12 +187,12 @@ class Store:
         with self._lock:
             return [r[0] for r in self._db.execute("SELECT path FROM projects ORDER BY path")]
 
-    def recent(self, since: float, limit: int) -> list[str]:
-        """The projects visited since *since* (a time), the most recent first."""
+    def recent(self, since: float, limit: int) -> list[tuple[str, float]]:
+        """The projects visited since *since* (a time) and when, the most recent first."""
         with self._lock:
-            return [r[0] for r in self._db.execute(
-                "SELECT path FROM projects WHERE last_seen >= ? ORDER BY last_seen DESC "
-                "LIMIT ?", (since, limit))]
+            return [(r[0], float(r[1])) for r in self._db.execute(
+                "SELECT path, last_seen FROM projects WHERE last_seen >= ? "
+                "ORDER BY last_seen DESC LIMIT ?", (since, limit))]
 
     def touch_project(self, path: str) -> None:
         with self._tx() as db:

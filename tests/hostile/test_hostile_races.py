@@ -16,6 +16,8 @@ from pathlib import Path
 import psutil
 from test_contracts import Slow
 
+from venvd.daemon import catch_up
+from venvd.daemon.store import Store
 from venvd.shell import ready
 
 from conftest import Sandbox, wait_for
@@ -169,3 +171,22 @@ def test_an_edit_while_the_daemon_was_dead_is_synced_when_the_hook_starts_it(
              "the hook to start a daemon")
     wait_for(lambda: "gamma" in installed(project), 120, "gamma to arrive with no 'venvd sync'")
     assert sh.var("VIRTUAL_ENV") == f"{project}/.venv"
+
+
+def test_a_start_looks_again_at_the_projects_used_last_and_no_more(tmp_path: Path) -> None:
+    """However many projects the runtime folder has snippets for, a start looks again at
+    ``max_watched`` of them (the most recently used, visited or entered); the snippets of
+    the others go, as they will not be watched."""
+    ready_dir = tmp_path / "ready"
+    store = Store(tmp_path / "state" / "state.sqlite3")
+    try:
+        for age, project in enumerate(("/p/newest", "/p/new", "/p/old", "/p/oldest")):
+            ready.write(ready_dir, project, None)
+            when = 1_000_000.0 - age
+            os.utime(ready.snippet_path(ready_dir, project, "sh"), (when, when))
+        store.touch_project("/p/visited")  # now: more recent than every snippet
+        again, dropped = catch_up.projects(ready_dir, store, 3)
+    finally:
+        store.close()
+    assert again == ["/p/new", "/p/newest", "/p/visited"]  # the most recent last
+    assert sorted(dropped) == ["/p/old", "/p/oldest"]
