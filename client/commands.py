@@ -10,7 +10,7 @@ import stat
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 from venvd.client.connection import (
     DaemonUnavailable,
@@ -115,10 +115,21 @@ def export(args: argparse.Namespace) -> int:
 
 
 def allow(args: argparse.Namespace) -> int:
-    reply = ask({"op": "allow", "dir": directory(args)})
+    reply = ask({"op": "allow", "dir": directory(args), "force": bool(args.force)})
+    owner = _owner(reply["project"])
+    if owner is not None and owner != os.getuid():
+        print(f"venvd: warning: {printable(reply['project'])} belongs to uid {owner}: its owner "
+              "can run code as you (in its build scripts and its environment)", file=sys.stderr)
     print(f"venvd: allowed {printable(reply['project'])}; its environment is synced in the"
           " background")
     return 0
+
+
+def _owner(path: str) -> Optional[int]:
+    try:
+        return os.stat(path).st_uid
+    except OSError:
+        return None
 
 
 def deny(args: argparse.Namespace) -> int:

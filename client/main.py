@@ -58,8 +58,11 @@ def parser() -> argparse.ArgumentParser:
                       help="print the lines install.sh adds to SHELL's rc file")
     add("export", commands.export, "print the exports for $PWD (what the hook runs)"
         ).add_argument("shell", choices=tuple(SHELLS))
+    allow = add("allow", commands.allow, "trust a project: activate and sync it")
+    allow.add_argument("dir", nargs="?", default=".")
+    allow.add_argument("--force", action="store_true",
+                       help="allow a project another user owns (its owner can run code as you)")
     for name, func, text in (
-        ("allow", commands.allow, "trust a project: activate and sync it"),
         ("deny", commands.deny, "distrust a project: never activate or sync it"),
         ("logs", commands.logs, "print the output of a project's last syncs"),
     ):

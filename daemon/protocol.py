@@ -35,7 +35,7 @@ TABLE = (
     Op("ping", {}, ("pid",)),
     Op("export", {**_DIR, "pid": (int,)}, ("project", "exports", "messages")),
     Op("status", {**_DIR, "all": (bool,)}, ("projects",)),
-    Op("allow", _DIR, ("project",)),
+    Op("allow", {**_DIR, "force": (bool,)}, ("project",)),
     Op("deny", _DIR, ("project",)),
     Op("sync", {**_DIR, "wait": (bool,)}, ("project", "state", "last_sync"), streams=True),
     Op("logs", {**_DIR, "limit": (int, type(None))}, ("project", "syncs", "problems")),

@@ -15,18 +15,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
+from venvd.daemon import trust
 from venvd.daemon.errors import VenvdError
 
 log = logging.getLogger("venvd")
 
-SCHEMA_VERSION = 1
+#: 2: the trust table records the folder an allow was given to (dev, ino, uid).
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS trust (
     path TEXT PRIMARY KEY,
     allowed INTEGER NOT NULL,
     config_digest TEXT NOT NULL,
-    changed REAL NOT NULL
+    changed REAL NOT NULL,
+    dev INTEGER,
+    ino INTEGER,
+    uid INTEGER
 );
 CREATE TABLE IF NOT EXISTS projects (
     path TEXT PRIMARY KEY,
@@ -130,6 +135,7 @@ class Store:
             with self._lock:
                 # executescript commits on its own; the schema is idempotent (IF NOT EXISTS).
                 db.executescript(_SCHEMA)
+                _migrate(db)
                 db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         except BaseException:
             db.close()
@@ -157,17 +163,20 @@ class Store:
             self._db.close()
 
     # trust
-    def set_trust(self, path: str, allowed: bool, digest: str) -> None:
+    def set_trust(self, path: str, allowed: bool, digest: str,
+                  identity: Optional[trust.Identity] = None) -> None:
+        dev, ino, uid = identity if identity is not None else (None, None, None)
         with self._tx() as db:
             db.execute(
-                "INSERT OR REPLACE INTO trust(path, allowed, config_digest, changed) "
-                "VALUES (?, ?, ?, ?)",
-                (path, int(allowed), digest, time.time()),
+                "INSERT OR REPLACE INTO trust(path, allowed, config_digest, changed, dev, ino,"
+                " uid) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (path, int(allowed), digest, time.time(), dev, ino, uid),
             )
 
-    def trust(self, path: str) -> Optional[tuple[bool, str]]:
-        row = self._one("SELECT allowed, config_digest FROM trust WHERE path=?", path)
-        return None if row is None else (bool(row["allowed"]), str(row["config_digest"]))
+    def trust(self, path: str) -> Optional[trust.Record]:
+        row = self._one("SELECT allowed, config_digest, dev, ino, uid FROM trust WHERE path=?",
+                        path)
+        return None if row is None else trust.record_of(row)
 
     # projects
     def project(self, path: str) -> Optional[dict[str, Any]]:
@@ -177,6 +186,13 @@ class Store:
     def projects(self) -> list[str]:
         with self._lock:
             return [r[0] for r in self._db.execute("SELECT path FROM projects ORDER BY path")]
+
+    def recent(self, since: float, limit: int) -> list[tuple[str, float]]:
+        """The projects visited since *since* (a time) and when, the most recent first."""
+        with self._lock:
+            return [(r[0], float(r[1])) for r in self._db.execute(
+                "SELECT path, last_seen FROM projects WHERE last_seen >= ? "
+                "ORDER BY last_seen DESC LIMIT ?", (since, limit))]
 
     def touch_project(self, path: str) -> None:
         with self._tx() as db:
@@ -219,6 +235,23 @@ class Store:
     def sync_count(self, path: str) -> int:
         row = self._one("SELECT COUNT(*) AS n FROM syncs WHERE project=?", path)
         return int(row["n"]) if row else 0
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Bring a database of an older schema up to date, keeping its rows working: the trust
+    rows of version 1 get the identity of the folder at their path now (the folder they
+    have been trusting), so a folder put there later is not trusted."""
+    if db.execute("PRAGMA user_version").fetchone()[0] >= 2:
+        return
+    columns = {row[1] for row in db.execute("PRAGMA table_info(trust)")}
+    for name in ("dev", "ino", "uid"):
+        if name not in columns:
+            db.execute(f"ALTER TABLE trust ADD COLUMN {name} INTEGER")
+    rows = db.execute("SELECT path FROM trust WHERE allowed=1 AND dev IS NULL").fetchall()
+    for (path,) in rows:
+        found = trust.identity(path)
+        if found is not None:
+            db.execute("UPDATE trust SET dev=?, ino=?, uid=? WHERE path=?", (*found, path))
 
 
 def _private(path: Path) -> None:

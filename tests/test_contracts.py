@@ -6,6 +6,7 @@ behind, and ``venvd status`` changes nothing."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -161,6 +162,13 @@ def test_status_of_a_project_that_needs_a_sync_queues_nothing(daemon: Sandbox) -
     daemon.wait_state(project, ("synced",))
     daemon.venvd("daemon", "stop")
     (project / "requirements.txt").write_text("alpha==1.0\n")  # changed while nobody watched
+    # last visited long ago, and no shell entered it since a reboot (the runtime folder is
+    # new): a start does not look at it again (it does so for recent ones)
+    db = sqlite3.connect(Path(daemon.env["XDG_STATE_HOME"]) / "venvd" / "state.sqlite3")
+    with db:
+        db.execute("UPDATE projects SET last_seen=0")
+    db.close()
+    shutil.rmtree(Path(daemon.env["XDG_RUNTIME_DIR"]) / "venvd" / "ready")
     daemon.venvd("daemon", "start")
     for _ in range(3):
         status: dict[str, Any] = daemon.status(project)
