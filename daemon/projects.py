@@ -7,9 +7,10 @@ import os
 from pathlib import Path
 from typing import Optional
 
+from venvd.daemon import folders
 from venvd.daemon.display import printable
 from venvd.daemon.errors import VenvdError
-from venvd.daemon.projectfile import MAX_SMALL, present, read_project_text
+from venvd.daemon.projectfile import MAX_SMALL, read_project_text
 from venvd.daemon.workspace import workspace_root
 
 #: Files that make a directory a project, most specific first: ``.venvd.toml`` and every
@@ -80,7 +81,7 @@ def _markers(path: str, home: str) -> list[str]:
     names = MARKERS[:1] if path in (home, "/") else MARKERS
     # present(), not isfile(): a FIFO or device marker still makes a project, which then
     # says why venvd will not read it
-    return [name for name in names if present(os.path.join(path, name))]
+    return list(folders.look(path, names)[0])
 
 
 def _outer(folder: str, home: str) -> Optional[str]:
@@ -96,7 +97,7 @@ def _outer(folder: str, home: str) -> Optional[str]:
 def _enclosing(folder: str, home: str) -> Optional[str]:
     """The nearest marker folder above *folder*, not beyond its repository's root."""
     path = folder
-    while not os.path.exists(os.path.join(path, ".git")):
+    while not folders.look(path, MARKERS)[1]:
         parent = os.path.dirname(path)
         if parent == path:
             return None

@@ -23,7 +23,6 @@ from venvd.daemon.keeper import Keeper
 from venvd.daemon.outcomes import name
 from venvd.daemon.paths import Paths
 from venvd.daemon.protocol import Message
-from venvd.daemon.resolve import Resolver
 from venvd.daemon.shells import ShellInfo, ShellRegistry
 from venvd.daemon.status import StatusBuilder
 from venvd.daemon.store import Store
@@ -89,7 +88,6 @@ class Daemon:
                                force_polling=os.environ.get("VENVD_FORCE_POLLING") == "1",
                                capacity=self.config.max_watched, pinned=self.shells.has_shell)
         self.view = View(paths, self.trust.is_trusted, self.watcher.is_watched)
-        self.resolver = Resolver()  # which project a prompt's folder belongs to
         self.syncer = Syncer(paths, uv, self.config, self.store, self.shells, self.view,
                              self.track, self.trust.is_trusted)
         self.status = StatusBuilder(self.syncer, self.watcher, self.trust.is_trusted)
@@ -140,7 +138,9 @@ class Daemon:
     def export(self, directory: str, pid: Any) -> Message:
         """What a shell in *directory* should have active, and its messages."""
         shell = self.shells.shell(pid)
-        inner, root, project = self.resolver.find(directory)
+        inner = projects.innermost(directory)
+        root = projects.owner(inner) if inner else None
+        project = projects.real(root) if root else None
         alias = _alias(inner, root, project)
         reply: Message = {"ok": True, "project": project, "exports": {}}
         self.shells.enter(shell, project)

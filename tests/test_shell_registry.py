@@ -170,7 +170,8 @@ ALLOWED = {
     "venvd", "venvd.client", "venvd.client.export", "venvd.client.connection",
     "venvd.daemon", "venvd.daemon.projects", "venvd.daemon.workspace", "venvd.daemon.trust",
     "venvd.daemon.paths", "venvd.daemon.errors", "venvd.daemon.protocol",
-    "venvd.daemon.projectfile", "venvd.daemon.display", "venvd.daemon.ownership",
+    "venvd.daemon.projectfile", "venvd.daemon.folders", "venvd.daemon.display",
+    "venvd.daemon.ownership",
     "venvd.shell", "venvd.shell.activation", "venvd.shell.base", "venvd.shell.posix",
     *(f"venvd.shell.{name}" for name in SHELLS),
 }
