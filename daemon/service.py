@@ -147,7 +147,10 @@ class Daemon:
         if project is not None:
             if self.trust.is_trusted(project):
                 reply["exports"] = self._exports_for(project, shell)
-                self.view.keep_ready(project, reply["exports"], alias=alias)
+                # the hooks' snippet only for a watched project (see track): the keeper
+                # watches this one after the prompt, and the next prompt writes it
+                if self.watcher.is_watched(project):
+                    self.view.keep_ready(project, reply["exports"], alias=alias)
             else:
                 self.shells.tell_once(shell, "untrusted:" + project,
                                       f"{project} is not allowed; run 'venvd allow' to trust it")

@@ -368,9 +368,10 @@ def test_an_alias_that_activates_goes_when_its_project_is_no_longer_watched(
     def export(folder: Path) -> None:  # as a hook would ask (pid 0: no live shell pins it)
         assert sandbox.request({"op": "export", "dir": str(folder), "pid": 0})["ok"]
 
-    export(ws / "docs")
-    assert docs.read_text() == ready_snippet(sandbox, ws).read_text()
+    export(ws / "docs")  # the visit has the workspace watched again...
     wait_for(lambda: sandbox.status(ws)["watch"], 30, "the workspace to be watched")
+    export(ws / "docs")  # ...and the next prompt has its snippets written
+    assert docs.read_text() == ready_snippet(sandbox, ws).read_text()
     export(other)  # watching it, the daemon stops watching the workspace (max_watched = 1)
     wait_for(lambda: not docs.exists(), 30, "the alias to go with the workspace's watch")
     # nor does the root's own snippet stay: the hooks' fast path answers without the daemon,
