@@ -93,14 +93,18 @@ def export(args: argparse.Namespace) -> int:
 
 
 def allow(args: argparse.Namespace) -> int:
+    from venvd.client.quick import SAID
+
     reply = ask({"op": "allow", "dir": directory(args)})
-    print(f"venvd: allowed {reply['project']}; its environment is synced in the background")
+    print(f"venvd: {SAID['allow'].format(reply['project'])}")
     return 0
 
 
 def deny(args: argparse.Namespace) -> int:
+    from venvd.client.quick import SAID
+
     reply = ask({"op": "deny", "dir": directory(args)})
-    print(f"venvd: denied {reply['project']}; it will not be activated or synced")
+    print(f"venvd: {SAID['deny'].format(reply['project'])}")
     return 0
 
 

@@ -6,8 +6,8 @@ import contextlib
 import os
 import stat
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import platformdirs
 
@@ -16,8 +16,10 @@ from venvd.daemon.errors import VenvdError
 APP = "venvd"
 
 
-@dataclass(frozen=True)
-class Paths:
+class Paths(NamedTuple):
+    # a NamedTuple, not a dataclass: `venvd allow` and the export client import this module,
+    # and dataclasses costs them milliseconds of start-up
+
     runtime: Path
     state: Path
     data: Path
