@@ -31,7 +31,7 @@ _DIR: dict[str, tuple[type, ...]] = {"dir": (str,)}
 #: Every op the daemon answers; the daemon's handler table is checked against it.
 TABLE = (
     Op("ping", {}, ("pid",)),
-    Op("export", {**_DIR, "pid": (int,)}, ("project", "exports", "messages")),
+    Op("export", {**_DIR, "pid": (int,), "seen": (str,)}, ("project", "exports", "messages")),
     Op("status", {**_DIR, "all": (bool,)}, ("projects",)),
     Op("allow", _DIR, ("project",)),
     Op("deny", _DIR, ("project",)),

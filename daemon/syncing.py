@@ -162,7 +162,7 @@ class Syncer:
             self.shells.tell_project(
                 project, f"{note} {name(project)} in {outcome.seconds:.1f} s "
                          f"(+{outcome.added} \u2212{outcome.removed} ~{outcome.changed})")
-        self.view.bump()
+        self.view.bump(ask=False)  # the snippet and the news file say it all
 
     def _failed(self, project: str, started: float, error: str, output: str,
                 plan: Optional[sync.Plan]) -> None:
@@ -172,7 +172,7 @@ class Syncer:
         self._record(project, started, "failed", error, output)
         self.shells.tell_project(project, f"sync failed for {name(project)}: {error} — "
                                           "venvd logs")
-        self.view.bump()
+        self.view.bump(ask=False)
 
     def _record(self, project: str, started: float, result: str, error: str,
                 output: str) -> None:
