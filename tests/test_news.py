@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import time
 
+from test_shells import allow_and_sync, wait_active
+
 from conftest import Sandbox
 from support.shells import Shell
-from test_shells import allow_and_sync, wait_active
 
 NEWS = "synced newsy in "
 
