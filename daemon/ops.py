@@ -47,8 +47,8 @@ def allow(d: Daemon, request: Message, emit: Emit) -> Message:
     d.trust.forget(project)
     d.syncer.state.clear(project)
     d.view.forget(project)  # its snippet may say "stay inactive"
+    d.syncer.ensure_synced(project)  # first: the user waits for this sync
     d.track(project)
-    d.syncer.ensure_synced(project)
     d.view.bump()
     return {"ok": True, "project": project}
 

@@ -150,8 +150,6 @@ class Syncer:
             project, plan.engine.name, started, outcome.seconds, "ok", outcome.added,
             outcome.removed, outcome.changed, None, "\n".join(outcome.output)))
         sync.remember_plan(plan)
-        self._track(project, plan)
-        sync.keep_out_of_git(Path(project), (projects.ENV_NAME, *sync.moved_aside(Path(project))))
         env = projects.env_path(project)
         self.view.keep_ready(project, self.view.activation(project, env) or {}, replace=True)
         if outcome.moved_aside:
@@ -163,6 +161,10 @@ class Syncer:
                 project, f"{note} {name(project)} in {outcome.seconds:.1f} s "
                          f"(+{outcome.added} \u2212{outcome.removed} ~{outcome.changed})")
         self.view.bump(ask=False)  # the snippet and the news file say it all
+        # after the shells heard: neither changes what they activate (the sync is not over
+        # until these are done: `venvd status` says "syncing" until then)
+        self._track(project, plan)
+        sync.keep_out_of_git(Path(project), (projects.ENV_NAME, *sync.moved_aside(Path(project))))
 
     def _failed(self, project: str, started: float, error: str, output: str,
                 plan: Optional[sync.Plan]) -> None:
