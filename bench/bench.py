@@ -83,6 +83,9 @@ def install_venvd() -> Path:
            "--disable-pip-version-check"]
     run([*pip, str(REPO)], timeout=900)
     run([*pip, "--force-reinstall", "--no-deps", str(REPO)], timeout=900)
+    # the command as install.sh leaves it (python -I -S; see venvd.client.launcher)
+    run([str(venv / "bin" / "python"), "-I", "-m", "venvd.client.launcher",
+         str(venv / "bin" / "venvd")])
     return venv
 
 

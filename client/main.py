@@ -32,7 +32,8 @@ class _Version(argparse.Action):
     """``--version``: importlib.metadata only when asked (it costs every start-up)."""
 
     def __call__(self, parser: argparse.ArgumentParser, *args: object, **kwargs: object) -> None:
-        parser.exit(message=f"venvd {_version()}\n")
+        print(f"venvd {_version()}")  # on stdout, as argparse's own version action does
+        parser.exit()
 
 
 def _hook(args: argparse.Namespace) -> int:
