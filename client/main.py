@@ -5,14 +5,16 @@ Exit codes: 0 success, 1 the operation failed, 2 usage error, 130 interrupted.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from venvd.daemon.errors import UsageError, VenvdError
 
-Command = Callable[[argparse.Namespace], int]
+if TYPE_CHECKING:  # argparse is imported when a parser is built: `venvd allow` needs none
+    import argparse
+
+Command = Callable[["argparse.Namespace"], int]
 #: Commands that are one request and one line of answer: run without building the parser
 #: and without the other commands' imports (``venvd allow`` starts a sync: its start-up is
 #: part of the user's wait for the env).
@@ -26,14 +28,6 @@ def _version() -> str:
         return version("venvd")
     except PackageNotFoundError:
         return "(not installed)"
-
-
-class _Version(argparse.Action):
-    """``--version``: importlib.metadata only when asked (it costs every start-up)."""
-
-    def __call__(self, parser: argparse.ArgumentParser, *args: object, **kwargs: object) -> None:
-        print(f"venvd {_version()}")  # on stdout, as argparse's own version action does
-        parser.exit()
 
 
 def _hook(args: argparse.Namespace) -> int:
@@ -52,12 +46,22 @@ def _hook(args: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
+    import argparse
+
     from venvd.client import commands
     from venvd.shell import SHELLS
 
+    class Version(argparse.Action):
+        """``--version``: importlib.metadata only when asked (it costs every start-up)."""
+
+        def __call__(self, parser: argparse.ArgumentParser, *args: object,
+                     **kwargs: object) -> None:
+            print(f"venvd {_version()}")  # on stdout, as argparse's own version action does
+            parser.exit()
+
     top = argparse.ArgumentParser(prog="venvd", description=(
         "Keeps each project's Python environment in sync and active in your shell."))
-    top.add_argument("--version", action=_Version, nargs=0,
+    top.add_argument("--version", action=Version, nargs=0,
                      help="show program's version number and exit")
     sub = top.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
