@@ -49,7 +49,11 @@ def allow(d: Daemon, request: Message, emit: Emit) -> Message:
     d.view.forget(project)  # its snippet may say "stay inactive"
     d.syncer.ensure_synced(project)  # first: the user waits for this sync
     d.track(project)
-    d.view.bump()
+    if d.syncer.queue.state(project) is None or projects.env_is_usable(
+            projects.env_path(project)):
+        d.view.bump()  # an env to activate now, or a reason why none comes (said at a prompt)
+    # else nothing changes for the shells until the env is there: the sync's outcome bumps
+    # (a prompt in the project meanwhile would only start a client to stay inactive)
     return {"ok": True, "project": project}
 
 
