@@ -5,10 +5,11 @@ once; a client the hook calls later is told what the hook already printed (``--s
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from test_shells import allow_and_sync, wait_active
 
-from conftest import Sandbox
+from conftest import Sandbox, wait_for
 from support.shells import Shell
 
 NEWS = "synced newsy in "
@@ -54,3 +55,20 @@ def test_a_finished_sync_is_told_once_by_the_hook_itself(daemon: Sandbox,
         heard += heard_after(sh, "true")
     assert sh.var("VIRTUAL_ENV") == f"{project}/.venv"  # the client did run
     assert NEWS not in heard, heard
+
+
+def test_allow_and_the_sync_it_starts_need_no_client_at_a_prompt(daemon: Sandbox) -> None:
+    """The generation file's first number (the last bump every shell must ask the client
+    about) stays as it was through `venvd allow` of a project without an env and the sync
+    that creates it: a shell there takes all of it with builtins; the second number moves."""
+    project = daemon.project("quiet", requirements="beta\n")
+    generation = Path(daemon.env["XDG_RUNTIME_DIR"]) / "venvd" / "generation"
+    wait_for(generation.exists, 30, "the generation file")
+    before = generation.read_text().split()
+    daemon.venvd("allow", str(project))
+    assert daemon.wait_state(project)["state"] == "synced"
+    after = generation.read_text().split()
+    assert len(before) == len(after) == 2, (before, after)
+    assert after[0] == before[0] and int(after[1]) > int(before[1]), (before, after)
+    news = (generation.parent / "news.sh").read_text()
+    assert "synced quiet in " in news and str(project) in news, news
