@@ -197,6 +197,9 @@ set -- "$work"/dist/venvd-*.whl
 [ -f "$1" ] || die "building the venvd wheel failed"
 pip install --upgrade "$1"                  # venvd and its dependencies
 pip install --force-reinstall --no-deps "$1"  # the same version number still replaces the files
+# the command starts as lean as the hooks' client (python -I -S), over pip's console script
+"$venv/bin/python" -I -m venvd.client.launcher "$venv/bin/venvd" \
+    || say "kept pip's venvd command (a slower start)"
 say "installed $("$venv/bin/venvd" --version 2>/dev/null || echo venvd) into $venv"
 
 mkdir -p "$bin_dir"

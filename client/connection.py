@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import socket
 import struct
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -82,6 +81,8 @@ def start_daemon(python: str = sys.executable) -> None:
     It gets the environment this shell had before venvd touched it, so a project's env
     never leaks into the daemon (which looks for interpreters on ``PATH``).
     """
+    import subprocess  # here: the commands that only send a request never need it
+
     from venvd.shell.activation import current_state, revert
 
     env = dict(os.environ)

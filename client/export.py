@@ -40,8 +40,11 @@ from venvd.shell.activation import (
 TIMEOUT = 1.0
 
 
-def ask_daemon(sock: str, directory: str, pid: int) -> tuple[Wanted, list[str]]:
-    reply = request(sock, {"op": "export", "dir": directory, "pid": pid}, timeout=TIMEOUT)
+def ask_daemon(sock: str, directory: str, pid: int, seen: str = "") -> tuple[Wanted, list[str]]:
+    message = {"op": "export", "dir": directory, "pid": pid}
+    if seen.isascii() and seen.isdigit():  # the news up to there came to the hook from the
+        message["seen"] = seen  # news file; a string (requests hold no number this large)
+    reply = request(sock, message, timeout=TIMEOUT)
     if not reply.get("ok"):
         return Wanted(), [str(reply.get("error", "the daemon refused the request"))]
     exports, dropped = accepted(reply.get("exports"))
@@ -91,13 +94,15 @@ def on_disk(directory: str, state_db: str) -> Wanted:
 def parse(argv: list[str]) -> dict[str, str]:
     if not argv:
         raise UnknownShell(f"usage: venvd export {'|'.join(SHELLS)}")
-    options = {"shell": argv[0], "socket": "", "state-db": "", "pid": "", "action": "export"}
+    options = {"shell": argv[0], "socket": "", "state-db": "", "pid": "", "action": "export",
+               "seen": ""}
     rest = argv[1:]
     while rest:
         key, rest = rest[0], rest[1:]
         if not key.startswith("--") or key[2:] not in options or not rest:
             raise UnknownShell(f"usage: venvd export SHELL [--socket S] [--state-db F] [--pid N]"
-                               f" [--action export|deactivate] (unexpected {key!r})")
+                               f" [--seen GENERATION] [--action export|deactivate]"
+                               f" (unexpected {key!r})")
         options[key[2:]], rest = rest[0], rest[1:]
     if options["action"] not in ("export", "deactivate"):
         raise UnknownShell(f"unknown action {options['action']!r}; choose export or deactivate")
@@ -161,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             default_paths(options)
             check_runtime(options["socket"])
-            wanted, messages = ask_daemon(options["socket"], directory, pid)
+            wanted, messages = ask_daemon(options["socket"], directory, pid, options["seen"])
         except DaemonUnavailable:
             start_daemon()
             wanted, messages = on_disk(directory, options["state-db"]), []

@@ -5,17 +5,21 @@ Exit codes: 0 success, 1 the operation failed, 2 usage error, 130 interrupted.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-from venvd.client import commands, run
 from venvd.daemon.display import printable
 from venvd.daemon.errors import UsageError, VenvdError
-from venvd.shell import SHELLS, get_shell, listing
 
-Command = Callable[[argparse.Namespace], int]
+if TYPE_CHECKING:  # argparse is imported when a parser is built: `venvd allow` needs none
+    import argparse
+
+Command = Callable[["argparse.Namespace"], int]
+#: Commands that are one request and one line of answer: run without building the parser
+#: and without the other commands' imports (``venvd allow`` starts a sync: its start-up is
+#: part of the user's wait for the env).
+QUICK = ("allow", "deny")
 
 
 def _version() -> str:
@@ -28,6 +32,9 @@ def _version() -> str:
 
 
 def _hook(args: argparse.Namespace) -> int:
+    from venvd.client import commands
+    from venvd.shell import SHELLS, get_shell, listing
+
     if args.list:
         sys.stdout.write(listing(os.environ))
         return 0
@@ -40,9 +47,23 @@ def _hook(args: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
+    import argparse
+
+    from venvd.client import commands, run
+    from venvd.shell import SHELLS
+
+    class Version(argparse.Action):
+        """``--version``: importlib.metadata only when asked (it costs every start-up)."""
+
+        def __call__(self, parser: argparse.ArgumentParser, *args: object,
+                     **kwargs: object) -> None:
+            print(f"venvd {_version()}")  # on stdout, as argparse's own version action does
+            parser.exit()
+
     top = argparse.ArgumentParser(prog="venvd", description=(
         "Keeps each project's Python environment in sync and active in your shell."))
-    top.add_argument("--version", action="version", version=f"venvd {_version()}")
+    top.add_argument("--version", action=Version, nargs=0,
+                     help="show program's version number and exit")
     sub = top.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     def add(name: str, func: Command, text: str) -> argparse.ArgumentParser:
@@ -91,6 +112,11 @@ def main(argv: list[str] | None = None) -> int:
         from venvd.client.export import main as export_main
 
         return export_main(args[1:])
+    if args[:1] and args[0] in QUICK and len(args) <= 2 and not any(
+            a.startswith("-") for a in args[1:]):
+        from venvd.client.quick import trust
+
+        return trust(args[0], args[1] if len(args) > 1 else ".")
     try:
         namespace = parser().parse_args(args)
     except SystemExit as exc:

@@ -38,7 +38,7 @@ def stop(d: Daemon, request: Message, emit: Emit) -> Message:
 
 
 def export(d: Daemon, request: Message, emit: Emit) -> Message:
-    return d.export(directory(request), request.get("pid"))
+    return d.export(directory(request), request.get("pid"), request.get("seen"))
 
 
 def allow(d: Daemon, request: Message, emit: Emit) -> Message:
@@ -53,9 +53,13 @@ def allow(d: Daemon, request: Message, emit: Emit) -> Message:
     d.trust.forget(project)
     d.syncer.state.clear(project)
     d.view.forget(project)  # its snippet may say "stay inactive"
+    d.syncer.ensure_synced(project)  # first: the user waits for this sync
     d.track(project)
-    d.syncer.ensure_synced(project)
-    d.view.bump()
+    if d.syncer.queue.state(project) is None or projects.env_is_usable(
+            projects.env_path(project)):
+        d.view.bump()  # an env to activate now, or a reason why none comes (said at a prompt)
+    # else nothing changes for the shells until the env is there: the sync's outcome bumps
+    # (a prompt in the project meanwhile would only start a client to stay inactive)
     return {"ok": True, "project": project}
 
 

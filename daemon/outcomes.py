@@ -46,9 +46,6 @@ class Outcomes:
         self.store.add_sync(SyncRecord(
             project, plan.engine.name, started, outcome.seconds, "ok", outcome.added,
             outcome.removed, outcome.changed, None, "\n".join(outcome.output)))
-        self._track(project, plan)
-        gitexclude.keep_out_of_git(Path(project),
-                                   (projects.ENV_NAME, *states.moved_aside(Path(project))))
         self._follow_up(project, plan)
         if not self._is_trusted(project):  # denied (or its config edited) at the last moment
             self.view.keep_ready(project, None, replace=True)
@@ -64,7 +61,12 @@ class Outcomes:
             self.shells.tell_project(
                 project, f"{note} {name(project)} in {outcome.seconds:.1f} s "
                          f"(+{outcome.added} \u2212{outcome.removed} ~{outcome.changed})")
-        self.view.bump()
+        self.view.bump(ask=False)  # the snippet and the news file say it all
+        # after the shells heard: neither changes what they activate (the sync is not over
+        # until these are done: `venvd status` says "syncing" until then)
+        self._track(project, plan)
+        gitexclude.keep_out_of_git(Path(project),
+                                   (projects.ENV_NAME, *states.moved_aside(Path(project))))
 
     def _follow_up(self, project: str, plan: plans.Plan) -> None:
         """Files edited during the sync (its plan was made from them before): one more sync.
@@ -92,7 +94,7 @@ class Outcomes:
         self.record(project, started, "failed", error, output)
         self.shells.tell_project(project, f"sync failed for {name(project)}: {error} — "
                                           "venvd logs")
-        self.view.bump()
+        self.view.bump(ask=False)
 
     def cancelled(self, project: str, started: float, output: str = "") -> None:
         """Record a cancelled sync (after *output*, what its commands printed), saying why

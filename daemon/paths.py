@@ -5,8 +5,8 @@ from __future__ import annotations
 import contextlib
 import stat
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import platformdirs
 
@@ -15,8 +15,10 @@ from venvd.daemon.ownership import RuntimeRefused, runtime_problem
 APP = "venvd"
 
 
-@dataclass(frozen=True)
-class Paths:
+class Paths(NamedTuple):
+    # a NamedTuple, not a dataclass: `venvd allow` and the export client import this module,
+    # and dataclasses costs them milliseconds of start-up
+
     runtime: Path
     state: Path
     data: Path

@@ -88,6 +88,8 @@ class Daemon:
                                force_polling=os.environ.get("VENVD_FORCE_POLLING") == "1",
                                capacity=self.config.max_watched, pinned=self.shells.has_shell)
         self.view = View(paths, self.trust.is_trusted, self.watcher.is_watched)
+        self.shells.publish_with(self.view.news_id, self.view.publish_news)
+        self.view.publish_news([])  # a past run's news is not this run's
         self.syncer = Syncer(paths, uv, self.config, self.store, self.shells, self.view,
                              self.track, self.trust.is_trusted)
         self.status = StatusBuilder(self.syncer, self.watcher, self.trust.is_trusted)
@@ -135,15 +137,16 @@ class Daemon:
             log.warning("bad %s request: %r", op, exc)
             return {"ok": False, "error": f"bad request: {exc}"}
 
-    def export(self, directory: str, pid: Any) -> Message:
-        """What a shell in *directory* should have active, and its messages."""
+    def export(self, directory: str, pid: Any, seen: Any = None) -> Message:
+        """What a shell in *directory* should have active, and its messages (but the news
+        up to *seen*, which its hook took from the news file)."""
         shell = self.shells.shell(pid)
         inner = projects.innermost(directory)
         root = projects.owner(inner) if inner else None
         project = projects.real(root) if root else None
         alias = _alias(inner, root, project)
         reply: Message = {"ok": True, "project": project, "exports": {}}
-        self.shells.enter(shell, project)
+        self.shells.enter(shell, project, _generation(seen))
         if project is not None:
             if self.trust.is_trusted(project):
                 reply["exports"] = self._exports_for(project, shell)
@@ -266,3 +269,10 @@ def _alias(inner: Optional[str], root: Optional[str], project: Optional[str]) ->
         return None
     folder = projects.real(inner)
     return folder if folder.startswith(project.rstrip("/") + "/") else None
+
+
+def _generation(seen: Any) -> int:
+    """A generation a client passed (digits in a string: beyond what a request's numbers
+    may be); 0 for anything else."""
+    ok = isinstance(seen, str) and seen.isascii() and seen.isdigit() and len(seen) <= 20
+    return int(seen) if ok else 0

@@ -10,7 +10,7 @@ from typing import Any, Callable, Optional
 
 from venvd.daemon import aliases, projects
 from venvd.daemon.paths import Paths
-from venvd.shell import ready
+from venvd.shell import news, ready
 
 #: Activations remembered (one per project and lock state; a few hundred bytes each).
 ACTIVATIONS_KEPT = 2048
@@ -28,6 +28,7 @@ class View:
         self._is_watched = is_watched
         self._bump_lock = threading.Lock()
         self._generation = 0
+        self._asked = 0  # the last bump every shell must ask the daemon about
         self._cache_lock = threading.Lock()
         self._activations: dict[tuple[str, str], dict[str, Any]] = {}
         self._ready_lock = threading.Lock()  # a deny that rewrites the aliases is never undone
@@ -39,14 +40,29 @@ class View:
         for folder in aliases.of(paths.ready, None):
             aliases.forget(paths.ready, folder)
 
-    def bump(self) -> None:
-        """Tell every shell to look again at its next prompt (called from many threads)."""
+    def bump(self, ask: bool = True) -> None:
+        """Tell every shell to look again at its next prompt (called from many threads).
+
+        The file holds the last bump that needs the export client, then this one. A sync's
+        outcome needs none (``ask=False``): its snippets and news file are written first,
+        so the hooks take them with builtins (see venvd.shell.news)."""
         gen = self.paths.generation
         with self._bump_lock:
             self._generation = max(self._generation + 1, time.time_ns())
+            if ask:
+                self._asked = self._generation
             tmp = gen.with_name(f".generation.{os.getpid()}")
-            tmp.write_text(f"{self._generation}\n")
+            tmp.write_text(f"{self._asked} {self._generation}\n")
             os.replace(tmp, gen)
+
+    def news_id(self) -> int:
+        """An id for a news item: from the generation counter, so below the next bump."""
+        with self._bump_lock:
+            self._generation = max(self._generation + 1, time.time_ns())
+            return self._generation
+
+    def publish_news(self, items: list[tuple[int, str, str]]) -> None:
+        news.write(str(self.paths.runtime), items)
 
     def activation(self, project: str, env: str) -> Optional[dict[str, Any]]:
         """``projects.activation`` of a usable env, or ``None``; remembered per lock state

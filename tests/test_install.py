@@ -39,6 +39,15 @@ def test_install_then_a_real_shell_activates(sandbox: Sandbox, pythons: list[Py]
                             "import venvd.client, os; print(venvd.client.__path__[0])"],
                            capture_output=True, text=True, check=True).stdout.strip()
     assert where.startswith(str(venv))
+    # the command starts like the hooks' client, with -I -S: PYTHONPATH and site are not
+    # looked at (a sitecustomize there would otherwise run before venvd)
+    custom = sandbox.root / "custom"
+    custom.mkdir()
+    (custom / "sitecustomize.py").write_text(f"open({str(custom / 'ran')!r}, 'w')\n")
+    version = subprocess.run([str(link), "--version"], capture_output=True, text=True,
+                             env={**sandbox.env, "PYTHONPATH": str(custom)})
+    assert version.returncode == 0 and version.stdout.startswith("venvd "), version
+    assert not (custom / "ran").exists()
 
     # twice: one block per rc file, upgraded in place
     again = install(sandbox)
