@@ -36,7 +36,8 @@ def write(runtime: str, items: Sequence[Item]) -> None:
     """Replace the news files with *items* (the newest ``KEPT``); on an error the files are
     removed (the hooks then hear nothing, and the client still tells)."""
     kept = sorted(items)[-KEPT:]
-    for suffix in SUFFIXES:
+    # the syntaxes whose hooks take news with builtins; the others hear it from the client
+    for suffix in (s for s in SUFFIXES if s in FUNCTIONS):
         shell, target = FORMATS[suffix], news_path(runtime, suffix)
         text = "".join(f"{FUNCTIONS[suffix]} {ident} {shell.quote(project)} "
                        f"{shell.quote(message)}\n" for ident, project, message in kept)
