@@ -38,7 +38,7 @@ def stop(d: Daemon, request: Message, emit: Emit) -> Message:
 
 
 def export(d: Daemon, request: Message, emit: Emit) -> Message:
-    return d.export(directory(request), request.get("pid"), request.get("seen"))
+    return d.prompts.export(directory(request), request.get("pid"), request.get("seen"))
 
 
 def allow(d: Daemon, request: Message, emit: Emit) -> Message:

@@ -12,7 +12,7 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Callable, Optional
 
 import psutil
 
@@ -22,6 +22,7 @@ from venvd.daemon.errors import VenvdError
 from venvd.daemon.keeper import Keeper
 from venvd.daemon.outcomes import name
 from venvd.daemon.paths import Paths
+from venvd.daemon.prompts import Prompts
 from venvd.daemon.protocol import Message
 from venvd.daemon.shells import ShellInfo, ShellRegistry
 from venvd.daemon.status import StatusBuilder
@@ -95,6 +96,8 @@ class Daemon:
         self.status = StatusBuilder(self.syncer, self.watcher, self.trust.is_trusted)
         self._touched: dict[str, float] = {}  # only the keeper thread uses it
         self.keeper: Keeper[Optional[ShellInfo]] = Keeper(self._keep_up_with)
+        self.prompts = Prompts(self.shells, self.trust.is_trusted, self.view, self.watcher,
+                               self.keeper, self.syncer.ensure_synced)
         self.watcher.start()
         self.keeper.start()
         self._catch_up()
@@ -136,44 +139,6 @@ class Daemon:
         except (TypeError, ValueError, KeyError) as exc:  # a request with odd field values
             log.warning("bad %s request: %r", op, exc)
             return {"ok": False, "error": f"bad request: {exc}"}
-
-    def export(self, directory: str, pid: Any, seen: Any = None) -> Message:
-        """What a shell in *directory* should have active, and its messages (but the news
-        up to *seen*, which its hook took from the news file)."""
-        shell = self.shells.shell(pid)
-        inner = projects.innermost(directory)
-        root = projects.owner(inner) if inner else None
-        project = projects.real(root) if root else None
-        alias = _alias(inner, root, project)
-        reply: Message = {"ok": True, "project": project, "exports": {}}
-        self.shells.enter(shell, project, _generation(seen))
-        if project is not None:
-            if self.trust.is_trusted(project):
-                reply["exports"] = self._exports_for(project, shell)
-                # the hooks' snippet only for a watched project (see track): the keeper
-                # watches this one after the prompt, and the next prompt writes it
-                if self.watcher.is_watched(project):
-                    self.view.keep_ready(project, reply["exports"], alias=alias)
-            else:
-                self.shells.tell_once(shell, "untrusted:" + project,
-                                      f"{project} is not allowed; run 'venvd allow' to trust it")
-                self.view.keep_ready(project, None, alias=alias)
-        reply["messages"] = self.shells.take(shell)
-        return reply
-
-    def _exports_for(self, project: str, shell: ShellInfo) -> dict[str, Any]:
-        """The activation of *project*'s env, answered from what is on disk now.
-
-        Whether the env is behind its files is checked right after, by the keeper thread:
-        a prompt never waits for that, and a sync it starts tells the shells when done.
-        Only a project without a usable env is checked on the spot, so that this very
-        prompt hears that its env is being created.
-        """
-        exports = self.view.activation(project, projects.env_path(project))
-        if exports is None:
-            self.syncer.ensure_synced(project, shell)
-        self.keeper.visit(project, shell)
-        return exports or {}
 
     def _keep_up_with(self, project: str, shell: Optional[ShellInfo]) -> None:
         """The keeper's work for a visit: record it, watch the project, sync if behind.
@@ -260,19 +225,3 @@ def _end_children() -> None:
     """Terminate this process's children (the syncs' commands and theirs), killing those
     still there after ``CHILDREN_GRACE``."""
     end_processes(psutil.Process().children(recursive=True), wait=True)
-
-
-def _alias(inner: Optional[str], root: Optional[str], project: Optional[str]) -> Optional[str]:
-    """The folder (real path) the hooks would look in for *inner*, when it is not *project*
-    itself but a folder inside it (``docs/``, a workspace member); else ``None``."""
-    if inner is None or root is None or project is None or inner == root:
-        return None
-    folder = projects.real(inner)
-    return folder if folder.startswith(project.rstrip("/") + "/") else None
-
-
-def _generation(seen: Any) -> int:
-    """A generation a client passed (digits in a string: beyond what a request's numbers
-    may be); 0 for anything else."""
-    ok = isinstance(seen, str) and seen.isascii() and seen.isdigit() and len(seen) <= 20
-    return int(seen) if ok else 0
