@@ -49,7 +49,7 @@ def _hook(args: argparse.Namespace) -> int:
 def parser() -> argparse.ArgumentParser:
     import argparse
 
-    from venvd.client import commands, run
+    from venvd.client import commands, daemonctl, run
     from venvd.shell import SHELLS
 
     class Version(argparse.Action):
@@ -95,7 +95,7 @@ def parser() -> argparse.ArgumentParser:
     sync = add("sync", commands.sync, "sync a project's environment now")
     sync.add_argument("dir", nargs="?", default=".")
     sync.add_argument("--wait", action="store_true", help="stream progress; fail if it fails")
-    daemon = add("daemon", commands.daemon, "start, stop or inspect the background daemon")
+    daemon = add("daemon", daemonctl.daemon, "start, stop or inspect the background daemon")
     daemon.add_argument("action", choices=("start", "stop", "restart", "status", "run"))
     add("activate", commands.activate,
         "undo 'deactivate': this shell's project env is back at the next prompt")

@@ -293,13 +293,13 @@ def test_a_hostile_project_name_syncs_and_its_activate_scripts_run_nothing(
 def test_daemon_stop_does_not_wait_on_a_zombie(daemon: Sandbox) -> None:
     """A stopped daemon nobody reaps (an init that does not, as in many containers) stays a
     zombie: `venvd daemon stop` must see it as gone, not wait for it until its deadline."""
-    from venvd.client import commands
+    from venvd.client import daemonctl
 
     child = subprocess.Popen([sys.executable, "-c", "pass"])  # ours, so never reaped by init
     try:
         wait_for(lambda: _state(child.pid) == "Z", 10, "the child to end unreaped")
-        assert commands._alive(child.pid) is False
-        assert commands._alive(os.getpid()) is True
+        assert daemonctl._alive(child.pid) is False
+        assert daemonctl._alive(os.getpid()) is True
     finally:
         child.wait()
     # and the real command: a daemon the test started is our child, a zombie once stopped
