@@ -197,6 +197,14 @@ def cached_plan(project: Path) -> Plan:
     return plan
 
 
+def known_plan(project: Path) -> Optional[Plan]:
+    """The plan ``cached_plan`` would return without making one, or ``None``: never starts
+    an interpreter (the thread that answers prompts asks)."""
+    with _plans_lock:
+        cached = _plans.get(str(project))
+    return cached[2] if cached is not None and _stats(cached[0]) == cached[1] else None
+
+
 def remember_plan(plan: Plan) -> None:
     """Seed the cache with the plan a sync just used (its files were read for it)."""
     paths = _signature_paths(plan.project, plan.inputs)

@@ -1,5 +1,5 @@
 """What a prompt gets: the activation of the project its folder belongs to, answered from
-what is on disk (the thread that answers prompts waits for no sync),
+what is on disk (the thread that answers prompts waits for no sync and starts no process),
 and the shell's messages; the work a visit brings is handed to the keeper."""
 
 from __future__ import annotations
@@ -55,7 +55,9 @@ class Prompts:
         Whether the env is behind its files is checked right after, by the keeper thread:
         a prompt never waits for that, and a sync it starts tells the shells when done.
         Only a project without a usable env is checked on the spot, so that this very
-        prompt hears that its env is being created.
+        prompt hears that its env is being created; and only with the plan made before
+        (the files unchanged): making one can start an interpreter, and that is the
+        keeper's to do (this thread answers every prompt).
         """
         exports = self.view.activation(project, projects.env_path(project))
         if exports is None:

@@ -97,7 +97,7 @@ class Daemon:
         self._touched: dict[str, float] = {}  # only the keeper thread uses it
         self.keeper: Keeper[Optional[ShellInfo]] = Keeper(self._keep_up_with)
         self.prompts = Prompts(self.shells, self.trust.is_trusted, self.view, self.watcher,
-                               self.keeper, self.syncer.ensure_synced)
+                               self.keeper, self._on_prompt)
         self.watcher.start()
         self.keeper.start()
         self._catch_up()
@@ -139,6 +139,10 @@ class Daemon:
         except (TypeError, ValueError, KeyError) as exc:  # a request with odd field values
             log.warning("bad %s request: %r", op, exc)
             return {"ok": False, "error": f"bad request: {exc}"}
+
+    def _on_prompt(self, project: str, shell: ShellInfo) -> None:
+        """A prompt in *project*, which has no usable env: a sync, if the plan is known."""
+        self.syncer.ensure_synced(project, shell, planned_only=True)
 
     def _keep_up_with(self, project: str, shell: Optional[ShellInfo]) -> None:
         """The keeper's work for a visit: record it, watch the project, sync if behind.

@@ -47,11 +47,19 @@ class Syncer:
         self.outcomes = Outcomes(store, self.state, shells, view, self.queue, track,
                                  is_trusted)
 
-    def ensure_synced(self, project: str, shell: Optional[ShellInfo] = None) -> None:
-        """Queue a sync when the env is missing, broken or behind its inputs."""
+    def ensure_synced(self, project: str, shell: Optional[ShellInfo] = None,
+                      planned_only: bool = False) -> None:
+        """Queue a sync when the env is missing, broken or behind its inputs.
+
+        *planned_only* (the thread that answers prompts): only with the plan made before,
+        if the files are unchanged; planning afresh can start an interpreter to ask its
+        version, which is the keeper's to do."""
         if self.queue.state(project) is not None:
             return
-        plan = self._plan_or_tell(project, shell)
+        if planned_only:
+            plan = plans.known_plan(Path(project))
+        else:
+            plan = self._plan_or_tell(project, shell)
         if plan is None or not self.needs_sync(project, plan):
             return
         if shell is not None and not projects.env_is_usable(projects.env_path(project)):

@@ -315,3 +315,34 @@ def _state(pid: int) -> str:
             return f.read().rsplit(b")", 1)[-1].split()[0].decode()
     except OSError:
         return ""
+
+
+def test_the_prompt_thread_never_waits_for_an_interpreter(sandbox: Sandbox) -> None:
+    """Finding the interpreters starts each one on PATH to ask its version. A new project's
+    first prompt must be answered without that: here the only python3.X on PATH answers
+    only once the test lets it, and the prompts are answered meanwhile."""
+    shims = sandbox.root / "slow-bin"  # not ".../shims": pyenv's are skipped
+    shims.mkdir()
+    release = sandbox.root / "release"
+    shim = shims / "python3.99"
+    shim.write_text(f"#!/bin/sh\nwhile [ ! -e '{release}' ]; do sleep 0.05; done\n"
+                    f"exec '{sys.executable}' \"$@\"\n")
+    shim.chmod(0o755)
+    projects = sandbox.root / "projects"
+    first = sandbox.project("first", requirements="")
+    second = sandbox.project("second", requirements="")
+    config = sandbox.home / ".config" / "venvd" / "config.toml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(f'trusted_roots = ["{projects}"]\n')
+    sandbox.env["PATH"] = f"{shims}:{sandbox.env['PATH']}"
+    sandbox.venvd("daemon", "start")
+    try:
+        for project in (first, second):  # neither has a plan yet: each asks the keeper
+            reply = sandbox.request({"op": "export", "dir": str(project), "pid": 0},
+                                    timeout=8)
+            assert reply["ok"] and reply["project"] == str(project), reply
+            assert reply["exports"] == {}, reply
+    finally:
+        release.touch()
+    # once the interpreter answers, the keeper syncs what the prompts asked for
+    sandbox.wait_state(first, ("synced",))
