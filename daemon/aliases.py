@@ -48,7 +48,7 @@ def write(ready_dir: Path, folder: str, project: str) -> None:
     mark = _mark(ready_dir, folder)
     try:
         mark.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        _replace(mark, project.encode())  # first: an unmarked alias would never be updated
+        _replace(mark, os.fsencode(project))  # first: an unmarked alias would never be updated
         for suffix, text in texts.items():
             _replace(ready.snippet_path(ready_dir, folder, suffix), text)
     except OSError:

@@ -217,9 +217,9 @@ def fingerprint(project: Path, engine: str, interpreter: pythons.Interpreter,
     parts = [engine, os.path.realpath(interpreter.path), interpreter.version_str,
              repr(sorted(config.raw.items()))]
     for part in parts:
-        digest.update(part.encode() + b"\0")
+        digest.update(part.encode("utf-8", "surrogateescape") + b"\0")
     for name in inputs:
-        digest.update(name.encode() + b"\0")
+        digest.update(name.encode("utf-8", "surrogateescape") + b"\0")
         try:  # a chunk at a time: a lockfile can be several MB
             projectfile.hash_project_file(project / name, digest)
         except FileNotFoundError:

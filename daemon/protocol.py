@@ -51,7 +51,9 @@ class ProtocolError(VenvdError, ValueError):
 
 
 def encode(message: Message) -> bytes:
-    return json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+    # ASCII with escapes: a path that is not UTF-8 (its bytes held as lone surrogates, as
+    # os.fsdecode gives them) travels as "\udce9" and comes back as the same bytes
+    return json.dumps(message, separators=(",", ":")).encode("ascii") + b"\n"
 
 
 def request(op: str, **fields: Any) -> Message:

@@ -10,7 +10,7 @@ import sqlite3
 import stat
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 from venvd.daemon import trust
 from venvd.daemon.errors import VenvdError
@@ -69,6 +69,18 @@ _COMPANIONS = ("", "-wal", "-shm", "-journal")
 _COMPANIONS = ("", "-wal", "-shm", "-journal")
 
 
+class _Connection(sqlite3.Connection):
+    """Texts that are not UTF-8 (paths with undecodable bytes) kept as ``trust.db_text``
+    says, both ways, so that every query of the store takes them as they are."""
+
+    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
+        return super().execute(sql, tuple(trust.db_text(v) for v in parameters))
+
+
+def _row(cursor: sqlite3.Cursor, values: tuple[Any, ...]) -> sqlite3.Row:
+    return sqlite3.Row(cursor, tuple(trust.from_db_text(v) for v in values))
+
+
 def open_state(path: Path) -> tuple[sqlite3.Connection, Optional[str]]:
     """The state database at *path*, private, checked and at the current schema; and a
     notice when a corrupt one was moved aside for it (said once to the user)."""
@@ -101,9 +113,10 @@ def open_state(path: Path) -> tuple[sqlite3.Connection, Optional[str]]:
 
 def _open(path: Path) -> sqlite3.Connection:
     # check_same_thread off: the Store shares this one connection under its own lock
-    db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+    db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None,
+                         factory=_Connection)
     try:
-        db.row_factory = sqlite3.Row
+        db.row_factory = _row
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA busy_timeout=2000")
         # WAL with NORMAL sync: a crash of the machine may lose the last few records

@@ -23,7 +23,7 @@ KEEP_STATES = 3
 
 def env_store(envs: Path, project: Path) -> Path:
     """The folder holding a project's lock states, named so a person can tell whose it is."""
-    key = hashlib.sha256(str(project).encode()).hexdigest()[:12]
+    key = hashlib.sha256(os.fsencode(project)).hexdigest()[:12]
     readable = re.sub(r"[^A-Za-z0-9._-]+", "_", project.name)[:40].strip("._") or "project"
     return envs / f"{readable}-{key}"
 

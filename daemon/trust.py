@@ -150,6 +150,36 @@ def judge(record: RecordLike, digest: str, found: Optional[Identity]) -> bool:
     return kept is None or kept == found
 
 
+#: How a text that is not UTF-8 (a path's undecodable bytes, held as lone surrogates) is
+#: kept in the state database, whose texts are UTF-8: this mark, then the bytes in hex.
+_BYTES = "\ufffevenvd-bytes:"
+
+
+def db_text(value: object) -> object:
+    """*value* as the database keeps it (unchanged unless a text that is not UTF-8)."""
+    if not isinstance(value, str):
+        return value
+    try:
+        value.encode("utf-8")
+        return value
+    except UnicodeEncodeError:
+        try:
+            raw = value.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:
+            raw = value.encode("utf-8", "surrogatepass")
+        return _BYTES + raw.hex()
+
+
+def from_db_text(value: object) -> object:
+    """The inverse of ``db_text``."""
+    if isinstance(value, str) and value.startswith(_BYTES):
+        try:
+            return bytes.fromhex(value[len(_BYTES):]).decode("utf-8", "surrogateescape")
+        except ValueError:
+            return value
+    return value
+
+
 def read_record(db_path: str, project: str) -> Optional[Record]:
     """The trust record of *project*, read straight from the daemon's database (read-only)."""
     try:
@@ -159,10 +189,10 @@ def read_record(db_path: str, project: str) -> Optional[Record]:
     try:
         try:
             row = db.execute("SELECT allowed, config_digest, dev, ino, uid FROM trust "
-                             "WHERE path=?", (project,)).fetchone()
+                             "WHERE path=?", (db_text(project),)).fetchone()
         except sqlite3.OperationalError:  # a database no daemon of this version opened yet
             row = db.execute("SELECT allowed, config_digest, NULL, NULL, NULL FROM trust "
-                             "WHERE path=?", (project,)).fetchone()
+                             "WHERE path=?", (db_text(project),)).fetchone()
     except sqlite3.Error:
         return None
     finally:

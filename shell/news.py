@@ -43,7 +43,7 @@ def write(runtime: str, items: Sequence[Item]) -> None:
                        f"{shell.quote(message)}\n" for ident, project, message in kept)
         tmp = f"{target}.{os.getpid()}.tmp"
         try:
-            with open(tmp, "w", encoding="utf-8") as f:
+            with open(tmp, "w", encoding="utf-8", errors="surrogateescape") as f:
                 f.write(text)
             os.replace(tmp, target)
         except OSError:
