@@ -28,7 +28,7 @@ _RUN = (
     "set _venvd_o = /dev/null; if ( -d $_venvd_rt:q ) set _venvd_o = $_venvd_out:q; "
     "if ( -x $_venvd_py:q ) %(command)s >! $_venvd_o:q; "
     "unsetenv _OLD_VIRTUAL_PATH; "
-    "if ( -x $_venvd_py:q && -r $_venvd_o:q ) source $_venvd_o:q; "
+    "if ( -x $_venvd_py:q && -r $_venvd_o:q && -o $_venvd_o:q ) source $_venvd_o:q; "
     "set _venvd_ve = ''; if ( $?VIRTUAL_ENV ) eval 'set _venvd_ve = $VIRTUAL_ENV:q'; "
     # venvd's deactivate only while nobody has one: a hand-activated venv keeps its own
     "if ( $?VENVD_STATE ) eval 'if ( x\"`alias deactivate`\" == x ) "
@@ -41,7 +41,7 @@ _PRECMD = (
     "set _venvd_st = $status; @ _venvd_g = -M $_venvd_gen_file:q; "
     "@ _venvd_i = -I $_venvd_gen_file:q; set _venvd_g = $_venvd_g.$_venvd_i; "
     "set _venvd_v = ''; if ( $?VIRTUAL_ENV ) eval 'set _venvd_v = $VIRTUAL_ENV:q'; "
-    "set _venvd_w = 0; if ( $?VENVD_OFF && -e ${_venvd_wake:q}$$ ) set _venvd_w = 1; "
+    "set _venvd_w = 0; if ( $?VENVD_OFF && -o ${_venvd_wake:q}$$ ) set _venvd_w = 1; "
     "set _venvd_do = ''; "
     "if ( x$cwd:q != x$_venvd_pwd:q || x$_venvd_g != x$_venvd_gen || x$_venvd_v:q != "
     "x$_venvd_ve:q || $_venvd_w == 1 ) set _venvd_do = _venvd_run; "
