@@ -14,7 +14,7 @@ import psutil
 from venvd.daemon import plans, projects, sync, turns
 from venvd.daemon.config import UserConfig
 from venvd.daemon.engines.base import Cancelled
-from venvd.daemon.errors import CommandFailed, VenvdError, first_error_line
+from venvd.daemon.errors import CommandFailed, VenvdError
 from venvd.daemon.outcomes import Outcomes, name
 from venvd.daemon.paths import Paths
 from venvd.daemon.queue import SyncQueue
@@ -140,7 +140,7 @@ class Syncer:
             if plan is not None and stale is not None and stale.search(exc.output):
                 self.outcomes.lock_is_stale(project, plan)
                 return
-            self.outcomes.failed(project, started, first_error_line(exc.output), exc.output, plan)
+            self.outcomes.failed(project, started, exc.summary, exc.output, plan)
         except VenvdError as exc:
             self.outcomes.failed(project, started, str(exc), str(exc), plan)
         except Exception as exc:  # a bug must not kill the worker; it is recorded and logged

@@ -190,3 +190,23 @@ def test_every_reply_has_the_shape_its_op_declares(daemon: Sandbox) -> None:
         reply = daemon.request({"op": op.name, **fields}, timeout=60)
         assert reply["ok"], (op.name, reply)
         assert set(reply) - {"ok"} <= set(op.reply), (op.name, sorted(reply))
+
+
+def test_uv_killed_mid_sync_is_a_failure_naming_the_signal(daemon: Sandbox) -> None:
+    """A command of the sync killed from outside (the OOM killer, a user's kill -9): one
+    line that says so, not "no output"; the next sync works."""
+    slow = Slow(daemon)
+    daemon.venvd("allow", str(slow.project))
+    slow.wait_started()
+    uvs = [p for p in psutil.Process(_daemon_pid(daemon)).children(recursive=True)
+           if p.name() == "uv"]
+    assert uvs, "no uv process in the sync"
+    try:
+        for proc in uvs:
+            proc.kill()
+        status = daemon.wait_state(slow.project, ("failed",))
+        assert status["last_sync"]["error"] == "uv was killed by signal 9", status
+    finally:
+        slow.let_go()
+    daemon.venvd("sync", str(slow.project), "--wait")
+    assert daemon.status(slow.project)["state"] == "synced"
