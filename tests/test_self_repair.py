@@ -70,7 +70,9 @@ def test_broken_env_is_rebuilt_without_leaving(daemon: Sandbox, kind: str, how: 
     said = "".join(sh.transcript)
     assert "in the background" in said, said[-2000:]
     assert path_entries(sh).count(f"{project}/.venv/bin") == 1
-    assert daemon.status(project)["state"] == "synced"
+    # the shells hear of a rebuild before its bookkeeping ends (watching, git's exclude
+    # file): status says "syncing" until then, and "synced" after
+    assert daemon.wait_state(project)["state"] == "synced"
 
 
 def test_removed_env_is_rebuilt_with_no_shell_asking(daemon: Sandbox) -> None:
