@@ -78,7 +78,7 @@ def test_exec_waits_for_the_first_sync_of_a_project_just_allowed(daemon: Sandbox
                 "import sys, gamma; print(sys.prefix)")
     assert out.returncode == 0, out.stderr
     assert Path(out.stdout.strip()).resolve() == (project / ".venv").resolve()
-    assert daemon.status(project)["state"] == "synced"
+    assert daemon.wait_state(project)["state"] == "synced"  # its bookkeeping may be ending
 
 
 def test_exec_in_an_untrusted_project_refuses_and_runs_nothing(daemon: Sandbox) -> None:
