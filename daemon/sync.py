@@ -77,13 +77,16 @@ def run(plan: Plan, envs: Path, uv: str, progress: Progress,
         return Outcome(plan, "ok", time.monotonic() - start, switched_only=True,
                        moved_aside=aside)
     target = store / plan.fingerprint[:16]
-    if built is not None or target.exists():
+    live = Path(projects.env_path(str(plan.project)))
+    # a fresh name also when .venv points at the name (its folder deleted by hand): built
+    # there, the env would be live, and half-installed, from its first file on
+    if built is not None or target.exists() or (
+            live.is_symlink() and os.readlink(live) == str(target)):
         target = store / f"{plan.fingerprint[:16]}-{time.time_ns():x}"
     store.mkdir(parents=True, exist_ok=True)
     job = build(plan, target, uv, progress, cancel, offline=False, envs=envs)
     now = drift.record(target)
     (target / COMPLETE).write_text(plan.fingerprint + "\n")
-    live = Path(projects.env_path(str(plan.project)))
     before = drift.installed(live.resolve()) if projects.env_is_usable(str(live)) else {}
     aside = switch(plan.project, target)
     if built is not None:
