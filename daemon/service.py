@@ -151,7 +151,8 @@ class Daemon:
         if shell is not None and now - self._touched.get(project, -1e9) >= TOUCH_SECONDS:
             self._touched[project] = now
             self.store.touch_project(project)
-        if not self.watcher.is_watched(project):
+        if not self.watcher.is_watched(project) and self.watcher.worth_a_watch(
+                shell is None or shell.project == project):
             self.track(project)
         told = self.shells.pending(shell) if shell else 0
         self.syncer.ensure_synced(project, shell)

@@ -163,6 +163,15 @@ class Watcher:
         with self._lock:
             return project in self._names
 
+    def worth_a_watch(self, shell_there: bool) -> bool:
+        """Whether a visited project is to be watched. With every watch taken, a new one
+        stops another: only for a project a shell is still in (one that has moved on since,
+        as a script cd-ing through folders or a burst of shells does, would cost a watch and
+        an eviction for nothing; its next prompt there asks the daemon, which checks the
+        files then)."""
+        with self._lock:
+            return shell_there or len(self._names) < self._table.capacity
+
     def mode(self) -> str:
         return "polling" if self.polling else "inotify"
 
