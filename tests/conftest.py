@@ -416,6 +416,37 @@ def no_leaks() -> Iterator[None]:
     assert not leaks, f"the test leaked: {', '.join(leaks)}"
 
 
+#: The second user the ownership tests make files (and processes) of.
+OTHER_USER = "venvd-other"
+
+
+@pytest.fixture(scope="session")
+def other_uid() -> int:
+    """A second user's uid: made with useradd when the tests run as root (CI) and it is
+    missing."""
+    if os.geteuid() != 0:
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI runs as root: a second user is needed to test ownership checks")
+        pytest.skip("needs root to make files and processes of another user")
+    try:
+        return pwd.getpwnam(OTHER_USER).pw_uid
+    except KeyError:
+        pass
+    useradd = shutil.which("useradd") or "/usr/sbin/useradd"
+    # another test worker may be making the same user at this moment: its useradd or ours
+    # fails ("exists", "cannot lock /etc/passwd"); what counts is that the user is there
+    def made() -> int:
+        subprocess.run([useradd, "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
+                        OTHER_USER], capture_output=True)
+        try:
+            return pwd.getpwnam(OTHER_USER).pw_uid
+        except KeyError:
+            return -1
+
+    uid: int = wait_for(lambda: made() + 1, 30, f"useradd {OTHER_USER}") - 1
+    return uid
+
+
 # fixtures shared by every test module
 from support.index import simple_index, tool_path  # noqa: E402, F401
 

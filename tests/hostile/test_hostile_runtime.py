@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import pwd
 import shlex
 import shutil
 import socket
@@ -17,45 +16,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from test_shells import allow_and_sync, wait_active
 
 from venvd.shell.ready import READY_NAME
 
 from conftest import Sandbox, wait_for
 from support.shells import Shell
 
-OTHER_USER = "venvd-other"
-
 #: What makes the export client unreachable from a running hook: only its fast path is left.
 NO_CLIENT = {"bash": "_VENVD_PY=/nonexistent", "zsh": "_VENVD_PY=/nonexistent",
              "fish": "set -g __venvd_py /nonexistent"}
 #: The hook's own record of the last generation it saw.
 GEN_VAR = {"bash": "_venvd_gen", "zsh": "_venvd_gen", "fish": "__venvd_gen"}
-
-
-@pytest.fixture(scope="session")
-def other_uid() -> int:
-    """A second user: made with useradd when the tests run as root (CI) and it is missing."""
-    if os.geteuid() != 0:
-        if os.environ.get("CI") == "true":
-            pytest.fail("CI runs as root: a second user is needed to test ownership checks")
-        pytest.skip("needs root to make files and processes of another user")
-    try:
-        return pwd.getpwnam(OTHER_USER).pw_uid
-    except KeyError:
-        pass
-    useradd = shutil.which("useradd") or "/usr/sbin/useradd"
-    # another test worker may be making the same user at this moment: its useradd or ours
-    # fails ("exists", "cannot lock /etc/passwd"); what counts is that the user is there
-    def made() -> int:
-        subprocess.run([useradd, "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
-                        OTHER_USER], capture_output=True)
-        try:
-            return pwd.getpwnam(OTHER_USER).pw_uid
-        except KeyError:
-            return -1
-
-    uid: int = wait_for(lambda: made() + 1, 30, f"useradd {OTHER_USER}") - 1
-    return uid
 
 
 def _per_file_checks_only_in_the_first_three(kind: str) -> None:
@@ -87,12 +59,11 @@ def test_runtime_files_of_another_user_are_never_read_or_sourced(
         daemon: Sandbox, shell_kind: str, other_uid: int) -> None:
     _per_file_checks_only_in_the_first_three(shell_kind)
     project = daemon.project("owned", requirements="")
-    daemon.venvd("allow", str(project))
-    assert daemon.wait_state(project)["state"] == "synced"
+    allow_and_sync(daemon, project)
     env = f"{project}/.venv"
     sh = daemon.shell(shell_kind, cwd=daemon.root)
     sh.run(f"cd {project}")
-    sh.prompts_until(lambda: sh.var("VIRTUAL_ENV") == env, 60, "the env active")
+    wait_active(sh, project)
     sh.run(f"cd {daemon.root}")
     sh.run("true")
     snippet = _snippet(daemon, project, shell_kind)
@@ -173,12 +144,11 @@ def test_a_runtime_folder_replaced_after_shell_start_is_refused_once(
     once and activates from the user's own state; nothing in the new folder runs."""
     _per_file_checks_only_in_the_first_three(shell_kind)
     project = daemon.project("replaced", requirements="")
-    daemon.venvd("allow", str(project))
-    assert daemon.wait_state(project)["state"] == "synced"
+    allow_and_sync(daemon, project)
     env = f"{project}/.venv"
     sh = daemon.shell(shell_kind, cwd=daemon.root)
     sh.run(f"cd {project}")
-    sh.prompts_until(lambda: sh.var("VIRTUAL_ENV") == env, 60, "the env active")
+    wait_active(sh, project)
     sh.run(f"cd {daemon.root}")
     daemon.kill_daemon()
     _runtime(daemon).rename(_runtime(daemon).with_name("venvd.old"))

@@ -7,45 +7,16 @@ is not trusted, and a project another user owns is allowed only with ``--force``
 from __future__ import annotations
 
 import os
-import pwd
 import shutil
 import sqlite3
-import subprocess
 from pathlib import Path
 
-import pytest
 from test_hostile_races import _activates, _snippet
 
 from venvd.daemon import trust
 from venvd.daemon.store import Store
 
 from conftest import Sandbox, wait_for
-
-OTHER_USER = "venvd-other"
-#: The uid used when ``useradd`` is missing (root may chown to any number).
-SPARE_UID = 54321
-
-
-@pytest.fixture(scope="module")
-def other_uid() -> int:
-    """A second user's uid (created with ``useradd`` when missing, as CI runs as root)."""
-    if os.geteuid() != 0:
-        if os.environ.get("CI"):
-            pytest.fail("CI runs as root: a second user is needed to test ownership")
-        pytest.skip("a second user is needed (run as root, as CI does, to create one)")
-    try:
-        return pwd.getpwnam(OTHER_USER).pw_uid
-    except KeyError:
-        pass
-    if shutil.which("useradd"):
-        # another test worker may be creating it at the same moment: then theirs is used
-        subprocess.run(["useradd", "--no-create-home", "--shell", "/usr/sbin/nologin",
-                        OTHER_USER], check=False, capture_output=True)
-        try:
-            return pwd.getpwnam(OTHER_USER).pw_uid
-        except KeyError:
-            pass
-    return SPARE_UID
 
 
 def _trusted(box: Sandbox, project: Path) -> bool:
