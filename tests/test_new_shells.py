@@ -8,13 +8,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from test_install import BEGIN, install
+from test_install import BEGIN, allow_activates_and_leaves, install, installed_shell
 
 from venvd.shell import SHELLS
 
 from conftest import Py, Sandbox, wait_for
 from support.newshells import NEW_FAMILY
-from support.shells import Shell
 
 KINDS = list(NEW_FAMILY)
 
@@ -89,17 +88,10 @@ def test_install_hooks_the_shell_and_uninstall_unhooks_it(sandbox: Sandbox, kind
 
     # a new shell reading that rc file, with ~/.local/bin not yet on PATH
     project = sandbox.project("installed", pythons[-1].minor, "")
-    env = {**sandbox.env, "PATH": os.pathsep.join(
-        p for p in sandbox.env["PATH"].split(os.pathsep) if p != str(sandbox.root / "bin"))}
     prompt = {"elvish": "set edit:prompt = { put '> ' }\n", "tcsh": "set prompt = '> '\n"}
     rc.write_text(prompt[kind] + rc.read_text())
-    sh = Shell(kind, env, project, own_rc=False)
-    sandbox._shells.append(sh)
-    sh.run("venvd allow")
-    sh.prompts_until(lambda: sh.var("VIRTUAL_ENV") == f"{project}/.venv", 120, "activation")
-    assert sh.run("python --version").strip() == f"Python {pythons[-1].version}"
-    sh.run("cd /")
-    assert sh.var("VIRTUAL_ENV") == ""
+    sh = installed_shell(sandbox, kind, project)
+    allow_activates_and_leaves(sh, project, pythons[-1])
 
     removed = install(sandbox, "--uninstall")
     assert removed.returncode == 0, removed.stderr
