@@ -2,7 +2,7 @@
 # Install venvd for the current user: its own venv, a link in ~/.local/bin, the shell hooks.
 #
 #   ./install.sh                  install or upgrade in place
-#   ./install.sh --no-modify-rc   install, leave ~/.bashrc, ~/.zshrc and config.fish alone
+#   ./install.sh --no-modify-rc   install, leave every shell's rc file alone
 #   ./install.sh --uninstall      remove everything this script added
 set -eu
 
@@ -14,7 +14,7 @@ Installs venvd into its own virtualenv under ${XDG_DATA_HOME:-~/.local/share}/ve
 links ~/.local/bin/venvd, and adds the hook to the rc files of the shells you have
 (inside a block marked '# >>> venvd >>>'). Running it again upgrades in place.
 
-  --no-modify-rc   do not touch ~/.bashrc, ~/.zshrc or ~/.config/fish/config.fish
+  --no-modify-rc   do not touch any shell's rc file (~/.bashrc, ~/.tcshrc, ...)
   --uninstall      remove the venv, the link and the rc blocks (stops the daemon first)
   -h, --help       show this help
 
@@ -197,6 +197,9 @@ set -- "$work"/dist/venvd-*.whl
 [ -f "$1" ] || die "building the venvd wheel failed"
 pip install --upgrade "$1"                  # venvd and its dependencies
 pip install --force-reinstall --no-deps "$1"  # the same version number still replaces the files
+# the command starts as lean as the hooks' client (python -I -S), over pip's console script
+"$venv/bin/python" -I -m venvd.client.launcher "$venv/bin/venvd" \
+    || say "kept pip's venvd command (a slower start)"
 say "installed $("$venv/bin/venvd" --version 2>/dev/null || echo venvd) into $venv"
 
 mkdir -p "$bin_dir"

@@ -10,7 +10,7 @@ import stat
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 from venvd.client.connection import (
     DaemonUnavailable,
@@ -20,8 +20,10 @@ from venvd.client.connection import (
     stream,
     wait_for_daemon,
 )
+from venvd.daemon.display import printable
 from venvd.daemon.errors import VenvdError
-from venvd.daemon.paths import Paths, user_paths
+from venvd.daemon.ownership import RuntimeRefused, runtime_problem
+from venvd.daemon.paths import Paths, private_dir, user_paths
 from venvd.daemon.projects import MARKERS
 from venvd.shell import HookConfig, get_shell
 from venvd.shell.activation import OFF_VAR, STATE_VAR, wake_file
@@ -29,9 +31,19 @@ from venvd.shell.activation import OFF_VAR, STATE_VAR, wake_file
 START_TIMEOUT = 10.0
 
 
+def checked_paths() -> Paths:
+    """The user's paths, once the runtime folder is known to be private (or not made yet):
+    a refused folder is one clear line, and no daemon is started or asked in it."""
+    paths = user_paths()
+    problem = runtime_problem(str(paths.runtime), missing_ok=True)
+    if problem is not None:
+        raise RuntimeRefused(problem)
+    return paths
+
+
 def ask(message: Message, timeout: float | None = 30.0) -> Message:
     """Send *message*, starting the daemon first if it is not running."""
-    sock = str(user_paths().socket)
+    sock = str(checked_paths().socket)
     try:
         reply = request(sock, message, timeout)
     except DaemonUnavailable:
@@ -43,7 +55,7 @@ def ask(message: Message, timeout: float | None = 30.0) -> Message:
 
 
 def ensure_daemon() -> None:
-    sock = str(user_paths().socket)
+    sock = str(checked_paths().socket)
     start_daemon()
     if not wait_for_daemon(sock, time.monotonic() + START_TIMEOUT):
         raise VenvdError(f"the daemon did not start; see {user_paths().daemon_log}")
@@ -54,8 +66,18 @@ def directory(args: argparse.Namespace) -> str:
 
 
 def hook(args: argparse.Namespace) -> int:
-    """Print the init code; it runs nothing and prints nothing while the shell starts."""
-    paths = user_paths()
+    """Print the init code; it runs nothing and prints nothing while the shell starts.
+
+    The runtime folder is checked (made, if missing) here, once per shell start: the hook
+    then only tests that each file it reads is the user's. A folder that is refused gives
+    one line and no hook, so nothing in it is ever read or sourced.
+    """
+    try:
+        paths = user_paths()
+        private_dir(paths.runtime)
+    except (VenvdError, OSError) as exc:
+        print(f"venvd: {printable(str(exc))}; the {args.shell} hook is off", file=sys.stderr)
+        return 1
     export_py = Path(__file__).with_name("export.py")
     standalone = export_py.parents[1].name == "venvd"
     flags = ("-I", "-S") if standalone else ("-I",)
@@ -80,7 +102,7 @@ def activate(args: argparse.Namespace) -> int:
         raise VenvdError("activate: venvd is not turned off in this shell (it undoes "
                          "'deactivate' in a shell with the venvd hook)")
     try:
-        Path(wake_file(str(user_paths().runtime), os.getppid())).touch(mode=0o600)
+        Path(wake_file(str(checked_paths().runtime), os.getppid())).touch(mode=0o600)
     except OSError as exc:
         raise VenvdError(f"activate: cannot leave word for the shell: {exc}") from exc
     return 0
@@ -93,14 +115,26 @@ def export(args: argparse.Namespace) -> int:
 
 
 def allow(args: argparse.Namespace) -> int:
-    reply = ask({"op": "allow", "dir": directory(args)})
-    print(f"venvd: allowed {reply['project']}; its environment is synced in the background")
+    reply = ask({"op": "allow", "dir": directory(args), "force": bool(args.force)})
+    owner = _owner(reply["project"])
+    if owner is not None and owner != os.getuid():
+        print(f"venvd: warning: {printable(reply['project'])} belongs to uid {owner}: its owner "
+              "can run code as you (in its build scripts and its environment)", file=sys.stderr)
+    print(f"venvd: allowed {printable(reply['project'])}; its environment is synced in the"
+          " background")
     return 0
+
+
+def _owner(path: str) -> Optional[int]:
+    try:
+        return os.stat(path).st_uid
+    except OSError:
+        return None
 
 
 def deny(args: argparse.Namespace) -> int:
     reply = ask({"op": "deny", "dir": directory(args)})
-    print(f"venvd: denied {reply['project']}; it will not be activated or synced")
+    print(f"venvd: denied {printable(reply['project'])}; it will not be activated or synced")
     return 0
 
 
@@ -131,8 +165,8 @@ def print_status(p: dict[str, Any]) -> None:
     if p.get("problem"):
         rows.append(("problem", p["problem"]))
     rows += [("note", note) for note in p.get("notes") or ()]
-    for key, value in rows:
-        print(f"{key:<10} {value}")
+    for key, value in rows:  # paths, .python-version and tool output: escaped
+        print(f"{key:<10} {printable(str(value))}")
 
 
 def describe_sync(s: dict[str, Any] | None) -> str:
@@ -149,31 +183,32 @@ def print_table(found: list[dict[str, Any]]) -> None:
     for p in found:
         last = p["last_sync"]
         when = f"{last['result']} {last['started']}" if last else "never"
-        print(f"{p['state']:<10} {p['python']['version'] or '-':<10} {when:<22} {p['project']}")
+        print(printable(f"{p['state']:<10} {p['python']['version'] or '-':<10} {when:<22} "
+                        f"{p['project']}"))
 
 
 def sync(args: argparse.Namespace) -> int:
     message = {"op": "sync", "dir": directory(args), "wait": args.wait}
     if not args.wait:
         reply = ask(message)
-        print(f"venvd: sync of {reply['project']} started; see 'venvd status'")
+        print(f"venvd: sync of {printable(reply['project'])} started; see 'venvd status'")
         return 0
     ask({"op": "ping"})
     final: Message = {}
     bar = ProgressBar() if sys.stdout.isatty() else None
-    for final in stream(str(user_paths().socket), message, None):
+    for final in stream(str(checked_paths().socket), message, None):
         if "progress" not in final:
             continue
         if bar is not None:
-            bar.update(str(final["progress"]), final.get("steps"))
+            bar.update(printable(str(final["progress"])), final.get("steps"))
         else:
-            print(final["progress"], flush=True)
+            print(printable(str(final["progress"])), flush=True)
     if bar is not None:
         bar.close()
     if not final.get("ok"):
-        print(f"venvd: sync failed: {final.get('error')}", file=sys.stderr)
+        print(f"venvd: sync failed: {printable(str(final.get('error')))}", file=sys.stderr)
         return 1
-    print(f"venvd: synced ({describe_sync(final.get('last_sync'))})")
+    print(f"venvd: synced ({printable(describe_sync(final.get('last_sync')))})")
     return 0
 
 
@@ -207,92 +242,21 @@ class ProgressBar:
 def logs(args: argparse.Namespace) -> int:
     reply = ask({"op": "logs", "dir": directory(args)})
     if not reply["syncs"]:
-        print(f"venvd: no syncs recorded for {reply['project']}")
+        print(f"venvd: no syncs recorded for {printable(reply['project'])}")
     for record in reversed(reply["syncs"]):
-        print(f"=== {describe_sync(record)}")
-        print(record["output"])
+        print(f"=== {printable(describe_sync(record))}")
+        print(printable(record["output"], keep="\n\t"))  # tool output, lines kept
     for problem in reply.get("problems") or ():  # what could not be recorded above
-        print(f"=== daemon problem: {problem}")
+        print(f"=== daemon problem: {printable(problem)}")
     return 0
 
 
 def prune(args: argparse.Namespace) -> int:
     removed: list[str] = ask({"op": "prune"})["removed"]
     for path in removed:
-        print(f"removed {path}")
+        print(f"removed {printable(path)}")
     print(f"venvd: pruned {len(removed)} cached environment(s)")
     return 0
-
-
-def daemon(args: argparse.Namespace) -> int:
-    action: str = args.action
-    return DAEMON_ACTIONS[action](user_paths())
-
-
-def daemon_start(paths: Paths) -> int:
-    try:
-        reply = request(str(paths.socket), {"op": "ping"}, 2.0)
-        print(f"venvd: the daemon is already running (pid {reply.get('pid')})")
-        return 0
-    except DaemonUnavailable:
-        ensure_daemon()
-    print(f"venvd: daemon started (socket {paths.socket})")
-    return 0
-
-
-def daemon_stop(paths: Paths) -> int:
-    try:
-        pid = request(str(paths.socket), {"op": "ping"}, 2.0).get("pid")
-        request(str(paths.socket), {"op": "stop"}, 5.0)
-    except DaemonUnavailable:
-        print("venvd: the daemon is not running")
-        return 0
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline and isinstance(pid, int) and _alive(pid):
-        time.sleep(0.05)
-    print("venvd: daemon stopped")
-    return 0
-
-
-def daemon_restart(paths: Paths) -> int:
-    daemon_stop(paths)
-    return daemon_start(paths)
-
-
-def daemon_status(paths: Paths) -> int:
-    try:
-        s = request(str(paths.socket), {"op": "daemon-status"}, 5.0)
-    except DaemonUnavailable:
-        print("venvd: the daemon is not running ('venvd daemon start' starts it)")
-        return 1
-    print(f"pid       {s['pid']}\nuptime    {s['uptime']:.0f} s\n"
-          f"memory    {s['rss'] / 1e6:.1f} MB\nthreads   {s['threads']}\n"
-          f"projects  {s['projects']}\nshells    {s['shells']}\n"
-          f"queue     {', '.join(f'{k} ({v})' for k, v in s['queue'].items()) or 'empty'}\n"
-          f"socket    {s['socket']}")
-    return 0
-
-
-def daemon_run(paths: Paths) -> int:
-    from venvd.daemon.__main__ import main as daemon_main
-
-    return daemon_main(["venvd", "run"])
-
-
-DAEMON_ACTIONS = {
-    "start": daemon_start, "stop": daemon_stop, "restart": daemon_restart,
-    "status": daemon_status, "run": daemon_run,
-}
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def doctor(args: argparse.Namespace) -> int:

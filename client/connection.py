@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
+import struct
 import sys
 import time
 from collections.abc import Iterator
@@ -14,12 +14,30 @@ from venvd.daemon import protocol
 from venvd.daemon.errors import VenvdError
 from venvd.daemon.protocol import Message
 
-__all__ = ["DaemonUnavailable", "Message", "request", "start_daemon", "stream",
+__all__ = ["DaemonUnavailable", "ForeignDaemon", "Message", "request", "start_daemon", "stream",
            "wait_for_daemon"]
 
 
 class DaemonUnavailable(VenvdError):
     """No daemon answered on the socket in time, or it went away before its last reply."""
+
+
+class ForeignDaemon(VenvdError):
+    """The process on the socket runs as another user: nothing it says is used."""
+
+
+def check_peer(sock: socket.socket, sock_path: str) -> None:
+    """Refuse a server that is not this user: another user's process on our socket path
+    (a runtime folder they made first) could otherwise tell the shell what to run."""
+    if not hasattr(socket, "SO_PEERCRED"):
+        # Linux only; Python has no getpeereid() for the BSDs and macOS, where the private
+        # runtime folder (checked before connecting) is the guard.
+        return
+    creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    _pid, uid, _gid = struct.unpack("3i", creds)
+    if uid != os.getuid():
+        raise ForeignDaemon(f"the daemon at {sock_path} runs as another user (uid {uid});"
+                            " venvd refuses to talk to it")
 
 
 def stream(sock_path: str, message: Message, timeout: Optional[float]) -> Iterator[Message]:
@@ -29,6 +47,7 @@ def stream(sock_path: str, message: Message, timeout: Optional[float]) -> Iterat
         sock.settimeout(timeout)
         try:
             sock.connect(sock_path)
+            check_peer(sock, sock_path)
             sock.sendall(protocol.encode(protocol.request(**message)))
             reader = sock.makefile("rb")
         except OSError as exc:
@@ -62,6 +81,8 @@ def start_daemon(python: str = sys.executable) -> None:
     It gets the environment this shell had before venvd touched it, so a project's env
     never leaks into the daemon (which looks for interpreters on ``PATH``).
     """
+    import subprocess  # here: the commands that only send a request never need it
+
     from venvd.shell.activation import current_state, revert
 
     env = dict(os.environ)

@@ -10,6 +10,7 @@ from typing import Callable
 
 from venvd.client.connection import DaemonUnavailable, request
 from venvd.daemon import pythons
+from venvd.daemon.display import printable
 from venvd.daemon.paths import Paths
 from venvd.shell import SHELLS
 
@@ -77,5 +78,5 @@ def run_checks(paths: Paths) -> int:
     for check in CHECKS:
         ok, text = check(paths)
         failed += not ok
-        print(("ok    " if ok else "FIX   ") + text)
+        print(("ok    " if ok else "FIX   ") + printable(text))  # paths: escaped
     return 1 if failed else 0

@@ -5,16 +5,21 @@ Exit codes: 0 success, 1 the operation failed, 2 usage error, 130 interrupted.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-from venvd.client import commands
+from venvd.daemon.display import printable
 from venvd.daemon.errors import UsageError, VenvdError
-from venvd.shell import SHELLS, get_shell, listing
 
-Command = Callable[[argparse.Namespace], int]
+if TYPE_CHECKING:  # argparse is imported when a parser is built: `venvd allow` needs none
+    import argparse
+
+Command = Callable[["argparse.Namespace"], int]
+#: Commands that are one request and one line of answer: run without building the parser
+#: and without the other commands' imports (``venvd allow`` starts a sync: its start-up is
+#: part of the user's wait for the env).
+QUICK = ("allow", "deny")
 
 
 def _version() -> str:
@@ -27,6 +32,9 @@ def _version() -> str:
 
 
 def _hook(args: argparse.Namespace) -> int:
+    from venvd.client import commands
+    from venvd.shell import SHELLS, get_shell, listing
+
     if args.list:
         sys.stdout.write(listing(os.environ))
         return 0
@@ -39,9 +47,23 @@ def _hook(args: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
+    import argparse
+
+    from venvd.client import commands, daemonctl, run
+    from venvd.shell import SHELLS
+
+    class Version(argparse.Action):
+        """``--version``: importlib.metadata only when asked (it costs every start-up)."""
+
+        def __call__(self, parser: argparse.ArgumentParser, *args: object,
+                     **kwargs: object) -> None:
+            print(f"venvd {_version()}")  # on stdout, as argparse's own version action does
+            parser.exit()
+
     top = argparse.ArgumentParser(prog="venvd", description=(
         "Keeps each project's Python environment in sync and active in your shell."))
-    top.add_argument("--version", action="version", version=f"venvd {_version()}")
+    top.add_argument("--version", action=Version, nargs=0,
+                     help="show program's version number and exit")
     sub = top.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     def add(name: str, func: Command, text: str) -> argparse.ArgumentParser:
@@ -57,8 +79,11 @@ def parser() -> argparse.ArgumentParser:
                       help="print the lines install.sh adds to SHELL's rc file")
     add("export", commands.export, "print the exports for $PWD (what the hook runs)"
         ).add_argument("shell", choices=tuple(SHELLS))
+    allow = add("allow", commands.allow, "trust a project: activate and sync it")
+    allow.add_argument("dir", nargs="?", default=".")
+    allow.add_argument("--force", action="store_true",
+                       help="allow a project another user owns (its owner can run code as you)")
     for name, func, text in (
-        ("allow", commands.allow, "trust a project: activate and sync it"),
         ("deny", commands.deny, "distrust a project: never activate or sync it"),
         ("logs", commands.logs, "print the output of a project's last syncs"),
     ):
@@ -70,12 +95,13 @@ def parser() -> argparse.ArgumentParser:
     sync = add("sync", commands.sync, "sync a project's environment now")
     sync.add_argument("dir", nargs="?", default=".")
     sync.add_argument("--wait", action="store_true", help="stream progress; fail if it fails")
-    daemon = add("daemon", commands.daemon, "start, stop or inspect the background daemon")
+    daemon = add("daemon", daemonctl.daemon, "start, stop or inspect the background daemon")
     daemon.add_argument("action", choices=("start", "stop", "restart", "status", "run"))
     add("activate", commands.activate,
         "undo 'deactivate': this shell's project env is back at the next prompt")
     add("prune", commands.prune, "remove cached environments no project uses")
     add("doctor", commands.doctor, "check the setup and say what to fix")
+    run.register(add)
     return top
 
 
@@ -86,6 +112,11 @@ def main(argv: list[str] | None = None) -> int:
         from venvd.client.export import main as export_main
 
         return export_main(args[1:])
+    if args[:1] and args[0] in QUICK and len(args) <= 2 and not any(
+            a.startswith("-") for a in args[1:]):
+        from venvd.client.quick import trust
+
+        return trust(args[0], args[1] if len(args) > 1 else ".")
     try:
         namespace = parser().parse_args(args)
     except SystemExit as exc:
@@ -94,10 +125,10 @@ def main(argv: list[str] | None = None) -> int:
         func: Command = namespace.func
         return func(namespace)
     except UsageError as exc:
-        print(f"venvd: {exc}", file=sys.stderr)
+        print(f"venvd: {printable(str(exc))}", file=sys.stderr)
         return 2
-    except VenvdError as exc:
-        print(f"venvd: {exc}", file=sys.stderr)
+    except VenvdError as exc:  # often names a path or quotes a tool: escaped
+        print(f"venvd: {printable(str(exc))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -21,7 +21,11 @@ def main(argv: list[str]) -> int:
     if argv[1:] not in (["run"], ["run", "--log-file"]):
         print("usage: python -m venvd.daemon run [--log-file]", file=sys.stderr)
         return 2
-    paths = user_paths()
+    try:
+        paths = user_paths()
+    except VenvdError as exc:  # a runtime folder refused: one line, not a traceback
+        print(f"venvd: {exc}", file=sys.stderr)
+        return 1
     handler: logging.Handler = logging.StreamHandler(sys.stderr)
     if "--log-file" in argv:
         # Started detached by the client: keep a log in the user log folder.

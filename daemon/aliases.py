@@ -21,11 +21,10 @@ from typing import Optional
 from venvd.shell import ready
 
 MARK = ".venvd-alias"
-SUFFIXES = ready.SUFFIXES  # every syntax the registry has (see venvd.shell.ready)
 
 
 def _mark(ready_dir: Path, folder: str) -> Path:
-    return ready.snippet_path(ready_dir, folder, "sh").with_name(MARK)
+    return ready.snippet_path(ready_dir, folder, ready.SUFFIXES[0]).with_name(MARK)
 
 
 def stands_for(ready_dir: Path, folder: str) -> Optional[str]:
@@ -40,7 +39,7 @@ def write(ready_dir: Path, folder: str, project: str) -> None:
     """Make *folder*'s snippet a copy of *project*'s (the same activation, down to the state
     blob, which names *project*); without one for *project*, *folder* has none either."""
     texts = {}
-    for suffix in SUFFIXES:
+    for suffix in ready.SUFFIXES:  # one per syntax, from the shell registry
         try:
             texts[suffix] = ready.snippet_path(ready_dir, project, suffix).read_bytes()
         except OSError:
@@ -49,7 +48,7 @@ def write(ready_dir: Path, folder: str, project: str) -> None:
     mark = _mark(ready_dir, folder)
     try:
         mark.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        _replace(mark, project.encode())  # first: an unmarked alias would never be updated
+        _replace(mark, os.fsencode(project))  # first: an unmarked alias would never be updated
         for suffix, text in texts.items():
             _replace(ready.snippet_path(ready_dir, folder, suffix), text)
     except OSError:
@@ -71,7 +70,7 @@ def forget(ready_dir: Path, folder: str) -> None:
 def of(ready_dir: Path, project: Optional[str]) -> list[str]:
     """The folders whose snippet stands for *project* (all below it); every alias when
     *project* is ``None``."""
-    top = ready.snippet_path(ready_dir, project or "", "sh").parent
+    top = ready.snippet_path(ready_dir, project or "", ready.SUFFIXES[0]).parent
     prefix = len(str(ready_dir))
     found = []
     for folder, _dirs, files in os.walk(top):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 
 
@@ -21,6 +22,14 @@ class CommandFailed(VenvdError):
         self.returncode = returncode
         self.output = output
         super().__init__(f"{argv[0]} exited with {returncode}: {first_error_line(output)}")
+
+    @property
+    def summary(self) -> str:
+        """What went wrong, in one line: the first error line of the output, or the signal
+        that ended the command (its output then says nothing: it was cut short)."""
+        if self.returncode < 0:
+            return f"{os.path.basename(self.argv[0])} was killed by signal {-self.returncode}"
+        return first_error_line(self.output)
 
 
 _CAUSE = re.compile(r"^(?:caused by|cause):\s*(.*)$", re.IGNORECASE)

@@ -12,11 +12,11 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from venvd.daemon import projects, sync, trust
+from venvd.daemon import plans, projects, states, trust
 from venvd.daemon.errors import VenvdError
+from venvd.daemon.outcomes import name
 from venvd.daemon.protocol import TABLE, Message
 from venvd.daemon.status import record_json
-from venvd.daemon.syncing import name
 
 #: How often a ``sync --wait`` request looks whether the daemon is stopping.
 STOP_CHECK = 0.5
@@ -38,25 +38,40 @@ def stop(d: Daemon, request: Message, emit: Emit) -> Message:
 
 
 def export(d: Daemon, request: Message, emit: Emit) -> Message:
-    return d.export(directory(request), request.get("pid"))
+    return d.prompts.export(directory(request), request.get("pid"), request.get("seen"))
 
 
 def allow(d: Daemon, request: Message, emit: Emit) -> Message:
     project = d.project_of(directory(request))
-    d.store.set_trust(project, True, trust.config_digest(project))
+    found = trust.identity(project)
+    if found is None:
+        raise VenvdError(f"{project}: cannot look at the folder")
+    if found[2] != os.getuid() and not request.get("force"):
+        raise VenvdError(f"{project} belongs to {_user(found[2])}, not you: allowing it lets "
+                         "its owner run code as you; 'venvd allow --force' if you mean it")
+    d.store.set_trust(project, True, trust.config_digest(project), found)
     d.trust.forget(project)
     d.syncer.state.clear(project)
     d.view.forget(project)  # its snippet may say "stay inactive"
+    d.syncer.ensure_synced(project)  # first: the user waits for this sync
     d.track(project)
-    d.syncer.ensure_synced(project)
-    d.view.bump()
+    if d.syncer.queue.state(project) is None or projects.env_is_usable(
+            projects.env_path(project)):
+        d.view.bump()  # an env to activate now, or a reason why none comes (said at a prompt)
+    # else nothing changes for the shells until the env is there: the sync's outcome bumps
+    # (a prompt in the project meanwhile would only start a client to stay inactive)
     return {"ok": True, "project": project}
 
 
 def deny(d: Daemon, request: Message, emit: Emit) -> Message:
     project = d.project_of(directory(request))
-    d.store.set_trust(project, False, trust.config_digest(project))
+    try:
+        digest = trust.config_digest(project)
+    except VenvdError:  # a .venvd.toml venvd will not read: denied all the same
+        digest = ""
+    d.store.set_trust(project, False, digest)
     d.trust.forget(project)
+    d.syncer.cancel(project)  # its build scripts stop now, not when the sync is done
     d.watcher.unwatch(project)
     d.view.keep_ready(project, None, replace=True)
     d.view.bump()
@@ -104,7 +119,7 @@ def sync_op(d: Daemon, request: Message, emit: Emit) -> Message:
 def _announce(project: str, emit: Emit) -> None:
     """The first progress line of ``sync --wait``: the engine, and how many steps."""
     try:
-        plan = sync.cached_plan(Path(project))
+        plan = plans.cached_plan(Path(project))
     except VenvdError:
         return  # the sync itself records and reports the problem
     # uv venv and the seeding of pip, unless the engine makes the env itself
@@ -137,12 +152,17 @@ def daemon_status(d: Daemon, request: Message, emit: Emit) -> Message:
 def prune(d: Daemon, request: Message, emit: Emit) -> Message:
     """Remove lock states no project uses: those of projects that are gone or denied,
     and each project's states beyond ``keep_states``."""
+    with d.syncer.queue.hold() as busy:  # no sync starts meanwhile
+        return {"ok": True, "removed": _prune(d, busy)}
+
+
+def _prune(d: Daemon, busy: dict[str, str]) -> list[str]:
     in_use: dict[str, str] = {}
-    for project in d.store.projects():
+    # a project's first sync builds before it has a row: its store is in use all the same
+    for project in [*d.store.projects(), *busy]:
         if os.path.isdir(project):
-            in_use[str(sync.env_store(d.paths.envs, Path(project)))] = project
+            in_use[str(states.env_store(d.paths.envs, Path(project)))] = project
     removed: list[str] = []
-    busy = d.syncer.queue.busy()
     envs = d.paths.envs
     for store in sorted(envs.iterdir()) if envs.is_dir() else []:
         owner = in_use.get(str(store))
@@ -152,8 +172,17 @@ def prune(d: Daemon, request: Message, emit: Emit) -> Message:
         elif owner not in busy:
             link = Path(projects.env_path(owner))
             current = link.resolve() if link.is_symlink() else None
-            removed += map(str, sync.prune_states(store, d.config.keep_states, current))
-    return {"ok": True, "removed": removed}
+            removed += map(str, states.prune_states(store, d.config.keep_states, current))
+    return removed
+
+
+def _user(uid: int) -> str:
+    try:
+        import pwd
+
+        return f"{pwd.getpwuid(uid).pw_name} (uid {uid})"
+    except (ImportError, KeyError):
+        return f"uid {uid}"
 
 
 def directory(request: Message) -> str:

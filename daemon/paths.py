@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import stat
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import platformdirs
 
-from venvd.daemon.errors import VenvdError
+from venvd.daemon.ownership import RuntimeRefused, runtime_problem
 
 APP = "venvd"
 
 
-@dataclass(frozen=True)
-class Paths:
+class Paths(NamedTuple):
+    # a NamedTuple, not a dataclass: `venvd allow` and the export client import this module,
+    # and dataclasses costs them milliseconds of start-up
+
     runtime: Path
     state: Path
     data: Path
@@ -69,7 +70,10 @@ def user_paths() -> Paths:
         # platformdirs warns on stderr when XDG_RUNTIME_DIR is unset; that must not reach
         # a prompt. Its fallback folder is checked by private_dir() instead.
         warnings.simplefilter("ignore")
-        runtime = platformdirs.user_runtime_path(APP)
+        try:
+            runtime = platformdirs.user_runtime_path(APP)
+        except PermissionError as exc:  # its /tmp fallback belongs to someone else
+            raise RuntimeRefused(f"refusing the runtime folder: {exc}") from None
     return Paths(
         runtime=runtime,
         state=platformdirs.user_state_path(APP),
@@ -93,9 +97,9 @@ def private_dir(path: Path) -> Path:
     for folder in reversed(missing):
         with contextlib.suppress(FileExistsError):
             folder.mkdir(mode=0o700)
-    info = path.lstat()
-    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
-        raise VenvdError(f"{path} is not a folder owned by you; refusing to use it")
-    if stat.S_IMODE(info.st_mode) & 0o077:
+    problem = runtime_problem(str(path))
+    if problem is not None:
+        raise RuntimeRefused(problem)
+    if stat.S_IMODE(path.lstat().st_mode) & 0o077:  # readable by others: nothing planted
         path.chmod(0o700)
     return path

@@ -4,8 +4,7 @@ request and reply. Standard library only: the client (and the prompt path) uses 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from venvd.daemon.errors import VenvdError
 
@@ -18,13 +17,12 @@ REQUEST_TIMEOUT = 5.0
 Message = dict[str, Any]
 
 
-@dataclass(frozen=True)
-class Op:
+class Op(NamedTuple):
     """One op: the fields its request may carry (name -> accepted types), the keys of its
     successful reply besides ``ok``, and whether progress lines come first."""
 
     name: str
-    request: dict[str, tuple[type, ...]] = field(default_factory=dict)
+    request: dict[str, tuple[type, ...]] = {}  # noqa: RUF012 (never changed)
     reply: tuple[str, ...] = ()
     streams: bool = False
 
@@ -33,9 +31,9 @@ _DIR: dict[str, tuple[type, ...]] = {"dir": (str,)}
 #: Every op the daemon answers; the daemon's handler table is checked against it.
 TABLE = (
     Op("ping", {}, ("pid",)),
-    Op("export", {**_DIR, "pid": (int,)}, ("project", "exports", "messages")),
+    Op("export", {**_DIR, "pid": (int,), "seen": (str,)}, ("project", "exports", "messages")),
     Op("status", {**_DIR, "all": (bool,)}, ("projects",)),
-    Op("allow", _DIR, ("project",)),
+    Op("allow", {**_DIR, "force": (bool,)}, ("project",)),
     Op("deny", _DIR, ("project",)),
     Op("sync", {**_DIR, "wait": (bool,)}, ("project", "state", "last_sync"), streams=True),
     Op("logs", {**_DIR, "limit": (int, type(None))}, ("project", "syncs", "problems")),
@@ -53,7 +51,9 @@ class ProtocolError(VenvdError, ValueError):
 
 
 def encode(message: Message) -> bytes:
-    return json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+    # ASCII with escapes: a path that is not UTF-8 (its bytes held as lone surrogates, as
+    # os.fsdecode gives them) travels as "\udce9" and comes back as the same bytes
+    return json.dumps(message, separators=(",", ":")).encode("ascii") + b"\n"
 
 
 def request(op: str, **fields: Any) -> Message:

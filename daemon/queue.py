@@ -31,6 +31,8 @@ class SyncQueue:
         self._again: set[str] = set()
         self._listeners: dict[str, list[queue.Queue[Optional[str]]]] = {}
         self._sofar: dict[str, list[str]] = {}  # the running sync's lines, for late listeners
+        self._cancels: dict[str, threading.Event] = {}  # the running syncs' own cancels
+        self._gate = threading.Lock()  # held by ``hold``: no sync starts meanwhile
         self.cancel = threading.Event()
 
     def request(self, project: str) -> None:
@@ -48,6 +50,24 @@ class SyncQueue:
     def state(self, project: str) -> Optional[str]:
         with self._lock:
             return self._state.get(project)
+
+    def cancel_project(self, project: str) -> bool:
+        """Cancel *project*'s running sync, and the one more asked for (e.g. it is no longer
+        allowed); whether one was running. A queued one still starts: its runner looks."""
+        with self._lock:
+            self._again.discard(project)
+            cancel = self._cancels.get(project)
+        if cancel is None:
+            return False
+        cancel.set()
+        return True
+
+    @contextmanager
+    def hold(self) -> Iterator[dict[str, str]]:
+        """The queued and running syncs, none starting until the block ends (``venvd prune``
+        must not delete the env a first sync is about to build: its project has no row)."""
+        with self._gate:
+            yield self.busy()
 
     def busy(self) -> dict[str, str]:
         with self._lock:
@@ -70,17 +90,20 @@ class SyncQueue:
 
     def _work(self, project: str) -> None:
         while True:
-            with self._lock:
+            cancel = _Either(self.cancel)
+            with self._gate, self._lock:
                 self._state[project] = "syncing"
                 self._sofar[project] = []
+                self._cancels[project] = cancel
             try:
-                self._runner(project, lambda line: self._tell(project, line), self.cancel)
+                self._runner(project, lambda line: self._tell(project, line), cancel)
             except Exception:
                 log.exception("the sync of %s failed outside its own record", project)
             finally:
                 with self._lock:
-                    again = project in self._again and not self.cancel.is_set()
+                    again = project in self._again and not cancel.is_set()
                     self._again.discard(project)
+                    self._cancels.pop(project, None)
                     if not again:
                         del self._state[project]
                     self._sofar.pop(project, None)
@@ -103,3 +126,15 @@ class SyncQueue:
         """Cancel running syncs (they roll back) and wait for the workers to finish."""
         self.cancel.set()
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+class _Either(threading.Event):
+    """One sync's cancel: set on its own (its project is no longer allowed) or when the
+    daemon cancels every sync (*parent*). Waits poll it (see ``turns``)."""
+
+    def __init__(self, parent: threading.Event) -> None:
+        super().__init__()
+        self._parent = parent
+
+    def is_set(self) -> bool:
+        return super().is_set() or self._parent.is_set()

@@ -7,26 +7,27 @@ prompt starts but does not wait for), ``syncing`` (when to sync, and recording i
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Callable, Optional
 
 import psutil
 
-from venvd.daemon import ops, projects, sync, trust
+from venvd.daemon import catch_up, ops, plans, projects, trust
 from venvd.daemon.config import UserConfig, load_user_config
 from venvd.daemon.errors import VenvdError
 from venvd.daemon.keeper import Keeper
+from venvd.daemon.outcomes import name
 from venvd.daemon.paths import Paths
+from venvd.daemon.prompts import Prompts
 from venvd.daemon.protocol import Message
 from venvd.daemon.shells import ShellInfo, ShellRegistry
 from venvd.daemon.status import StatusBuilder
 from venvd.daemon.store import Store
-from venvd.daemon.syncing import Syncer, name
+from venvd.daemon.syncing import Syncer, end_processes
 from venvd.daemon.view import View
 from venvd.daemon.watch import Watcher
 
@@ -34,38 +35,45 @@ log = logging.getLogger("venvd")
 
 #: A visit is written to the database at most this often per project.
 TOUCH_SECONDS = 60.0
-#: How long the commands of cancelled syncs get to end before they are killed.
-CHILDREN_GRACE = 5.0
 
 
 class TrustCache:
-    """Trust, remembered while the project's ``.venvd.toml`` is unchanged (allow and deny
-    forget it), so a burst of prompts does not read the database for each."""
+    """Trust, remembered while the project's config digest and folder are unchanged (allow
+    and deny forget it), so a burst of prompts does not read the database for each. Keyed by
+    content, never by mtime: an edit that keeps the mtime is still seen."""
 
     def __init__(self, store: Store, config: UserConfig) -> None:
         self._store = store
         self._config = config
         self._lock = threading.Lock()
         self._known: dict[str, tuple[object, bool]] = {}
+        self._forgets = 0  # a decision made across a forget is not kept
 
     def is_trusted(self, project: str) -> bool:
         try:
-            st = os.stat(os.path.join(project, trust.PROJECT_CONFIG))
-            key: object = (st.st_mtime_ns, st.st_size, st.st_ino)
-        except OSError:
-            key = None
+            digest: Optional[str] = trust.config_digest(project)
+        except VenvdError:  # a .venvd.toml venvd will not read: never trusted if allowed
+            digest = None
+        key = (digest, trust.identity(project))
         with self._lock:
             cached = self._known.get(project)
+            forgets = self._forgets
         if cached is not None and cached[0] == key:
             return cached[1]
-        decided = trust.decide(self._store.trust(project), project, self._config.trusted_roots)
+        record = self._store.trust(project)
+        if record is None:
+            decided = trust.under_roots(project, self._config.trusted_roots)
+        else:
+            decided = digest is not None and trust.judge(record, digest, key[1])
         with self._lock:
-            self._known[project] = (key, decided)
+            if forgets == self._forgets:
+                self._known[project] = (key, decided)
         return decided
 
     def forget(self, project: str) -> None:
         with self._lock:
             self._known.pop(project, None)
+            self._forgets += 1
 
 
 class Daemon:
@@ -81,14 +89,35 @@ class Daemon:
                                force_polling=os.environ.get("VENVD_FORCE_POLLING") == "1",
                                capacity=self.config.max_watched, pinned=self.shells.has_shell)
         self.view = View(paths, self.trust.is_trusted, self.watcher.is_watched)
+        self.shells.publish_with(self.view.news_id, self.view.publish_news)
+        self.view.publish_news([])  # a past run's news is not this run's
         self.syncer = Syncer(paths, uv, self.config, self.store, self.shells, self.view,
-                             self.track)
+                             self.track, self.trust.is_trusted)
         self.status = StatusBuilder(self.syncer, self.watcher, self.trust.is_trusted)
         self._touched: dict[str, float] = {}  # only the keeper thread uses it
         self.keeper: Keeper[Optional[ShellInfo]] = Keeper(self._keep_up_with)
+        self.prompts = Prompts(self.shells, self.trust.is_trusted, self.view, self.watcher,
+                               self.keeper, self._on_prompt)
         self.watcher.start()
         self.keeper.start()
+        self._catch_up()
         self.view.bump()
+
+    def _catch_up(self) -> None:
+        """After a (re)start: the projects shells were in (their snippets) and those visited
+        lately are looked at again, as files may have changed while no daemon watched. One
+        not allowed (any more) loses its snippet now (the hooks' fast path reads snippets
+        without asking: the next ``cd`` there asks the daemon); the others are watched and
+        synced when behind, by the keeper."""
+        again, dropped = catch_up.projects(self.paths.ready, self.store,
+                                           self.config.max_watched)
+        for project in dropped:
+            self.view.forget(project)
+        for project in again:
+            if os.path.isdir(project) and self.trust.is_trusted(project):
+                self.keeper.visit(project, None)
+            else:
+                self.view.forget(project)
 
     def _load_config(self) -> UserConfig:
         try:
@@ -111,63 +140,42 @@ class Daemon:
             log.warning("bad %s request: %r", op, exc)
             return {"ok": False, "error": f"bad request: {exc}"}
 
-    def export(self, directory: str, pid: Any) -> Message:
-        """What a shell in *directory* should have active, and its messages."""
-        shell = self.shells.shell(pid)
-        inner = projects.innermost(directory)
-        root = projects.owner(inner) if inner else None
-        project = projects.real(root) if root else None
-        alias = _alias(inner, root, project)
-        reply: Message = {"ok": True, "project": project, "exports": {}}
-        self.shells.enter(shell, project)
-        if project is not None:
-            if self.trust.is_trusted(project):
-                reply["exports"] = self._exports_for(project, shell)
-                self.view.keep_ready(project, reply["exports"], alias=alias)
-            else:
-                self.shells.tell_once(shell, "untrusted:" + project,
-                                      f"{project} is not allowed; run 'venvd allow' to trust it")
-                self.view.keep_ready(project, None, alias=alias)
-        reply["messages"] = self.shells.take(shell)
-        return reply
-
-    def _exports_for(self, project: str, shell: ShellInfo) -> dict[str, Any]:
-        """The activation of *project*'s env, answered from what is on disk now.
-
-        Whether the env is behind its files is checked right after, by the keeper thread:
-        a prompt never waits for that, and a sync it starts tells the shells when done.
-        Only a project without a usable env is checked on the spot, so that this very
-        prompt hears that its env is being created.
-        """
-        exports = self.view.activation(project, projects.env_path(project))
-        if exports is None:
-            self.syncer.ensure_synced(project, shell)
-        self.keeper.visit(project, shell)
-        return exports or {}
+    def _on_prompt(self, project: str, shell: ShellInfo) -> None:
+        """A prompt in *project*, which has no usable env: a sync, if the plan is known."""
+        self.syncer.ensure_synced(project, shell, planned_only=True)
 
     def _keep_up_with(self, project: str, shell: Optional[ShellInfo]) -> None:
-        """The keeper's work for a visit: record it, watch the project, sync if behind."""
+        """The keeper's work for a visit: record it, watch the project, sync if behind.
+        Without a shell it is the check after a start (``_catch_up``): not a visit."""
         now = time.monotonic()
-        if now - self._touched.get(project, -1e9) >= TOUCH_SECONDS:  # a database write
+        if shell is not None and now - self._touched.get(project, -1e9) >= TOUCH_SECONDS:
             self._touched[project] = now
             self.store.touch_project(project)
-        if not self.watcher.is_watched(project):
+        if not self.watcher.is_watched(project) and self.watcher.worth_a_watch(
+                shell is None or shell.project == project):
             self.track(project)
         told = self.shells.pending(shell) if shell else 0
         self.syncer.ensure_synced(project, shell)
         if shell and self.shells.pending(shell) > told:  # news for a shell that may not ask
             self.view.bump()
 
-    def track(self, project: str, plan: Optional[sync.Plan] = None) -> None:
-        """Watch *project*'s root and the folders its requirement files live in."""
+    def track(self, project: str, plan: Optional[plans.Plan] = None) -> None:
+        """Watch *project*'s root and the folders its requirement files live in.
+
+        A project this stops watching (the watcher keeps ``max_watched``) loses its snippet:
+        the hooks' fast path answers without asking the daemon, so it must only answer for
+        projects whose changes the daemon sees; a shell that enters it again asks."""
+        before = set(self.watcher.watched())
         try:
-            plan = plan or sync.cached_plan(Path(project))
+            plan = plan or plans.cached_plan(Path(project))
         except VenvdError:
             self.watcher.watch(project)
         else:
             files = [Path(project) / name for name in plan.inputs]
             folders = {str(f.parent) for f in files} - {project}
             self.watcher.watch(project, folders, {f.name for f in files})
+        for gone in before - set(self.watcher.watched()):
+            self.view.forget(gone)
         self.view.forget_unwatched_aliases()
 
     def _changed(self, project: str) -> None:
@@ -177,6 +185,7 @@ class Daemon:
             self.view.refresh_aliases(project)  # right even when the sync that follows fails
             self._repair_or_sync(project)
         else:  # e.g. an edited .venvd.toml revoked the trust: shells must look again
+            self.syncer.cancel(project)
             self.view.keep_ready(project, None, replace=True)
             self.view.bump()
 
@@ -187,7 +196,7 @@ class Daemon:
         broken = not projects.env_is_usable(projects.env_path(project))
         queue = self.syncer.queue
         idle = queue.state(project) is None
-        self.syncer.ensure_synced(project)
+        self.syncer.follow(project)
         if broken and idle and queue.state(project) is not None:
             self.shells.tell_project(project, f"the environment of {name(project)} is missing "
                                               "or broken; rebuilding it in the background")
@@ -220,20 +229,4 @@ class Daemon:
 def _end_children() -> None:
     """Terminate this process's children (the syncs' commands and theirs), killing those
     still there after ``CHILDREN_GRACE``."""
-    children = psutil.Process().children(recursive=True)
-    for child in children:
-        with contextlib.suppress(psutil.Error):
-            child.terminate()
-    _gone, alive = psutil.wait_procs(children, timeout=CHILDREN_GRACE)
-    for child in alive:
-        with contextlib.suppress(psutil.Error):
-            child.kill()
-
-
-def _alias(inner: Optional[str], root: Optional[str], project: Optional[str]) -> Optional[str]:
-    """The folder (real path) the hooks would look in for *inner*, when it is not *project*
-    itself but a folder inside it (``docs/``, a workspace member); else ``None``."""
-    if inner is None or root is None or project is None or inner == root:
-        return None
-    folder = projects.real(inner)
-    return folder if folder.startswith(project.rstrip("/") + "/") else None
+    end_processes(psutil.Process().children(recursive=True), wait=True)

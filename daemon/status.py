@@ -10,7 +10,7 @@ from typing import Any, Callable, Optional
 
 import psutil
 
-from venvd.daemon import drift, projects, sync
+from venvd.daemon import drift, plans, projects, states
 from venvd.daemon.errors import VenvdError
 from venvd.daemon.protocol import Message
 from venvd.daemon.store import SyncRecord
@@ -37,9 +37,9 @@ class StatusBuilder:
         error: Optional[str] = None
         engine = record.get("engine")
         lockfile = record.get("lockfile")
-        plan: Optional[sync.Plan] = None
+        plan: Optional[plans.Plan] = None
         try:
-            plan = sync.cached_plan(Path(project))
+            plan = plans.cached_plan(Path(project))
             wanted, source = plan.request.spec, plan.request.source
             engine, lockfile = plan.engine.name, plan.lockfile
         except VenvdError as exc:
@@ -62,12 +62,12 @@ class StatusBuilder:
             "env": env, "lockfile": lockfile, "engine": engine, "state": state,
             "last_sync": record_json(last[0] if last else None),
             "drift": drifted, "problem": error,
-            "notes": [sync.aside_note(name) for name in sync.moved_aside(Path(project))],
+            "notes": [states.aside_note(name) for name in states.moved_aside(Path(project))],
             "watch": self.watcher.mode() if self.watcher.is_watched(project) else None,
             "exports": projects.activation(project, env) if usable and trusted else {},
         }
 
-    def _state(self, project: str, trusted: bool, usable: bool, plan: Optional[sync.Plan],
+    def _state(self, project: str, trusted: bool, usable: bool, plan: Optional[plans.Plan],
                record: dict[str, Any], last: list[SyncRecord]) -> str:
         if not trusted:
             return "untrusted"

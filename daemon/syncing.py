@@ -2,25 +2,31 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import os
 import threading
 import time
 from pathlib import Path
 from typing import Callable, Optional
 
-from venvd.daemon import projects, sync, turns
+import psutil
+
+from venvd.daemon import plans, projects, sync, turns
 from venvd.daemon.config import UserConfig
 from venvd.daemon.engines.base import Cancelled
-from venvd.daemon.errors import CommandFailed, VenvdError, first_error_line
+from venvd.daemon.errors import CommandFailed, VenvdError
+from venvd.daemon.outcomes import Outcomes, name
 from venvd.daemon.paths import Paths
 from venvd.daemon.queue import SyncQueue
 from venvd.daemon.shells import ShellInfo, ShellRegistry
-from venvd.daemon.store import Store, SyncRecord
+from venvd.daemon.store import Store
 from venvd.daemon.syncstate import SyncState
 from venvd.daemon.view import View
 
 log = logging.getLogger("venvd")
+
+#: How long the commands of a cancelled sync get to end before they are killed.
+CHILDREN_GRACE = 5.0
 
 
 class Syncer:
@@ -28,22 +34,32 @@ class Syncer:
 
     def __init__(self, paths: Paths, uv: str, config: UserConfig, store: Store,
                  shells: ShellRegistry, view: View,
-                 track: Callable[[str, Optional[sync.Plan]], None]) -> None:
+                 track: Callable[[str, Optional[plans.Plan]], None],
+                 is_trusted: Callable[[str], bool]) -> None:
         self.paths = paths
         self.uv = uv
         self.config = config
         self.store = store
         self.shells = shells
-        self.view = view
-        self._track = track
+        self._is_trusted = is_trusted
         self.state = SyncState()
         self.queue = SyncQueue(self.run, config.parallel_syncs)
+        self.outcomes = Outcomes(store, self.state, shells, view, self.queue, track,
+                                 is_trusted)
 
-    def ensure_synced(self, project: str, shell: Optional[ShellInfo] = None) -> None:
-        """Queue a sync when the env is missing, broken or behind its inputs."""
+    def ensure_synced(self, project: str, shell: Optional[ShellInfo] = None,
+                      planned_only: bool = False) -> None:
+        """Queue a sync when the env is missing, broken or behind its inputs.
+
+        *planned_only* (the thread that answers prompts): only with the plan made before,
+        if the files are unchanged; planning afresh can start an interpreter to ask its
+        version, which is the keeper's to do."""
         if self.queue.state(project) is not None:
             return
-        plan = self._plan_or_tell(project, shell)
+        if planned_only:
+            plan = plans.known_plan(Path(project))
+        else:
+            plan = self._plan_or_tell(project, shell)
         if plan is None or not self.needs_sync(project, plan):
             return
         if shell is not None and not projects.env_is_usable(projects.env_path(project)):
@@ -51,7 +67,21 @@ class Syncer:
                                     f"(Python {plan.interpreter.version_str}) in the background")
         self.queue.request(project)
 
-    def needs_sync(self, project: str, plan: sync.Plan) -> bool:
+    def follow(self, project: str) -> None:
+        """A watched file of *project* changed: during its sync, one more follows (what the
+        running one read may be old); else as ``ensure_synced``."""
+        if self.queue.state(project) == "syncing":
+            self.queue.request(project)
+        else:
+            self.ensure_synced(project)
+
+    def cancel(self, project: str) -> None:
+        """*project* is no longer allowed: its running sync stops now (its commands are
+        ended, a build backend that prints nothing too) and is recorded cancelled."""
+        if self.queue.cancel_project(project):
+            end_commands_in(project)
+
+    def needs_sync(self, project: str, plan: plans.Plan) -> bool:
         """Whether *plan* is neither in place nor known to fail or to wait (no side effect)."""
         if self.state.failed(project) == plan.fingerprint:
             return False
@@ -61,9 +91,9 @@ class Syncer:
         usable = projects.env_is_usable(projects.env_path(project))
         return not (record.get("fingerprint") == plan.fingerprint and usable)
 
-    def _plan_or_tell(self, project: str, shell: Optional[ShellInfo]) -> Optional[sync.Plan]:
+    def _plan_or_tell(self, project: str, shell: Optional[ShellInfo]) -> Optional[plans.Plan]:
         try:
-            return sync.cached_plan(Path(project))
+            return plans.cached_plan(Path(project))
         except VenvdError as exc:
             if shell is not None:
                 self.shells.tell_once(shell, f"plan:{project}:{exc}", f"{name(project)}: {exc}")
@@ -87,12 +117,12 @@ class Syncer:
         # rewriting the manifest and lockfile, and installing into the env
         turns.wait_turn(project, projects.env_path(project), cancel,
                         lambda what: self._waiting_for(project, what, progress))
-        if cancel.is_set():
-            return  # the daemon is stopping: nothing was touched
+        if cancel.is_set() or not self._is_trusted(project):
+            return  # the daemon is stopping, or the project was denied: nothing was touched
         started = time.time()
-        plan: Optional[sync.Plan] = None
+        plan: Optional[plans.Plan] = None
         try:
-            plan = sync.make_plan(Path(project))
+            plan = plans.make_plan(Path(project))
             if not asked and self._in_step(project, plan):
                 return  # a second event of a change already followed: nothing to say
             outcome = (sync.adopt(plan, self.paths.envs, self.uv, progress, cancel)
@@ -100,24 +130,24 @@ class Syncer:
                                    self.config.keep_states))
         except sync.Superseded:
             self.queue.request(project)  # one more sync, of what the files say now
-        except Cancelled as exc:
-            self._record(project, started, "cancelled", str(exc), str(exc))
+        except Cancelled:
+            self.outcomes.cancelled(project, started)
         except CommandFailed as exc:
-            if cancel.is_set():  # killed by the shutdown: not the command's own failure
-                self._record(project, started, "cancelled", "sync cancelled", exc.output)
+            if cancel.is_set():  # killed by the cancel: not the command's own failure
+                self.outcomes.cancelled(project, started, exc.output)
                 return
             stale = plan.engine.stale_lock if plan else None
             if plan is not None and stale is not None and stale.search(exc.output):
-                self._lock_is_stale(project, plan)
+                self.outcomes.lock_is_stale(project, plan)
                 return
-            self._failed(project, started, first_error_line(exc.output), exc.output, plan)
+            self.outcomes.failed(project, started, exc.summary, exc.output, plan)
         except VenvdError as exc:
-            self._failed(project, started, str(exc), str(exc), plan)
+            self.outcomes.failed(project, started, str(exc), str(exc), plan)
         except Exception as exc:  # a bug must not kill the worker; it is recorded and logged
             log.exception("sync of %s crashed", project)
-            self._failed(project, started, f"internal error: {exc!r}", repr(exc), plan)
+            self.outcomes.failed(project, started, f"internal error: {exc!r}", repr(exc), plan)
         else:
-            self._done(project, plan, outcome, started)
+            self.outcomes.done(project, plan, outcome, started)
 
     def _waiting_for(self, project: str, what: Optional[str],
                      progress: Callable[[str], None]) -> None:
@@ -125,60 +155,39 @@ class Syncer:
         if what is not None:
             progress(f"venvd: waiting for {what} to finish")
 
-    def _in_step(self, project: str, plan: sync.Plan) -> bool:
+    def _in_step(self, project: str, plan: plans.Plan) -> bool:
         record = self.store.project(project) or {}
         return record.get("fingerprint") == plan.fingerprint and sync.up_to_date(plan)
 
-    def _lock_is_stale(self, project: str, plan: sync.Plan) -> None:
-        """The manifest is newer than its lockfile: not a failure (the user edits, then
-        locks); the last good env stays, and the lockfile's next change syncs."""
-        hint = plan.engine.lock_hint
-        log.info("%s: %s", project, hint)
-        self.state.set_waiting(project, plan.fingerprint, hint)
-        self.view.bump()
 
-    def _done(self, project: str, plan: sync.Plan, outcome: sync.Outcome,
-              started: float) -> None:
-        self.state.clear(project)
-        self.store.record_env(
-            project, fingerprint=plan.fingerprint, engine=plan.engine.name,
-            lockfile=plan.lockfile, python=plan.interpreter.path,
-            python_version=plan.interpreter.version_str,
-            env_target=str(os.readlink(projects.env_path(project))),
-        )
-        self.store.add_sync(SyncRecord(
-            project, plan.engine.name, started, outcome.seconds, "ok", outcome.added,
-            outcome.removed, outcome.changed, None, "\n".join(outcome.output)))
-        sync.remember_plan(plan)
-        self._track(project, plan)
-        sync.keep_out_of_git(Path(project), (projects.ENV_NAME, *sync.moved_aside(Path(project))))
-        env = projects.env_path(project)
-        self.view.keep_ready(project, self.view.activation(project, env) or {}, replace=True)
-        if outcome.moved_aside:
-            self.shells.tell_project(project, f"{name(project)}: "
-                                              f"{sync.aside_note(outcome.moved_aside)}")
-        if not outcome.adopted:  # the tool that synced it has said so already
-            note = "switched" if outcome.switched_only else "synced"
-            self.shells.tell_project(
-                project, f"{note} {name(project)} in {outcome.seconds:.1f} s "
-                         f"(+{outcome.added} \u2212{outcome.removed} ~{outcome.changed})")
-        self.view.bump()
-
-    def _failed(self, project: str, started: float, error: str, output: str,
-                plan: Optional[sync.Plan]) -> None:
-        # the fingerprint of what was tried: files that changed since (uv writes uv.lock
-        # after pyproject.toml) are a new state, to be tried in turn
-        self.state.set_failed(project, plan.fingerprint if plan is not None else "")
-        self._record(project, started, "failed", error, output)
-        self.shells.tell_project(project, f"sync failed for {name(project)}: {error} — "
-                                          "venvd logs")
-        self.view.bump()
-
-    def _record(self, project: str, started: float, result: str, error: str,
-                output: str) -> None:
-        self.store.add_sync(SyncRecord(project, None, started, time.time() - started,
-                                       result, error=error, output=output))
+def end_commands_in(project: str) -> None:
+    """Terminate the commands a sync of *project* runs (this process's children working in
+    it, and theirs); those still there after ``CHILDREN_GRACE`` are killed, by a thread of
+    its own (a deny does not wait for them)."""
+    found: list[psutil.Process] = []
+    for child in psutil.Process().children():
+        with contextlib.suppress(psutil.Error):
+            cwd = child.cwd()
+            if cwd == project or cwd.startswith(project.rstrip("/") + "/"):
+                found += [child, *child.children(recursive=True)]
+    if found:
+        end_processes(found)
 
 
-def name(project: str) -> str:
-    return os.path.basename(project) or project
+def end_processes(found: list[psutil.Process], wait: bool = False) -> None:
+    """SIGTERM *found*, then SIGKILL those left after ``CHILDREN_GRACE`` (in the background
+    unless *wait*)."""
+    for proc in found:
+        with contextlib.suppress(psutil.Error):
+            proc.terminate()
+
+    def reap() -> None:
+        _gone, alive = psutil.wait_procs(found, timeout=CHILDREN_GRACE)
+        for proc in alive:
+            with contextlib.suppress(psutil.Error):
+                proc.kill()
+
+    if wait:
+        reap()
+    else:
+        threading.Thread(target=reap, name="venvd-end-commands", daemon=True).start()

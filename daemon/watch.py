@@ -5,26 +5,27 @@ Events are filtered to the files that matter (``.python-version``, manifests, lo
 requirement files) and debounced per project, so a ``git checkout`` that rewrites ten files
 makes one call to ``on_change``. Where inotify cannot be used (the watch limit is reached, a
 filesystem without it), a polling observer takes over and :attr:`Watcher.polling` says so.
-One timer thread serves every project's debounce, so threads stay bounded.
+One timer thread serves every project's debounce (``debounce``), so threads stay bounded;
+``watchtable`` keeps which folder is watched for which project.
 """
 
 from __future__ import annotations
 
 import contextlib
-import heapq
 import logging
 import os
 import threading
-import time
 from collections.abc import Callable, Iterable
-from typing import Any, Optional
+from typing import Optional
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver, ObservedWatch
 from watchdog.observers.polling import PollingObserver
 
+from venvd.daemon.debounce import Debouncer
 from venvd.daemon.projects import ENV_NAME, MARKERS
+from venvd.daemon.watchtable import WatchTable
 
 log = logging.getLogger("venvd.watch")
 
@@ -74,95 +75,42 @@ class Watcher:
     def __init__(self, on_change: Callable[[str], None], debounce: float,
                  force_polling: bool = False, capacity: int = 64,
                  pinned: Callable[[str], bool] = lambda project: False) -> None:
-        self.on_change = on_change
-        self.capacity = capacity  # watchdog runs a thread per watched folder: keep them few
-        self.pinned = pinned  # projects never dropped (a live shell is there)
-        self.debounce = debounce
         self.polling = force_polling
         self.problem: Optional[str] = None
         self._observer: BaseObserver = PollingObserver() if force_polling else Observer()
-        self._lock = threading.Condition()
+        self._lock = threading.Lock()
         self._ops = threading.Lock()
-        # folder -> [its watch (None while being scheduled), the projects it is watched for]
-        self._folders: dict[str, list[Any]] = {}
-        self._names: dict[str, set[str]] = {}  # project -> extra file names to care about
-        self._due: list[tuple[float, str]] = []
-        self._pending: dict[str, float] = {}
-        self._stopped = False
-        self._timer = threading.Thread(target=self._fire, name="venvd-debounce", daemon=True)
+        self._debouncer = Debouncer(on_change, debounce)
+        self._table = WatchTable(capacity, pinned, self._debouncer.forget)
+        self._folders = self._table.folders  # the same dicts, read under ``_lock``
+        self._names = self._table.names
 
     def start(self) -> None:
         self._observer.start()
-        self._timer.start()
+        self._debouncer.start()
 
     def stop(self) -> None:
-        with self._lock:
-            self._stopped = True
-            self._lock.notify_all()
+        self._debouncer.stop()
         with self._ops:
             self._observer.stop()
             self._observer.join(timeout=5)
 
-    # what is watched. Lock order: ``_ops`` (observer calls) before ``_lock`` (state). No
-    # watchdog call is made while ``_lock`` is held: watchdog's dispatch thread holds its own
-    # lock while it hands us events, and our handler takes ``_lock``.
+    # what is watched. Lock order: ``_ops`` (observer calls) before ``_lock`` (state) before
+    # the debouncer's. No watchdog call is made while ``_lock`` is held: watchdog's dispatch
+    # thread holds its own lock while it hands us events, and our handler takes ``_lock``.
     def watch(self, project: str, folders: Iterable[str] = (), names: Iterable[str] = ()) -> None:
         """Watch *project*'s root and *folders* (those holding its requirement files)."""
         wanted = {project, *(os.path.realpath(f) for f in folders)}
         with self._ops:
             with self._lock:
-                self._names.pop(project, None)
-                self._names[project] = set(names)  # most recently used last
-                drops = self._evict()
-                for folder, (_, owners) in list(self._folders.items()):
-                    if project in owners and folder not in wanted:
-                        drops += self._drop(folder, project)
-                adds = []
-                for folder in wanted:
-                    if folder in self._folders:
-                        self._folders[folder][1].add(project)
-                    elif os.path.isdir(folder):
-                        self._folders[folder] = [None, {project}]
-                        adds.append(folder)
+                drops, adds = self._table.want(project, wanted, names)
             self._apply(drops, adds)
 
     def unwatch(self, project: str) -> None:
         with self._ops:
             with self._lock:
-                drops = self._forget(project)
+                drops = self._table.forget(project)
             self._apply(drops, [])
-
-    def _evict(self) -> list[ObservedWatch]:
-        """Stop watching the least recently used projects beyond capacity; they are checked
-        again when next visited (the daemon compares their files' fingerprint then)."""
-        over = len(self._names) - self.capacity
-        drops: list[ObservedWatch] = []
-        for project in list(self._names):
-            if over <= 0:
-                break
-            if not self.pinned(project):
-                drops += self._forget(project)
-                over -= 1
-        return drops
-
-    def _forget(self, project: str) -> list[ObservedWatch]:
-        self._names.pop(project, None)
-        self._pending.pop(project, None)
-        drops: list[ObservedWatch] = []
-        for folder, (_, owners) in list(self._folders.items()):
-            if project in owners:
-                drops += self._drop(folder, project)
-        return drops
-
-    def _drop(self, folder: str, project: str) -> list[ObservedWatch]:
-        """Forget *project* as an owner of *folder*; the watch to unschedule, if it was the
-        last owner."""
-        handle, owners = self._folders[folder]
-        owners.discard(project)
-        if owners:
-            return []
-        del self._folders[folder]
-        return [handle] if handle is not None else []
 
     def _apply(self, drops: list[ObservedWatch], adds: list[str]) -> None:
         """Make the observer match (called with ``_ops`` held, ``_lock`` not held)."""
@@ -215,6 +163,15 @@ class Watcher:
         with self._lock:
             return project in self._names
 
+    def worth_a_watch(self, shell_there: bool) -> bool:
+        """Whether a visited project is to be watched. With every watch taken, a new one
+        stops another: only for a project a shell is still in (one that has moved on since,
+        as a script cd-ing through folders or a burst of shells does, would cost a watch and
+        an eviction for nothing; its next prompt there asks the daemon, which checks the
+        files then)."""
+        with self._lock:
+            return shell_there or len(self._names) < self._table.capacity
+
     def mode(self) -> str:
         return "polling" if self.polling else "inotify"
 
@@ -239,7 +196,7 @@ class Watcher:
                 else:  # a folder holding requirement files (and maybe their includes)
                     relevant = name in extra or name.endswith((".txt", ".in"))
                 if relevant:
-                    self._debounce(project)
+                    self._debouncer.poke(project)
 
     def sawenv_gone(self, folder: str) -> None:
         """The env of the project at *folder* went away: handled like a change to its files."""
@@ -247,30 +204,4 @@ class Watcher:
             entry = self._folders.get(folder)
             projects = [p for p in entry[1] if p == folder] if entry else []
             for project in projects:
-                self._debounce(project)
-
-    def _debounce(self, project: str) -> None:
-        due = time.monotonic() + self.debounce
-        self._pending[project] = due
-        heapq.heappush(self._due, (due, project))
-        self._lock.notify_all()
-
-    def _fire(self) -> None:
-        while True:
-            with self._lock:
-                while not self._stopped and not self._ready():
-                    timeout = self._due[0][0] - time.monotonic() if self._due else None
-                    self._lock.wait(timeout)
-                if self._stopped:
-                    return
-                due, project = heapq.heappop(self._due)
-                if self._pending.get(project) != due:
-                    continue  # superseded by a later event of the same burst
-                del self._pending[project]
-            try:
-                self.on_change(project)
-            except Exception:
-                log.exception("handling a change in %s failed", project)
-
-    def _ready(self) -> bool:
-        return bool(self._due) and self._due[0][0] <= time.monotonic()
+                self._debouncer.poke(project)

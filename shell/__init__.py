@@ -6,13 +6,16 @@ from collections.abc import Mapping
 
 from venvd.shell.base import HookConfig, Shell, UnknownShell
 from venvd.shell.bash import Bash
+from venvd.shell.elvish import Elvish
 from venvd.shell.fish import Fish
 from venvd.shell.nu import Nu
+from venvd.shell.tcsh import Tcsh
 from venvd.shell.xonsh import Xonsh
 from venvd.shell.zsh import Zsh
 
 #: Every supported shell: a new one is a module and a line here.
-SHELLS: dict[str, Shell] = {s.name: s for s in (Bash(), Zsh(), Fish(), Nu(), Xonsh())}
+SHELLS: dict[str, Shell] = {s.name: s for s in (Bash(), Zsh(), Fish())}
+SHELLS.update({s.name: s for s in (Elvish(), Tcsh(), Nu(), Xonsh())})
 
 
 def get_shell(name: str) -> Shell:

@@ -27,6 +27,12 @@ SAVED_PATH_VAR = "_OLD_VIRTUAL_PATH"
 WAKE_NAME = "activate."
 #: What activating a virtualenv sets (PATH aside); see ``projects.activation``.
 VENV_VARIABLES = ("PYTHONHOME", "VIRTUAL_ENV", "VIRTUAL_ENV_PROMPT")
+#: Every variable an activation may change (``projects.activation``: a venv, or a conda env):
+#: the client takes nothing else from the daemon (a rogue server must not set PROMPT_COMMAND).
+ACTIVATION_NAMES = frozenset({*VENV_VARIABLES, PATH_VAR, "CONDA_PREFIX", "CONDA_DEFAULT_ENV"})
+#: Set (exported) by the client while it refuses the runtime folder or the daemon, so that the
+#: shell hears why once, not at every ``cd``.
+REFUSED_VAR = "_VENVD_REFUSED"
 
 Env = Mapping[str, str]
 

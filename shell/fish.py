@@ -21,9 +21,12 @@ set -g __venvd_ve ''
 set -g __venvd_fs ''
 set -g __venvd_fe ''
 set -g __venvd_fp ''
+set -g __venvd_news_file %(news)s
+set -g __venvd_froot ''
 function __venvd_fast
     set -l dpid ''
-    test -r $__venvd_pid_file; and read dpid < $__venvd_pid_file
+    # only files of the user's own (`venvd hook` checked their folder at shell start)
+    test -O $__venvd_pid_file -a -r $__venvd_pid_file; and read dpid < $__venvd_pid_file
     test -n "$dpid"; or return 1
     if test -d /proc/self  # alive, and not a zombie that nobody reaped (state Z)
         test -r /proc/$dpid/stat; or return 1
@@ -56,6 +59,7 @@ function __venvd_fast
             test -z "$d"; and set d /
         end
     end
+    set -g __venvd_froot $root
     set -l ours ''
     if set -q VENVD_STATE
         if test "$VENVD_STATE" = "$__venvd_fs" -a "$VIRTUAL_ENV" = "$__venvd_fe" \
@@ -70,7 +74,7 @@ function __venvd_fast
     set -l _venvd_r_blob ''
     if test -n "$root"
         set -l f "$__venvd_ready$root/.venvd-ready.fish"
-        test -r "$f"; or return 1
+        test -O "$f" -a -r "$f"; or return 1
         if test -e "$root/.venvd.toml"; and test "$root/.venvd.toml" -nt "$f"
             return 1
         end
@@ -118,21 +122,25 @@ end
 function __venvd_hook --on-event fish_prompt --on-variable PWD
     set -l venvd_status $status
     set -l g ''
-    if test -r $__venvd_gen_file
+    if test -O $__venvd_gen_file -a -r $__venvd_gen_file
         read g < $__venvd_gen_file
     end
     if test "$PWD" != "$__venvd_pwd" -o "$g" != "$__venvd_gen" -o "$VIRTUAL_ENV" != "$__venvd_ve"
             or begin; test -n "$__venvd_fe"; and not test -x "$__venvd_fe/bin/python"; end
-            or begin; set -q VENVD_OFF; and test -e "$__venvd_wake$fish_pid"; end
+            or begin; set -q VENVD_OFF; and test -O "$__venvd_wake$fish_pid"; end
         set -g __venvd_pwd $PWD
-        if set -q VENVD_OFF; and test -e "$__venvd_wake$fish_pid"  # `venvd activate`
+        if set -q VENVD_OFF; and test -O "$__venvd_wake$fish_pid"  # `venvd activate`
             set -e VENVD_OFF
         end
-        if test "$g" != "$__venvd_gen"; or set -q VENVD_NO_FAST; or not __venvd_fast
+        if set -q VENVD_NO_FAST; or not __venvd_quiet $g; or not __venvd_fast
+            set -l seen (string replace -r '.* ' '' -- $__venvd_gen)
             set -g __venvd_gen $g
             if test -x $__venvd_py
-                %(command)s | source
+                %(command)s --seen "$seen" | source
             end
+        else if test "$g" != "$__venvd_gen"
+            __venvd_tell_news $g
+            set -g __venvd_gen $g
         end
         set -g __venvd_ve "$VIRTUAL_ENV"
         if set -q VENVD_STATE; and not functions -q deactivate
@@ -154,6 +162,31 @@ function __venvd_define_deactivate
     function deactivate
         __venvd_deactivate $argv
     end
+end
+""" + r"""function __venvd_quiet --argument-names g
+    test "$g" = "$__venvd_gen"; and return 0
+    test -n "$__venvd_gen"; or return 1
+    test (string replace -r ' .*' '' -- $g) = (string replace -r ' .*' '' -- $__venvd_gen)
+end
+function __venvd_tell_news --argument-names g
+    set -g __venvd_nlo (string replace -r '.* ' '' -- $__venvd_gen)
+    set -g __venvd_nhi (string replace -r '.* ' '' -- $g)
+    string match -qr '^[0-9]+$' -- $__venvd_nlo; and string match -qr '^[0-9]+$' -- $__venvd_nhi
+    or return 0
+    test -n "$__venvd_froot" -a -O "$__venvd_news_file" -a -r "$__venvd_news_file"; or return 0
+    # a folder whose snippet stands for an enclosing project hears that project's news
+    set -g __venvd_nproj ''
+    set -l mark "$__venvd_ready$__venvd_froot/.venvd-alias"
+    test -r "$mark"; and read -z __venvd_nproj < "$mark"
+    source "$__venvd_news_file"
+end
+function __venvd_news
+    test $argv[1] -gt $__venvd_nlo -a $argv[1] -le $__venvd_nhi; or return 0
+    if test "$argv[2]" = "$__venvd_froot"
+            or test -n "$__venvd_nproj" -a "$argv[2]" = "$__venvd_nproj"
+        printf 'venvd: %%s\n' $argv[3] >&2
+    end
+    return 0
 end
 """
 
@@ -188,6 +221,7 @@ class Fish(Shell):
             "ready": quote(config.ready),
             "pid_file": quote(config.pid_file),
             "wake": quote(posix.wake_prefix(config)),
+            "news": quote(posix.news_file(config, "fish")),
             "markers": " ".join(quote(m) for m in config.markers) or "''",
             "command": command,
             "deactivate": command + " --action deactivate",

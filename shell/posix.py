@@ -9,6 +9,9 @@ from dataclasses import dataclass
 from venvd.shell.activation import SAVED_PATH_VAR, WAKE_NAME
 from venvd.shell.base import Changes, HookConfig, check_name
 
+#: The news files' names (venvd.shell.news imports the shells: it cannot be imported here).
+NEWS_NAME = "news."
+
 
 def quote(value: str) -> str:
     """Single-quote *value*; a single quote inside becomes ``'\\''``.
@@ -59,10 +62,12 @@ def argv(words: tuple[str, ...]) -> str:
 # of the generation file the daemon bumps, and string comparisons. On a `cd` it tries the
 # fast path (builtins only: file tests and `.` of a snippet the daemon keeps ready), and
 # falls back to the export client. `$?` is kept for the next prompt hook, and Ctrl-C cannot
-# interrupt an `eval` half-way.
+# interrupt an `eval` half-way. Every file it reads or sources must be the user's own (`-O`,
+# a builtin test): `venvd hook` checked the runtime folder once, at shell start, and a file
+# someone else put there is never trusted (the client then says why, once).
 HOOK_FUNCTION = r"""_venvd_fast() {
   local d=$PWD root= m f dpid=
-  [[ -r $_VENVD_PIDFILE ]] && read -r dpid < "$_VENVD_PIDFILE"
+  [[ -O $_VENVD_PIDFILE && -r $_VENVD_PIDFILE ]] && read -r dpid < "$_VENVD_PIDFILE"
   [[ -n $dpid ]] || return 1
   if [[ -d /proc/self ]]; then  # alive, and not a zombie that nobody reaped (state Z)
     local st=
@@ -82,6 +87,7 @@ HOOK_FUNCTION = r"""_venvd_fast() {
     d=${d%%/*}
     [[ -z $d ]] && d=/
   done
+  _venvd_froot=$root
   local ours=
   if [[ -n ${VENVD_STATE-} ]]; then
     [[ $VENVD_STATE == "${_venvd_fs-}" && ${VIRTUAL_ENV-} == "${_venvd_fe-}" \
@@ -91,7 +97,7 @@ HOOK_FUNCTION = r"""_venvd_fast() {
   local _venvd_r_env= _venvd_r_prompt= _venvd_r_blob=
   if [[ -n $root ]]; then
     f=$_VENVD_READY$root/.venvd-ready.sh
-    [[ -r $f ]] || return 1
+    [[ -O $f && -r $f ]] || return 1
     [[ -e $root/.venvd.toml && $root/.venvd.toml -nt $f ]] && return 1
     . "$f" || return 1
     [[ -z $_venvd_r_env || -x $_venvd_r_env/bin/python ]] || return 1
@@ -124,14 +130,15 @@ HOOK_FUNCTION = r"""_venvd_fast() {
 _venvd_hook() {
   local _venvd_status=$?
   local _venvd_g=
-  [[ -r $_VENVD_GEN ]] && read -r _venvd_g < "$_VENVD_GEN"
+  [[ -O $_VENVD_GEN && -r $_VENVD_GEN ]] && read -r _venvd_g < "$_VENVD_GEN"
   if [[ "$PWD" != "${_venvd_pwd-}" || "$_venvd_g" != "${_venvd_gen-}" \
         || "${VIRTUAL_ENV-}" != "${_venvd_ve-}" \
         || ( -n $_venvd_fe && ! -x $_venvd_fe/bin/python ) \
-        || ( -n ${VENVD_OFF-} && -e $_VENVD_WAKE$$ ) ]]; then
+        || ( -n ${VENVD_OFF-} && -O $_VENVD_WAKE$$ ) ]]; then
     _venvd_pwd=$PWD
-    [[ -n ${VENVD_OFF-} && -e $_VENVD_WAKE$$ ]] && unset VENVD_OFF  # `venvd activate`
-    if [[ "$_venvd_g" != "${_venvd_gen-}" || -n ${VENVD_NO_FAST-} ]] || ! _venvd_fast; then
+    [[ -n ${VENVD_OFF-} && -O $_VENVD_WAKE$$ ]] && unset VENVD_OFF  # `venvd activate`
+    if [[ -n ${VENVD_NO_FAST-} ]] || ! _venvd_quiet || ! _venvd_fast; then
+      local _venvd_seen=${_venvd_gen##* }
       _venvd_gen=$_venvd_g
       if [[ -x $_VENVD_PY ]]; then
         %(save_int)s
@@ -139,6 +146,9 @@ _venvd_hook() {
         eval "$(%(command)s)"
         %(restore_int)s
       fi
+    elif [[ "$_venvd_g" != "${_venvd_gen-}" ]]; then
+      _venvd_tell_news
+      _venvd_gen=$_venvd_g
     fi
     _venvd_ve=${VIRTUAL_ENV-}
     if [[ -n ${VENVD_STATE-} ]] && ! %(has_deactivate)s; then _venvd_define_deactivate; fi
@@ -157,6 +167,31 @@ _venvd_deactivate() {
 }
 _venvd_define_deactivate() {
   deactivate() { _venvd_deactivate "$@"; }
+}
+"""
+
+# News without a process (see venvd.shell.news): a generation change that only brings a
+# sync's outcome ("quiet": the first number, the last bump that needs the client, is the
+# same) is taken by the fast path, and the news of this shell's project printed from the
+# daemon's news file. `_venvd_news` is what each line of that file calls.
+NEWS_FUNCTIONS = r"""_venvd_quiet() {
+  [[ $_venvd_g == "${_venvd_gen-}" ]] && return 0
+  [[ -n ${_venvd_gen-} && ${_venvd_g%% *} == "${_venvd_gen%% *}" ]]
+}
+_venvd_tell_news() {
+  local _venvd_nlo=${_venvd_gen##* } _venvd_nhi=${_venvd_g##* } _venvd_nproj=
+  [[ $_venvd_nlo =~ ^[0-9]+$ && $_venvd_nhi =~ ^[0-9]+$ ]] || return 0
+  [[ -n $_venvd_froot && -O $_VENVD_NEWS && -r $_VENVD_NEWS ]] || return 0  # ours only
+  # a folder whose snippet stands for an enclosing project hears that project's news
+  { read -r _venvd_nproj < "$_VENVD_READY$_venvd_froot/.venvd-alias"; } 2>/dev/null
+  . "$_VENVD_NEWS"
+}
+_venvd_news() {
+  (( $1 > _venvd_nlo && $1 <= _venvd_nhi )) || return 0
+  if [[ $2 == "$_venvd_froot" || ( -n $_venvd_nproj && $2 == "$_venvd_nproj" ) ]]; then
+    printf 'venvd: %%s\n' "$3" >&2
+  fi
+  return 0
 }
 """
 
@@ -182,6 +217,11 @@ def wake_prefix(config: HookConfig) -> str:
     return os.path.join(os.path.dirname(config.generation), WAKE_NAME)
 
 
+def news_file(config: HookConfig, suffix: str) -> str:
+    """The daemon's news file in the syntax of *suffix* (see venvd.shell.news)."""
+    return os.path.join(os.path.dirname(config.generation), NEWS_NAME + suffix)
+
+
 def hook_prelude(config: HookConfig) -> str:
     """Plain (unexported) variables holding the paths the hook needs."""
     return (
@@ -190,7 +230,9 @@ def hook_prelude(config: HookConfig) -> str:
         f"_VENVD_READY={quote(config.ready)}\n"
         f"_VENVD_PIDFILE={quote(config.pid_file)}\n"
         f"_VENVD_WAKE={quote(wake_prefix(config))}\n"
+        f"_VENVD_NEWS={quote(news_file(config, 'sh'))}\n"
         "_venvd_pwd=\n_venvd_gen=\n_venvd_ve=\n_venvd_fs=\n_venvd_fe=\n_venvd_fp=\n"
+        "_venvd_froot=\n"
     )
 
 
@@ -209,11 +251,12 @@ def hook_function(config: HookConfig, shell: str, dialect: Dialect) -> str:
     markers = " ".join(quote(m) for m in config.markers) or "''"
     # a hand-activated venv's saved PATH is a plain shell variable: hand it to the client
     saved = '_OLD_VIRTUAL_PATH="${_OLD_VIRTUAL_PATH-}" '
-    return HOOK_FUNCTION % {"command": saved + command, "markers": markers,
+    seen = ' --seen "${_venvd_seen-}"'  # the news the hook has taken itself (see news_file)
+    return HOOK_FUNCTION % {"command": saved + command + seen, "markers": markers,
                             "deactivate": command + " --action deactivate",
                             "has_deactivate": dialect.has_deactivate,
                             "path_remove": dialect.path_remove, "save_int": dialect.save_int,
-                            "restore_int": dialect.restore_int}
+                            "restore_int": dialect.restore_int} + NEWS_FUNCTIONS % {}
 
 
 def remember(state: tuple[str, str, str] | None) -> str:

@@ -68,7 +68,7 @@ def write(ready_dir: Path, project: str, exports: Optional[Mapping[str, object]]
         for suffix, text in texts.items():
             target = snippet_path(ready_dir, project, suffix)
             tmp = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}")
-            tmp.write_text(text, encoding="utf-8")
+            tmp.write_text(text, encoding="utf-8", errors="surrogateescape")  # paths as bytes
             os.replace(tmp, target)
     except OSError:
         remove(ready_dir, project)  # e.g. a folder in the way: the client still works

@@ -166,7 +166,7 @@ def _venvd_make():
             S["ve"] = get("VIRTUAL_ENV")
         return done.returncode
 
-    return types.SimpleNamespace(config=C, state=S, hook=hook, deactivate=deactivate,
+    return types.SimpleNamespace(config=C, state=S, hook=hook, deactivate=deactivate, apply=apply,
                                  events=events)
 
 

@@ -173,6 +173,15 @@ class Sandbox:
             return False
 
     def status(self, project: Path) -> dict[str, Any]:
+        """``venvd status --json`` of *project*: asked on the socket (a test polls it, and
+        a client process per poll is most of a short test's time) while the daemon runs;
+        through the CLI, which starts a daemon, when it does not."""
+        with contextlib.suppress(connection.DaemonUnavailable, OSError):
+            reply = self.request({"op": "status", "dir": str(project), "all": False},
+                                 timeout=30)
+            if reply.get("ok"):
+                found: dict[str, Any] = reply["projects"][0]
+                return found
         out = self.venvd("status", str(project), "--json").stdout
         result: dict[str, Any] = json.loads(out)
         return result
@@ -306,6 +315,11 @@ def sandbox(tmp_path: Path, wheelhouse: Path, uv_cache: Path) -> Iterator[Sandbo
         "UV_CONFIG_FILE": str(uv_toml),
         "UV_PYTHON_DOWNLOADS": "never",
         "UV_NO_PROGRESS": "1",
+        # an index the tests take down answers "connection refused": uv's own retries with
+        # back-off (seconds) test nothing of venvd's
+        "UV_HTTP_RETRIES": "0",
+        # as a terminal exports it: uv must not wrap the error lines venvd reports
+        "COLUMNS": "80",
         "PATH": os.pathsep.join([str(bin_dir), _clean_path()]),
         "LANG": "C.UTF-8",
         "LC_ALL": "C.UTF-8",
@@ -400,6 +414,37 @@ def no_leaks() -> Iterator[None]:
     with contextlib.suppress(AssertionError):
         wait_for(clean, 10, "the test's threads, processes and files to end")
     assert not leaks, f"the test leaked: {', '.join(leaks)}"
+
+
+#: The second user the ownership tests make files (and processes) of.
+OTHER_USER = "venvd-other"
+
+
+@pytest.fixture(scope="session")
+def other_uid() -> int:
+    """A second user's uid: made with useradd when the tests run as root (CI) and it is
+    missing."""
+    if os.geteuid() != 0:
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI runs as root: a second user is needed to test ownership checks")
+        pytest.skip("needs root to make files and processes of another user")
+    try:
+        return pwd.getpwnam(OTHER_USER).pw_uid
+    except KeyError:
+        pass
+    useradd = shutil.which("useradd") or "/usr/sbin/useradd"
+    # another test worker may be making the same user at this moment: its useradd or ours
+    # fails ("exists", "cannot lock /etc/passwd"); what counts is that the user is there
+    def made() -> int:
+        subprocess.run([useradd, "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
+                        OTHER_USER], capture_output=True)
+        try:
+            return pwd.getpwnam(OTHER_USER).pw_uid
+        except KeyError:
+            return -1
+
+    uid: int = wait_for(lambda: made() + 1, 30, f"useradd {OTHER_USER}") - 1
+    return uid
 
 
 # fixtures shared by every test module

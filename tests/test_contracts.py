@@ -6,6 +6,7 @@ behind, and ``venvd status`` changes nothing."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -161,6 +162,13 @@ def test_status_of_a_project_that_needs_a_sync_queues_nothing(daemon: Sandbox) -
     daemon.wait_state(project, ("synced",))
     daemon.venvd("daemon", "stop")
     (project / "requirements.txt").write_text("alpha==1.0\n")  # changed while nobody watched
+    # last visited long ago, and no shell entered it since a reboot (the runtime folder is
+    # new): a start does not look at it again (it does so for recent ones)
+    db = sqlite3.connect(Path(daemon.env["XDG_STATE_HOME"]) / "venvd" / "state.sqlite3")
+    with db:
+        db.execute("UPDATE projects SET last_seen=0")
+    db.close()
+    shutil.rmtree(Path(daemon.env["XDG_RUNTIME_DIR"]) / "venvd" / "ready")
     daemon.venvd("daemon", "start")
     for _ in range(3):
         status: dict[str, Any] = daemon.status(project)
@@ -182,3 +190,23 @@ def test_every_reply_has_the_shape_its_op_declares(daemon: Sandbox) -> None:
         reply = daemon.request({"op": op.name, **fields}, timeout=60)
         assert reply["ok"], (op.name, reply)
         assert set(reply) - {"ok"} <= set(op.reply), (op.name, sorted(reply))
+
+
+def test_uv_killed_mid_sync_is_a_failure_naming_the_signal(daemon: Sandbox) -> None:
+    """A command of the sync killed from outside (the OOM killer, a user's kill -9): one
+    line that says so, not "no output"; the next sync works."""
+    slow = Slow(daemon)
+    daemon.venvd("allow", str(slow.project))
+    slow.wait_started()
+    uvs = [p for p in psutil.Process(_daemon_pid(daemon)).children(recursive=True)
+           if p.name() == "uv"]
+    assert uvs, "no uv process in the sync"
+    try:
+        for proc in uvs:
+            proc.kill()
+        status = daemon.wait_state(slow.project, ("failed",))
+        assert status["last_sync"]["error"] == "uv was killed by signal 9", status
+    finally:
+        slow.let_go()
+    daemon.venvd("sync", str(slow.project), "--wait")
+    assert daemon.status(slow.project)["state"] == "synced"

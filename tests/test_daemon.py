@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import shutil
+import signal
 import socket
 import stat
 import subprocess
@@ -122,6 +124,32 @@ def test_out_of_file_descriptors_the_daemon_pauses_and_recovers(sandbox: Sandbox
         daemon.wait(timeout=30)
 
 
+#: tgkill(2), which sends a signal to one thread of a process (no Python API does, outside
+#: the process itself).
+TGKILL = {"x86_64": 234, "aarch64": 131}.get(os.uname().machine)
+
+
+@pytest.mark.skipif(TGKILL is None, reason="tgkill's syscall number is unknown here")
+def test_sigterm_landing_on_any_thread_stops_an_idle_daemon(daemon: Sandbox) -> None:
+    """The kernel hands a process's signal to any of its threads; Python runs the handler in
+    the main thread, which waits in ``select`` for clients. Nothing connects here (a client
+    would wake it): the signal alone must end the daemon."""
+    pid = int(daemon.pid_file.read_text())
+    others = [int(t) for t in os.listdir(f"/proc/{pid}/task") if int(t) != pid]
+    assert others, "the daemon runs threads besides the main one"
+    libc = ctypes.CDLL(None, use_errno=True)
+    assert libc.syscall(TGKILL, pid, others[0], signal.SIGTERM) == 0, ctypes.get_errno()
+    wait_for(lambda: not _running(pid), 20, "the daemon to stop on SIGTERM")
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def test_one_daemon_per_user(daemon: Sandbox) -> None:
     second = subprocess.run([sys.executable, "-m", "venvd.daemon", "run"], env=daemon.env,
                             capture_output=True, text=True, timeout=60)
@@ -231,7 +259,7 @@ def test_failed_sync_keeps_the_previous_env(daemon: Sandbox) -> None:
 def test_usage_errors_exit_2_and_export_outside_projects_prints_nothing(
         sandbox: Sandbox) -> None:
     assert sandbox.venvd("frobnicate", check=False).returncode == 2
-    assert sandbox.venvd("hook", "tcsh", check=False).returncode == 2
+    assert sandbox.venvd("hook", "powershell", check=False).returncode == 2
     outside = sandbox.root / "plain"
     outside.mkdir()
     out = subprocess.run([str(sandbox.root / "bin" / "venvd"), "export", "bash"], cwd=outside,
@@ -260,3 +288,61 @@ def test_a_hostile_project_name_syncs_and_its_activate_scripts_run_nothing(
         assert out.stdout  # a prompt name was set, and nothing ran while it was
     assert not (project / "PWNED").exists()
     assert not any(project.parent.glob("**/PWNED"))
+
+
+def test_daemon_stop_does_not_wait_on_a_zombie(daemon: Sandbox) -> None:
+    """A stopped daemon nobody reaps (an init that does not, as in many containers) stays a
+    zombie: `venvd daemon stop` must see it as gone, not wait for it until its deadline."""
+    from venvd.client import daemonctl
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])  # ours, so never reaped by init
+    try:
+        wait_for(lambda: _state(child.pid) == "Z", 10, "the child to end unreaped")
+        assert daemonctl._alive(child.pid) is False
+        assert daemonctl._alive(os.getpid()) is True
+    finally:
+        child.wait()
+    # and the real command: a daemon the test started is our child, a zombie once stopped
+    pid = int(daemon.pid_file.read_text())
+    out = daemon.venvd("daemon", "stop").stdout
+    assert "daemon stopped" in out
+    assert _state(pid) in ("Z", "")
+
+
+def _state(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[-1].split()[0].decode()
+    except OSError:
+        return ""
+
+
+def test_the_prompt_thread_never_waits_for_an_interpreter(sandbox: Sandbox) -> None:
+    """Finding the interpreters starts each one on PATH to ask its version. A new project's
+    first prompt must be answered without that: here the only python3.X on PATH answers
+    only once the test lets it, and the prompts are answered meanwhile."""
+    shims = sandbox.root / "slow-bin"  # not ".../shims": pyenv's are skipped
+    shims.mkdir()
+    release = sandbox.root / "release"
+    shim = shims / "python3.99"
+    shim.write_text(f"#!/bin/sh\nwhile [ ! -e '{release}' ]; do sleep 0.05; done\n"
+                    f"exec '{sys.executable}' \"$@\"\n")
+    shim.chmod(0o755)
+    projects = sandbox.root / "projects"
+    first = sandbox.project("first", requirements="")
+    second = sandbox.project("second", requirements="")
+    config = sandbox.home / ".config" / "venvd" / "config.toml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(f'trusted_roots = ["{projects}"]\n')
+    sandbox.env["PATH"] = f"{shims}:{sandbox.env['PATH']}"
+    sandbox.venvd("daemon", "start")
+    try:
+        for project in (first, second):  # neither has a plan yet: each asks the keeper
+            reply = sandbox.request({"op": "export", "dir": str(project), "pid": 0},
+                                    timeout=8)
+            assert reply["ok"] and reply["project"] == str(project), reply
+            assert reply["exports"] == {}, reply
+    finally:
+        release.touch()
+    # once the interpreter answers, the keeper syncs what the prompts asked for
+    sandbox.wait_state(first, ("synced",))

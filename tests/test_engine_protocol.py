@@ -73,6 +73,9 @@ def test_job_argv_helpers(tmp_path: Path) -> None:
     assert job.extra_args("--extras") == ["--extras", "a", "--extras", "b"]
     assert job.group_args() == ["--group", "dev"]
     assert job_for(tmp_path).extra_args() == [] and job_for(tmp_path).group_args() == []
+    # every ``uv pip sync`` (requirements, Pipfile.lock) allows an empty pin set
+    assert job.pip_sync("--require-hashes", "pins.txt") == [
+        "uv", "pip", "sync", "--allow-empty-requirements", "--require-hashes", "pins.txt"]
 
 
 def test_uv_lock_argv(tmp_path: Path) -> None:

@@ -24,6 +24,25 @@ def install(box: Sandbox, *args: str) -> subprocess.CompletedProcess[str]:
                           text=True, timeout=600, stdin=subprocess.DEVNULL)
 
 
+def installed_shell(box: Sandbox, kind: str, project: Path) -> Shell:
+    """A new *kind* shell in *project* reading the rc file install.sh wrote, with
+    ~/.local/bin not yet on PATH (the rc block must add it)."""
+    env = {**box.env, "PATH": os.pathsep.join(
+        p for p in box.env["PATH"].split(os.pathsep) if p != str(box.root / "bin"))}
+    sh = Shell(kind, env, project, own_rc=False)
+    box._shells.append(sh)
+    return sh
+
+
+def allow_activates_and_leaves(sh: Shell, project: Path, python: Py) -> None:
+    """`venvd allow` in *sh* activates *project*'s env on *python*; leaving it reverts."""
+    sh.run("venvd allow")
+    sh.prompts_until(lambda: sh.var("VIRTUAL_ENV") == f"{project}/.venv", 120, "activation")
+    assert sh.run("python --version").strip() == f"Python {python.version}"
+    sh.run("cd /")
+    assert sh.var("VIRTUAL_ENV") == ""
+
+
 def test_install_then_a_real_shell_activates(sandbox: Sandbox, pythons: list[Py]) -> None:
     if not pythons:
         pytest.skip("no Python 3.9+ interpreter found")
@@ -39,6 +58,15 @@ def test_install_then_a_real_shell_activates(sandbox: Sandbox, pythons: list[Py]
                             "import venvd.client, os; print(venvd.client.__path__[0])"],
                            capture_output=True, text=True, check=True).stdout.strip()
     assert where.startswith(str(venv))
+    # the command starts like the hooks' client, with -I -S: PYTHONPATH and site are not
+    # looked at (a sitecustomize there would otherwise run before venvd)
+    custom = sandbox.root / "custom"
+    custom.mkdir()
+    (custom / "sitecustomize.py").write_text(f"open({str(custom / 'ran')!r}, 'w')\n")
+    version = subprocess.run([str(link), "--version"], capture_output=True, text=True,
+                             env={**sandbox.env, "PYTHONPATH": str(custom)})
+    assert version.returncode == 0 and version.stdout.startswith("venvd "), version
+    assert not (custom / "ran").exists()
 
     # twice: one block per rc file, upgraded in place
     again = install(sandbox)
@@ -53,16 +81,9 @@ def test_install_then_a_real_shell_activates(sandbox: Sandbox, pythons: list[Py]
 
     # a new shell reading the real rc file, with ~/.local/bin not yet on PATH
     project = sandbox.project("installed", pythons[-1].minor, "")
-    env = {**sandbox.env, "PATH": os.pathsep.join(
-        p for p in sandbox.env["PATH"].split(os.pathsep) if p != str(sandbox.root / "bin"))}
-    sh = Shell("bash", env, project, own_rc=False)
-    sandbox._shells.append(sh)
+    sh = installed_shell(sandbox, "bash", project)
     assert sh.run("command -v venvd").strip() == str(link)
-    sh.run("venvd allow")
-    sh.prompts_until(lambda: sh.var("VIRTUAL_ENV") == f"{project}/.venv", 120, "activation")
-    assert sh.run("python --version").strip() == f"Python {pythons[-1].version}"
-    sh.run("cd /")
-    assert sh.var("VIRTUAL_ENV") == ""
+    allow_activates_and_leaves(sh, project, pythons[-1])
 
     removed = install(sandbox, "--uninstall")
     assert removed.returncode == 0, removed.stderr

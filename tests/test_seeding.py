@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from test_alongside import UV, activated, pip_of, run, synced, uv_project
 
-from venvd.daemon import sync
+from venvd.daemon import gitexclude, seeding, sync
 
 from conftest import Sandbox
 
@@ -88,7 +88,7 @@ def test_a_script_for_a_long_env_path_runs(tmp_path: Path) -> None:
     for env in (tmp_path / "short", tmp_path / ("long" * 40) / "env"):
         (env / "bin").mkdir(parents=True)
         (env / "bin" / "python").symlink_to(sys.executable)
-        sync._rewrite_script(script, env / "bin" / "hello", reference, env)
+        seeding._rewrite_script(script, env / "bin" / "hello", reference, env)
         out = subprocess.run([str(env / "bin" / "hello")], capture_output=True, text=True,
                              check=True).stdout
         assert out.startswith("hi from ") and out.strip().endswith("/bin/hello")
@@ -101,13 +101,14 @@ def test_a_repository_is_found_from_any_folder_in_it(tmp_path: Path,
     monkeypatch.delenv("GIT_WORK_TREE", raising=False)
     plain = tmp_path / "plain" / "sub"
     plain.mkdir(parents=True)
-    assert not sync._in_a_repository(plain)
-    assert sync.keep_out_of_git(plain) is None
+    assert not gitexclude._in_a_repository(plain)
+    assert gitexclude.keep_out_of_git(plain) is None
     repo, worktree = tmp_path / "repo", tmp_path / "wt"
     (repo / ".git").mkdir(parents=True)
     (repo / "deep" / "er").mkdir(parents=True)
     worktree.mkdir()
     (worktree / ".git").write_text("gitdir: /somewhere\n")  # a worktree's .git is a file
-    assert sync._in_a_repository(repo / "deep" / "er") and sync._in_a_repository(worktree)
+    assert gitexclude._in_a_repository(repo / "deep" / "er")
+    assert gitexclude._in_a_repository(worktree)
     monkeypatch.setenv("GIT_DIR", str(repo / ".git"))
-    assert sync._in_a_repository(plain)
+    assert gitexclude._in_a_repository(plain)

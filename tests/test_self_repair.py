@@ -4,6 +4,8 @@ the background, without leaving the project; meanwhile no prompt points at a mis
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -70,7 +72,9 @@ def test_broken_env_is_rebuilt_without_leaving(daemon: Sandbox, kind: str, how: 
     said = "".join(sh.transcript)
     assert "in the background" in said, said[-2000:]
     assert path_entries(sh).count(f"{project}/.venv/bin") == 1
-    assert daemon.status(project)["state"] == "synced"
+    # the shells hear of a rebuild before its bookkeeping ends (watching, git's exclude
+    # file): status says "syncing" until then, and "synced" after
+    assert daemon.wait_state(project)["state"] == "synced"
 
 
 def test_removed_env_is_rebuilt_with_no_shell_asking(daemon: Sandbox) -> None:
@@ -95,3 +99,32 @@ def test_removed_env_is_rebuilt_with_no_shell_asking(daemon: Sandbox) -> None:
 ])
 def test_only_env_going_away_counts(event: FileSystemEvent, gone: bool) -> None:
     assert env_gone(event, "/p/.venv") is gone
+
+
+def test_a_deleted_env_is_rebuilt_out_of_sight(daemon: Sandbox) -> None:
+    """Its folder deleted by hand, an env is rebuilt under a new name and switched in when
+    complete: ``.venv`` never shows an env that is half installed (uv makes ``python``
+    before a single package is in)."""
+    from test_contracts import Slow
+
+    slow = Slow(daemon)
+    daemon.venvd("allow", str(slow.project))
+    slow.wait_started()
+    slow.let_go()
+    assert daemon.wait_state(slow.project)["state"] == "synced"
+    target = Path(os.readlink(slow.project / ".venv"))
+    slow.release.unlink()
+    slow.started.unlink()
+    pyproject = slow.project.parent.parent / "slow-pkg" / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text() + "# built again: uv's cache must not do\n")
+    shutil.rmtree(target)
+    try:
+        daemon.venvd("sync", str(slow.project))
+        slow.wait_started()  # the rebuild is under way, held in the build backend
+        assert not (slow.project / ".venv" / "bin" / "python").exists()
+    finally:
+        slow.let_go()
+    assert daemon.wait_state(slow.project)["state"] == "synced"
+    assert os.readlink(slow.project / ".venv") != str(target)
+    python = slow.project / ".venv" / "bin" / "python"
+    assert subprocess.run([str(python), "-c", "import slowpkg"]).returncode == 0

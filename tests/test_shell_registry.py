@@ -16,7 +16,7 @@ from venvd.shell import SHELLS, activation, ready
 from venvd.shell.activation import STATE_VAR, Wanted
 
 from conftest import Sandbox
-from support.moreshells import READ_SNIPPET
+from support.newsteps import read_snippet
 from support.shells import Shell, shell_path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -106,8 +106,9 @@ SNIPPET_VALUES = ("/p/we ird 'sq' \"dq\" $(touch pwned) `touch pwned` \\ * \n ü
 def read_back(kind: str, snippet: Path, tmp: Path) -> list[str]:
     """Source *snippet* in a real *kind* shell; the three values it set."""
     names = ("_venvd_r_env", "_venvd_r_prompt", "_venvd_r_blob")
-    if kind in READ_SNIPPET:
-        code = READ_SNIPPET[kind] % SHELLS[kind].quote(str(snippet))
+    code = read_snippet(kind, SHELLS[kind].quote(str(snippet)), names)
+    if code is not None:
+        pass
     elif kind == "fish":
         code = f"source {SHELLS[kind].quote(str(snippet))}; printf '%s\\x1f' " + " ".join(
             f'"${n}"' for n in names)
@@ -167,8 +168,10 @@ def test_export_prints_nothing_when_nothing_changed(daemon: Sandbox) -> None:
 #: venvd's stdlib-only layer: all the prompt path may import besides the standard library.
 ALLOWED = {
     "venvd", "venvd.client", "venvd.client.export", "venvd.client.connection",
-    "venvd.daemon", "venvd.daemon.projects", "venvd.daemon.trust", "venvd.daemon.paths",
-    "venvd.daemon.errors", "venvd.daemon.protocol", "venvd.daemon.projectfile",
+    "venvd.daemon", "venvd.daemon.projects", "venvd.daemon.workspace", "venvd.daemon.trust",
+    "venvd.daemon.paths", "venvd.daemon.errors", "venvd.daemon.protocol",
+    "venvd.daemon.projectfile", "venvd.daemon.folders", "venvd.daemon.display",
+    "venvd.daemon.ownership",
     "venvd.shell", "venvd.shell.activation", "venvd.shell.base", "venvd.shell.posix",
     "venvd.shell.data",
     *(f"venvd.shell.{name}" for name in SHELLS),

@@ -256,6 +256,26 @@ def test_watches_are_bounded_least_recently_used_first(tmp_path: Path) -> None:
         watcher.stop()
 
 
+def test_a_full_watcher_takes_only_projects_a_shell_is_in(tmp_path: Path) -> None:
+    """With every watch taken, a visit whose shell has moved on since does not take one
+    (200 shells in a burst, or a script cd-ing through folders, used to evict and watch
+    for every visit); one a shell is still in does, and with room any does."""
+    a, b = str(tmp_path / "a"), str(tmp_path / "b")
+    for folder in (a, b):
+        os.mkdir(folder)
+    watcher = Watcher(lambda project: None, debounce=0.05, capacity=1)
+    watcher.start()
+    try:
+        assert watcher.worth_a_watch(shell_there=False)  # room left
+        watcher.watch(a)
+        assert not watcher.worth_a_watch(shell_there=False)
+        assert watcher.worth_a_watch(shell_there=True)
+        watcher.unwatch(a)
+        assert watcher.worth_a_watch(shell_there=False)
+    finally:
+        watcher.stop()
+
+
 def test_a_project_no_longer_watched_is_checked_at_its_next_visit(sandbox: Sandbox) -> None:
     start_with_config(sandbox, "max_watched = 1\n")
     first = sandbox.project("first", requirements="alpha==1.0\n")

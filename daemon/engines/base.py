@@ -21,6 +21,10 @@ class Cancelled(VenvdError):
     """The daemon is stopping; the sync was abandoned and nothing was switched."""
 
 
+#: Variables a sync's commands do not get from the daemon's environment.
+_NOT_PASSED = frozenset({"VIRTUAL_ENV", "COLUMNS", "LINES"})
+
+
 @dataclass
 class Job:
     """One sync of one project into a fresh environment folder."""
@@ -58,6 +62,11 @@ class Job:
         """``--python <the env's python>``: what every uv command into the env is given."""
         return ["--python", self.env_python]
 
+    def pip_sync(self, *args: str) -> list[str]:
+        """``uv pip sync`` with *args*: an empty requirement set makes an empty env, not an
+        error (a project may pin nothing yet)."""
+        return [self.uv, "pip", "sync", "--allow-empty-requirements", *args]
+
     def extra_args(self, flag: str = "--extra") -> list[str]:
         """*flag* before each extra the config asks for (``--extra a --extra b``)."""
         return repeat(flag, self.config.extras)
@@ -70,7 +79,9 @@ class Job:
         """Run *argv* in the project; keep its output; raise CommandFailed on failure."""
         if self.cancel.is_set():
             raise Cancelled("sync cancelled")
-        env = {k: v for k, v in self.environ.items() if k != "VIRTUAL_ENV"}
+        # no COLUMNS: uv wraps its messages to that width, and a path cut in two is lost
+        # from the error line venvd reports (a daemon started from a terminal inherits it)
+        env = {k: v for k, v in self.environ.items() if k not in _NOT_PASSED}
         env.update(extra_env or {})
         self.progress("$ " + " ".join(argv))
         self.output.append("$ " + " ".join(argv))

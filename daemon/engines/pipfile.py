@@ -169,7 +169,6 @@ class Pipfile(Engine):
         # hashes of every entry that has them are checked either way; all required only
         # when every entry has them (a path or git entry cannot)
         every = all(" --hash=" in line for line in lines)
-        job.run([job.uv, "pip", "sync", "--allow-empty-requirements",
-                 "--require-hashes" if every else "--verify-hashes", *options.install_args(),
-                 *job.python_args, str(pins)],
+        job.run(job.pip_sync("--require-hashes" if every else "--verify-hashes",
+                             *options.install_args(), *job.python_args, str(pins)),
                 extra_env=pipopts.uv_environment(job.environ, options))

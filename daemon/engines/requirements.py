@@ -89,17 +89,15 @@ class Requirements(Engine):
         uv_env = pipopts.uv_environment(job.environ, options)
         if _hashed(files):
             extra = [_write(job.work / OPTIONS, options.header())] if options.lines else []
-            job.run([job.uv, "pip", "sync", "--allow-empty-requirements", "--require-hashes",
-                     *options.install_args(), *job.python_args, *top, *extra],
-                    extra_env=uv_env)
+            job.run(job.pip_sync("--require-hashes", *options.install_args(), *job.python_args,
+                                 *top, *extra), extra_env=uv_env)
             return
         # the pin set carries the files' options and absolute paths: it installs on its own
         compiled = (job.scratch / PINS).read_text(encoding="utf-8")
         pins = _write(job.work / PINS,
                       options.header() + pipopts.absolute_paths(compiled, job.project))
         (job.scratch / PINS).unlink()
-        job.run([job.uv, "pip", "sync", "--allow-empty-requirements", *options.install_args(),
-                 *job.python_args, pins], extra_env=uv_env)
+        job.run(job.pip_sync(*options.install_args(), *job.python_args, pins), extra_env=uv_env)
 
 
 PINS = "requirements.lock.txt"

@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 from typing import Optional
 
-from venvd.daemon import projectfile, projects
+from venvd.daemon import projectfile, workspace
 from venvd.daemon.config import ProjectConfig
 from venvd.daemon.engines.base import Engine, Job
 from venvd.daemon.errors import CommandFailed
@@ -29,7 +29,7 @@ class UvLock(Engine):
     def inputs(self, project: Path, config: ProjectConfig) -> Optional[tuple[str, ...]]:
         if not projectfile.present(project / "uv.lock"):
             return None
-        members = projects.workspace_members(str(project))
+        members = workspace.workspace_members(str(project))
         return ("uv.lock", "pyproject.toml", *(f"{m}/pyproject.toml" for m in members))
 
     def install(self, job: Job) -> None:

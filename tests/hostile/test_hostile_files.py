@@ -9,7 +9,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from venvd.daemon import projectfile, projects, trust
+from venvd.daemon import projectfile, trust, workspace
 from venvd.daemon.config import ConfigError, load_project_config
 
 import memlimit
@@ -116,7 +116,7 @@ def test_config_trust_and_boundaries_use_the_bounded_reader(tmp_path: Path) -> N
     other = tmp_path / "other"
     other.mkdir()
     _zero(other / "pyproject.toml")
-    assert projects._read_pyproject(str(other / "pyproject.toml")) == projects._Pyproject()
+    assert workspace._read_pyproject(str(other / "pyproject.toml")) == workspace._Pyproject()
 
 
 def test_toml_nested_thousands_deep_is_a_status_problem(
@@ -129,4 +129,4 @@ def test_toml_nested_thousands_deep_is_a_status_problem(
     status = _status(box, hostile)
     assert "nested too deeply" in str(status["problem"]), status
     # the boundary rule (which runs on every prompt) reads it as no workspace
-    assert projects._parse_pyproject(deep) == projects._Pyproject()
+    assert workspace._parse_pyproject(deep) == workspace._Pyproject()

@@ -15,7 +15,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from venvd.daemon import projectfile, projects, sync, turns
+from venvd.daemon import gitexclude, projectfile, projects, turns
 
 import memlimit
 from conftest import Sandbox, wait_for
@@ -202,8 +202,8 @@ def test_a_dev_zero_git_exclude_is_left_alone(tmp_path: Path) -> None:
     exclude.unlink(missing_ok=True)
     # git reads it as empty (its size is 0); reading it to the end would never stop
     _zero(exclude)
-    assert _finishes(lambda: sync.keep_out_of_git(project)) is None
+    assert _finishes(lambda: gitexclude.keep_out_of_git(project)) is None
     # a regular one is written as before
     exclude.unlink()
-    assert _finishes(lambda: sync.keep_out_of_git(project)) == str(exclude)
+    assert _finishes(lambda: gitexclude.keep_out_of_git(project)) == str(exclude)
     assert "/.venv" in exclude.read_text().splitlines()

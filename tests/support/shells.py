@@ -1,4 +1,4 @@
-"""Drive real interactive bash, zsh and fish in a pty, the way a person at a terminal would."""
+"""Drive real interactive shells in a pty, the way a person at a terminal would."""
 
 from __future__ import annotations
 
@@ -15,7 +15,18 @@ import pexpect
 
 from venvd.shell import SHELLS as REGISTRY
 
-from support import moreshells
+from support import newshells
+from support.newshells import (
+    NEW_ARGS,
+    NEW_FAMILY,
+    NEW_SYNTAX,
+    end_pattern,
+    mark_line,
+    new_rc,
+    status_command,
+    status_line,
+    var_line,
+)
 
 #: Every shell venvd supports: the tests run in each (a new shell needs a SYNTAX entry and,
 #: in ``write_rc``/``Shell``, how to start it).
@@ -23,27 +34,24 @@ SHELLS = tuple(REGISTRY)
 _counter = itertools.count()
 
 #: Which syntax each shell's test steps are written in (the scenario table's STEP).
-FAMILY = {"bash": "posix", "zsh": "posix", "fish": "fish", **moreshells.FAMILY}
+FAMILY = {"bash": "posix", "zsh": "posix", "fish": "fish", **NEW_FAMILY}
 
 #: How each shell reads a variable, tests a condition, and finds a command.
 SYNTAX = {
-    "bash": {"var": '"${%s-}"', "cd": 'cd "$%s"', "status": "$?"},
-    "zsh": {"var": '"${%s-}"', "cd": 'cd "$%s"', "status": "$?"},
-    "fish": {"var": '"$%s"', "cd": 'cd "$%s"', "status": "$status"},
-    **moreshells.SYNTAX,
+    "bash": {"var": '"${%s-}"', "cd": 'cd "$%s"'},
+    "zsh": {"var": '"${%s-}"', "cd": 'cd "$%s"'},
+    "fish": {"var": '"$%s"', "cd": 'cd "$%s"'},
+    **NEW_SYNTAX,
 }
 
 
 def shell_path(kind: str) -> Optional[str]:
-    return moreshells.shell_path(kind) if kind in moreshells.KINDS else shutil.which(kind)
+    return newshells.shell_path(kind) if kind in NEW_FAMILY else shutil.which(kind)
 
 
 def write_rc(kind: str, env: dict[str, str], before: str = "", after: str = "") -> dict[str, str]:
     """The shell's startup file with the hook line the README gives; returns env additions."""
     home = Path(env["HOME"])
-    if kind in moreshells.KINDS:
-        moreshells.write_rc(kind, env, before, after)
-        return {}
     if kind == "bash":
         rc = home / ".bashrc"
         rc.write_text(f"PS1='$ '\n{before}\n{REGISTRY[kind].hook_line()}\n{after}\n")
@@ -53,6 +61,8 @@ def write_rc(kind: str, env: dict[str, str], before: str = "", after: str = "") 
         rc.write_text(f"PROMPT='%% '\nunsetopt BEEP\n{before}\n{REGISTRY[kind].hook_line()}\n"
                       f"{after}\n")
         return {"ZDOTDIR": str(home)}
+    if kind in NEW_FAMILY:
+        return new_rc(kind, env, before, after)
     config = Path(env.get("XDG_CONFIG_HOME") or home / ".config") / "fish"
     config.mkdir(parents=True, exist_ok=True)
     (config / "config.fish").write_text(
@@ -75,9 +85,14 @@ class Shell:
         extra = write_rc(kind, env, rc_before, rc_after) if own_rc else {}
         env = {**env, **extra, "TERM": "dumb"}
         args = {"bash": ["--noprofile", "--rcfile", str(home / ".bashrc"), "-i"],
-                "zsh": ["-i"], "fish": ["-i"], **moreshells.ARGS}[kind]
+                "zsh": ["-i"], "fish": ["-i"], **NEW_ARGS}[kind]
         self.child = pexpect.spawn(exe, args, env=env, cwd=str(cwd), encoding="utf-8",
                                    codec_errors="replace", timeout=30, dimensions=(50, 400))
+        # pexpect waits 50 ms before each send and 100 ms after closing, for programs that
+        # drop input typed too early; a shell's line editor queues it, and every command
+        # here is matched by its own markers
+        self.child.delaybeforesend = None
+        self.child.delayafterclose = 0.01
         self.transcript: list[str] = []
         self.prompt_output = ""
         self.run("true")  # the shell is up and its first prompt has run
@@ -88,11 +103,11 @@ class Shell:
         begin, end = f"@@B{n}@@", f"@@E{n}@@"
         # The markers are printed in two halves so that the echoed command line never
         # matches them; only the command's own output does.
-        self.send(f"printf '%s%s\\n' '@@B{n}' '@@'; {moreshells.wrap(self.kind, command)}; "
+        self.send(mark_line(self.kind, begin, end, command)
+                  or f"printf '%s%s\\n' '@@B{n}' '@@'; {command}; "
                   f"printf '%s%s\\n' '@@E{n}' '@@'")
-        before = moreshells.expect(self.child, self.kind,
-                                   re.escape(begin) + r"\r?\n(.*?)"
-                                   + moreshells.end_marker(self.kind, end), timeout)
+        before = newshells.expect(self.child, self.kind, re.escape(begin) + r"\r?\n(.*?)"
+                                  + end_pattern(self.kind, end), timeout)
         assert self.child.match is not None
         out = str(self.child.match.group(1)).replace("\r\n", "\n")
         self.transcript.append(before + out)
@@ -102,19 +117,21 @@ class Shell:
     def status_of(self, command: str) -> int:
         """Run *command* on a line of its own; return ``$?`` as seen at the next command line,
         after the prompt (and so the hook) ran in between."""
-        self.send(command)
-        self.send(f"printf '@@S%s@@\\n' {SYNTAX[self.kind]['status']}")
-        moreshells.expect(self.child, self.kind, r"@@S(\d+)@@", 30)
+        self.send(status_command(self.kind, command))
+        var = "$status" if self.kind == "fish" else "$?"
+        self.send(status_line(self.kind, command) or f"printf '@@S%s@@\\n' {var}")
+        newshells.expect(self.child, self.kind, r"@@S(\d+)@@", 30)
         assert self.child.match is not None
         return int(self.child.match.group(1))
 
     def send(self, line: str) -> None:
         """Type *line* (for a line whose output nobody waits for, as ``exit`` or a nested
         shell)."""
-        moreshells.send(self.child, self.kind, line)
+        newshells.send(self.child, self.kind, line)
 
     def var(self, name: str) -> str:
-        return self.run(f"printf '%s' {SYNTAX[self.kind]['var'] % name}").strip("\n")
+        return self.run(var_line(self.kind, name)
+                        or f"printf '%s' {SYNTAX[self.kind]['var'] % name}").strip("\n")
 
     def cd_var(self, name: str) -> str:
         """``cd`` into the directory named by environment variable *name* (never typed)."""
@@ -132,7 +149,7 @@ class Shell:
 
     def close(self) -> None:
         if self.child.isalive():
+            self.send("exit")
             with contextlib.suppress(pexpect.TIMEOUT):
-                self.send("exit")
                 self.child.expect(pexpect.EOF, timeout=5)
         self.child.close(force=True)

@@ -1,0 +1,46 @@
+"""``venvd allow [DIR]`` and ``venvd deny [DIR]`` without the parser or the other commands'
+imports: one request to the daemon (started when it is not running), one line of answer."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from venvd.client.connection import DaemonUnavailable, request
+from venvd.daemon.display import printable
+from venvd.daemon.errors import VenvdError
+from venvd.daemon.paths import user_paths
+
+#: What each command says once done (the project's path follows).
+SAID = {
+    "allow": "allowed {}; its environment is synced in the background",
+    "deny": "denied {}; it will not be activated or synced",
+}
+
+
+def trust(op: str, directory: str) -> int:
+    """Send *op* for *directory*; the exit code (0, or 1 with the reason on stderr)."""
+    try:
+        reply = _ask(op, os.path.abspath(directory))
+    except VenvdError as exc:
+        print(f"venvd: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    print(f"venvd: {SAID[op].format(printable(str(reply['project'])))}")
+    return 0
+
+
+def _ask(op: str, directory: str) -> dict[str, object]:
+    message = {"op": op, "dir": directory}
+    sock = str(user_paths().socket)
+    try:
+        reply = request(sock, message, timeout=30.0)
+    except DaemonUnavailable:
+        from venvd.client.commands import ensure_daemon  # the slow path: start the daemon
+
+        ensure_daemon()
+        reply = request(sock, message, timeout=30.0)
+    if not reply.get("ok"):
+        raise VenvdError(str(reply.get("error", "the daemon refused the request")))
+    return reply
