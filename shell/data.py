@@ -7,6 +7,7 @@ parses these lines and applies them with its own builtins, so no value is ever c
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from typing import Optional
 
@@ -45,3 +46,18 @@ def remember(state: Optional[tuple[str, str, str]]) -> str:
 def snippet(values: Sequence[tuple[str, str]]) -> str:
     """The ready snippet: one JSON object, variable -> value."""
     return line({check_name(n): v for n, v in values})
+
+
+def news_line(ident: int, project: str, text: str) -> str:
+    """One item of the daemon's news file (see venvd.shell.news) as these hooks read it."""
+    return line({"id": ident, "project": project, "text": text})
+
+
+def user_name() -> str:
+    """The user as nushell's ``ls -l`` names a file's owner (the uid when it has no name)."""
+    import pwd  # only `venvd hook` asks, once per shell start
+
+    try:
+        return pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:
+        return str(os.getuid())

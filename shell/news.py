@@ -17,11 +17,13 @@ import contextlib
 import os
 from collections.abc import Sequence
 
+from venvd.shell import data
 from venvd.shell.posix import NEWS_NAME
 from venvd.shell.ready import FORMATS, SUFFIXES
 
-#: The function each syntax's hook defines to take one line (fish's names start with ``__``).
-FUNCTIONS = {"sh": "_venvd_news", "fish": "__venvd_news"}
+#: The function each syntax's hook defines to take one line (fish's names start with ``__``);
+#: nushell's and xonsh's hooks read data, not code: a JSON object a line (``data.news_line``).
+FUNCTIONS = {"sh": "_venvd_news", "fish": "__venvd_news", data.SUFFIX: ""}
 #: Items kept in the file (the newest), over all projects.
 KEPT = 20
 
@@ -38,9 +40,8 @@ def write(runtime: str, items: Sequence[Item]) -> None:
     kept = sorted(items)[-KEPT:]
     # the syntaxes whose hooks take news with builtins; the others hear it from the client
     for suffix in (s for s in SUFFIXES if s in FUNCTIONS):
-        shell, target = FORMATS[suffix], news_path(runtime, suffix)
-        text = "".join(f"{FUNCTIONS[suffix]} {ident} {shell.quote(project)} "
-                       f"{shell.quote(message)}\n" for ident, project, message in kept)
+        target = news_path(runtime, suffix)
+        text = "".join(_line(suffix, item) for item in kept)
         tmp = f"{target}.{os.getpid()}.tmp"
         try:
             with open(tmp, "w", encoding="utf-8", errors="surrogateescape") as f:
@@ -50,3 +51,11 @@ def write(runtime: str, items: Sequence[Item]) -> None:
             for path in (tmp, target):
                 with contextlib.suppress(OSError):
                     os.unlink(path)
+
+
+def _line(suffix: str, item: Item) -> str:
+    ident, project, message = item
+    if suffix == data.SUFFIX:
+        return data.news_line(ident, project, message)
+    quote = FORMATS[suffix].quote
+    return f"{FUNCTIONS[suffix]} {ident} {quote(project)} {quote(message)}\n"

@@ -24,20 +24,32 @@ def _venvd_make():
 
     C = {"py": %(python)s, "argv": [%(argv)s], "socket": %(socket)s,
          "state_db": %(state_db)s, "gen": %(generation)s, "ready": %(ready)s,
-         "pid_file": %(pid_file)s, "wake": %(wake)s, "markers": [%(markers)s]}
-    S = {"pwd": "", "gen": "", "ve": "", "fs": "", "fe": "", "fp": ""}
+         "pid_file": %(pid_file)s, "wake": %(wake)s, "news": %(news)s,
+         "markers": [%(markers)s]}
+    S = {"pwd": "", "gen": "", "ve": "", "fs": "", "fe": "", "fp": "", "froot": ""}
     env = XSH.env
 
     def get(name):
         value = env.get(name)
         return "" if value is None else str(value)
 
-    def read(path):  # the first line of a file, "" when it cannot be read
+    def lines(path):  # a file of the user's own (no other is read, as bash's `-O`)
         try:
             with open(path, encoding="utf-8", errors="surrogateescape") as f:
-                return f.readline().rstrip("\\n")
+                if os.fstat(f.fileno()).st_uid != os.getuid():
+                    return []
+                return f.read().splitlines()
         except OSError:
-            return ""
+            return []
+
+    def read(path):  # its first line, "" when it cannot be read
+        return (lines(path) or [""])[0]
+
+    def own(path):
+        try:
+            return os.stat(path).st_uid == os.getuid()
+        except OSError:
+            return False
 
     def path():
         return [str(p) for p in env["PATH"]]
@@ -67,6 +79,7 @@ def _venvd_make():
         if not alive():
             return False
         top, state = root(), get("VENVD_STATE")
+        S["froot"] = top
         ours = bool(state)
         if ours and not (state == S["fs"] and get("VIRTUAL_ENV") == S["fe"]
                          and get("VIRTUAL_ENV_PROMPT") == S["fp"] and S["fe"]):
@@ -78,8 +91,7 @@ def _venvd_make():
             try:
                 if os.path.exists(toml) and os.stat(toml).st_mtime_ns > os.stat(f).st_mtime_ns:
                     return False
-                with open(f, encoding="utf-8") as fh:
-                    r = json.load(fh)
+                r = json.loads("\\n".join(lines(f)))
             except (OSError, ValueError):
                 return False
             if r["_venvd_r_env"] and not os.access(r["_venvd_r_env"] + "/bin/python", os.X_OK):
@@ -124,6 +136,20 @@ def _venvd_make():
             if "remember" in r:
                 S["fs"], S["fe"], S["fp"] = r["remember"]
 
+    def tell_news(g):  # the news of this shell's project between two generations
+        lo, hi = S["gen"].rpartition(" ")[2], g.rpartition(" ")[2]
+        if not (lo.isdigit() and hi.isdigit() and S["froot"]):
+            return
+        # a folder whose snippet stands for an enclosing project hears that project's news
+        alias = read(C["ready"] + S["froot"] + "/.venvd-alias")
+        for line in lines(C["news"]):
+            try:
+                n = json.loads(line)
+            except ValueError:
+                continue
+            if int(lo) < n["id"] <= int(hi) and n["project"] in (S["froot"], alias or None):
+                print(f"venvd: {n['text']}", file=sys.stderr)
+
     def client(*extra):
         argv = [C["py"], *C["argv"], "xonsh", "--socket", C["socket"], "--state-db",
                 C["state_db"], "--pid", str(os.getpid()), *extra]
@@ -132,17 +158,23 @@ def _venvd_make():
 
     def step():  # an idle prompt: one read of the generation file and comparisons
         g, pwd, ve = read(C["gen"]), get("PWD"), get("VIRTUAL_ENV")
-        woke = bool(get("VENVD_OFF")) and os.path.exists(C["wake"] + str(os.getpid()))
+        woke = bool(get("VENVD_OFF")) and own(C["wake"] + str(os.getpid()))
         broken = bool(S["fe"]) and not os.access(S["fe"] + "/bin/python", os.X_OK)
         if pwd == S["pwd"] and g == S["gen"] and ve == S["ve"] and not broken and not woke:
             return
         S["pwd"] = pwd
         if woke:  # `venvd activate`
             env.pop("VENVD_OFF", None)
-        if g != S["gen"] or get("VENVD_NO_FAST") or not fast():
-            S["gen"] = g
+        # a bump that only brings a sync's outcome (the first number unchanged) is "quiet":
+        # the snippet and the news file have it, no client needed
+        quiet = g == S["gen"] or (S["gen"] and g.split(" ")[0] == S["gen"].split(" ")[0])
+        if get("VENVD_NO_FAST") or not quiet or not fast():
+            seen, S["gen"] = S["gen"].rpartition(" ")[2], g
             if os.access(C["py"], os.X_OK):
-                apply(client().stdout)
+                apply(client("--seen", seen).stdout)
+        elif g != S["gen"]:
+            tell_news(g)
+            S["gen"] = g
         S["ve"] = get("VIRTUAL_ENV")
         if get("VENVD_STATE") and "deactivate" not in XSH.aliases:
             XSH.aliases["deactivate"] = deactivate
@@ -200,6 +232,7 @@ class Xonsh(Shell):
             "ready": quote(config.ready),
             "pid_file": quote(config.pid_file),
             "wake": quote(posix.wake_prefix(config)),
+            "news": quote(posix.news_file(config, data.SUFFIX)),
             "markers": ", ".join(quote(m) for m in config.markers),
         }
 
@@ -218,7 +251,9 @@ class Xonsh(Shell):
     def rc_block(self) -> str:
         local_bin = "$HOME + '/.local/bin'"
         return (f"if {local_bin} not in $PATH:\n    $PATH.insert(0, {local_bin})\n"
-                f"if __import__('shutil').which('venvd'):\n    {self.hook_line()}")
+                # (xonsh's $PATH, which os.environ does not follow)
+                "if __import__('shutil').which('venvd', path=':'.join($PATH)):\n"
+                f"    {self.hook_line()}")
 
     def snippet(self, values: Sequence[tuple[str, str]]) -> str:
         return data.snippet(values)

@@ -14,6 +14,7 @@ from venvd.shell import SHELLS
 from venvd.shell.news import FUNCTIONS
 
 from conftest import Sandbox, wait_for
+from support.newsteps import NEW_STEP, client_of, no_client, set_client
 from support.shells import Shell
 
 NEWS = "synced newsy in "
@@ -30,15 +31,13 @@ def test_a_finished_sync_is_told_once_by_the_hook_itself(daemon: Sandbox,
                                                          shell_kind: str) -> None:
     if SHELLS[shell_kind].snippet_suffix not in FUNCTIONS:
         pytest.skip(f"{shell_kind}'s hook hears news from the client, not the news file")
-    fish = shell_kind == "fish"
     project = daemon.project("newsy", requirements="beta\n")
     allow_and_sync(daemon, project)
     sh = daemon.shell(shell_kind, cwd=project)
     wait_active(sh, project)
-    py_var = "__venvd_py" if fish else "_VENVD_PY"
-    client = sh.var(py_var)
+    client = sh.run(client_of(shell_kind))
     # the export client cannot run any more: what this shell hears now, its hook printed
-    sh.run(f"set -g {py_var} /nonexistent" if fish else f"{py_var}=/nonexistent")
+    sh.run(no_client(shell_kind))
 
     (project / "requirements.txt").write_text("beta\ngamma\n")  # a new lock state
     heard = ""
@@ -53,8 +52,9 @@ def test_a_finished_sync_is_told_once_by_the_hook_itself(daemon: Sandbox,
 
     # the client back, and made to run (no fast path) on a cd within the project: the daemon,
     # which has not heard from this shell since before the sync, must not tell it again
-    sh.run(f"set -g {py_var} '{client}'; set -g VENVD_NO_FAST 1" if fish
-           else f"{py_var}='{client}'; VENVD_NO_FAST=1")
+    sh.run(set_client(shell_kind, client))
+    no_fast = {"fish": "set -g VENVD_NO_FAST 1", **NEW_STEP["nofast"]}
+    sh.run(no_fast.get(shell_kind, "VENVD_NO_FAST=1"))
     (project / "sub").mkdir()
     heard = heard_after(sh, "cd sub")
     for _ in range(3):

@@ -18,21 +18,29 @@ from pathlib import Path
 import pytest
 from test_shells import allow_and_sync, wait_active
 
+from venvd.shell import SHELLS
+from venvd.shell.data import SUFFIX as DATA
 from venvd.shell.ready import READY_NAME
 
 from conftest import Sandbox, wait_for
+from support.newsteps import no_client
 from support.shells import Shell
 
-#: What makes the export client unreachable from a running hook: only its fast path is left.
-NO_CLIENT = {"bash": "_VENVD_PY=/nonexistent", "zsh": "_VENVD_PY=/nonexistent",
-             "fish": "set -g __venvd_py /nonexistent"}
-#: The hook's own record of the last generation it saw.
-GEN_VAR = {"bash": "_venvd_gen", "zsh": "_venvd_gen", "fish": "__venvd_gen"}
+#: How to print the hook's own record of the last generation it saw.
+GEN_VAR = {"bash": "_venvd_gen", "zsh": "_venvd_gen", "fish": "__venvd_gen",
+           "nu": "__venvd.gen", "xonsh": ""}
+
+
+def _seen_generation(sh: Shell) -> str:
+    if sh.kind == "xonsh":  # the hook's state is a Python object, not a variable
+        return sh.run("printf '%s' @(_venvd.state['gen'])")
+    return sh.var(GEN_VAR[sh.kind])
 
 
 def _per_file_checks_only_in_the_first_three(kind: str) -> None:
     """The hooks of bash, zsh and fish read the runtime files these tests plant (pid file,
-    generation, snippets) after checking each one's owner (``-O``). The tcsh hook reads none
+    generation, snippets) after checking each one's owner (``-O``), and so do nushell's
+    (the owner ``ls -l`` shows) and xonsh's (``fstat``). The tcsh hook reads none
     of them (every cd asks the client; it sources only the client's own output, checked
     with ``-o``); elvish 0.19 has no owner test without a process, so its hook relies on
     the check of the whole runtime folder at shell start, tested for every shell below."""
@@ -47,7 +55,7 @@ def _runtime(box: Sandbox) -> Path:
 
 
 def _snippet(box: Sandbox, project: Path, kind: str) -> Path:
-    suffix = "fish" if kind == "fish" else "sh"
+    suffix = SHELLS[kind].snippet_suffix
     return Path(f"{_runtime(box)}/ready{os.path.realpath(project)}/{READY_NAME}.{suffix}")
 
 
@@ -69,17 +77,19 @@ def test_runtime_files_of_another_user_are_never_read_or_sourced(
     snippet = _snippet(daemon, project, shell_kind)
     wait_for(snippet.exists, 30, "the daemon's snippet for the project")
     marker = daemon.root / "SOURCED"
-    with snippet.open("a") as f:  # a command an attacker's snippet would run
-        f.write(f"touch {shlex.quote(str(marker))}\n")
-    sh.run(NO_CLIENT[shell_kind])  # from here on only the builtin fast path can activate
+    code = snippet.suffix != f".{DATA}"  # nushell's and xonsh's snippets are data, not code
+    if code:
+        with snippet.open("a") as f:  # a command an attacker's snippet would run
+            f.write(f"touch {shlex.quote(str(marker))}\n")
+    sh.run(no_client(shell_kind))  # from here on only the builtin fast path can activate
 
     def enter() -> str:
         sh.run(f"cd {daemon.root}")
         sh.run(f"cd {project}")
         return sh.var("VIRTUAL_ENV")
 
-    assert enter() == env and marker.exists()  # the user's own snippet is sourced
-    marker.unlink()
+    assert enter() == env and marker.exists() == code  # the user's own snippet is sourced
+    marker.unlink(missing_ok=True)
     os.chown(snippet, other_uid, -1)
     assert enter() == "" and not marker.exists()  # another user's: never sourced
     os.chown(snippet, os.getuid(), -1)
@@ -89,22 +99,22 @@ def test_runtime_files_of_another_user_are_never_read_or_sourced(
         assert enter() == "" and not marker.exists()
     finally:
         os.chown(pid_file, os.getuid(), -1)
-    assert enter() == env and marker.exists()
+    assert enter() == env and marker.exists() == code
 
 
 def test_a_generation_file_of_another_user_is_not_read(daemon: Sandbox, shell_kind: str,
                                                        other_uid: int) -> None:
     _per_file_checks_only_in_the_first_three(shell_kind)
     sh = daemon.shell(shell_kind, cwd=daemon.root)
-    sh.run(NO_CLIENT[shell_kind])
+    sh.run(no_client(shell_kind))
     generation = _runtime(daemon) / "generation"
     generation.write_text("4242\n")
     os.chown(generation, other_uid, -1)
     sh.run("true")
-    assert sh.var(GEN_VAR[shell_kind]) != "4242"
+    assert _seen_generation(sh) != "4242"
     os.chown(generation, os.getuid(), -1)  # the same file, the user's: read at the next prompt
     sh.run("true")
-    assert sh.var(GEN_VAR[shell_kind]) == "4242"
+    assert _seen_generation(sh) == "4242"
 
 
 def _foreign_runtime(box: Sandbox, other_uid: int, project: Path, marker: Path) -> None:
@@ -114,6 +124,8 @@ def _foreign_runtime(box: Sandbox, other_uid: int, project: Path, marker: Path) 
     snippets.mkdir(parents=True)
     for suffix in ("sh", "fish"):
         (snippets / f"{READY_NAME}.{suffix}").write_text(f"touch {marker}\n")
+    (snippets / f"{READY_NAME}.{DATA}").write_text(json.dumps(  # their env, if it were taken
+        {"_venvd_r_env": str(marker), "_venvd_r_prompt": "theirs", "_venvd_r_blob": "x"}))
     (folder / "generation").write_text("1\n")
     for path in [folder, *folder.rglob("*")]:
         os.chown(path, other_uid, -1)

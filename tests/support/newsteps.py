@@ -17,12 +17,24 @@ def prepend_path(kind: str, folder: str) -> str:
             "xonsh": f"$PATH.insert(0, '{folder}')"}[kind]
 
 
+def set_client(kind: str, path: str) -> str:
+    """Point the hook's export client at *path* (a plain path)."""
+    return {"fish": "set -g __venvd_py '{}'", "elvish": "set venvd:py = '{}'",
+            "tcsh": "set _venvd_py = '{}'", "nu": "$env.__venvd_c.py = '{}'",
+            "xonsh": "_venvd.config['py'] = '{}'"}.get(kind, "_VENVD_PY='{}'").format(path)
+
+
+def client_of(kind: str) -> str:
+    """The line printing the hook's export client."""
+    return {"fish": "printf '%s' $__venvd_py", "elvish": "print $venvd:py",
+            "tcsh": "printf '%s' $_venvd_py:q",
+            "nu": "print -n $env.__venvd_c.py",
+            "xonsh": "printf '%s' @(_venvd.config['py'])"}.get(kind, "printf '%s' \"$_VENVD_PY\"")
+
+
 def no_client(kind: str) -> str:
     """Make the hook's export client unreachable: only its no-process path is left."""
-    return {"fish": "set -g __venvd_py /nonexistent", "elvish": "set venvd:py = /nonexistent",
-            "tcsh": "set _venvd_py = /nonexistent",
-            "nu": '$env.__venvd_c.py = "/nonexistent"',
-            "xonsh": '_venvd.config["py"] = "/nonexistent"'}.get(kind, "_VENVD_PY=/nonexistent")
+    return set_client(kind, "/nonexistent")
 
 
 def prints_yes_if(kind: str, name: str, other: str, suffix: str) -> str:
