@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from venvd.daemon import projects
 from venvd.daemon.display import printable
 
@@ -51,8 +53,15 @@ def test_printable_escapes_c0_del_c1_and_keeps_the_rest() -> None:
     assert printable(printable(f"{TITLE}{CLEAR}")) == printable(f"{TITLE}{CLEAR}")
 
 
+def _can_enter_escapes(kind: str) -> None:
+    if kind == "nu":
+        pytest.skip("nushell's cd drops escape sequences from a path (0.108: 'directory not "
+                    "found'): no nushell can enter such a folder, so its hook never sees one")
+
+
 def test_a_not_allowed_line_shows_escapes_and_never_a_raw_esc(daemon: Sandbox,
                                                               shell_kind: str) -> None:
+    _can_enter_escapes(shell_kind)
     project = daemon.project(f"title{TITLE}proj", requirements="")
     daemon.env["PROJ"] = str(project)
     sh = daemon.shell(shell_kind, cwd=daemon.root)
@@ -67,6 +76,7 @@ def test_a_not_allowed_line_shows_escapes_and_never_a_raw_esc(daemon: Sandbox,
 
 def test_an_activated_project_keeps_its_exact_path_and_an_escaped_prompt(
         daemon: Sandbox, shell_kind: str) -> None:
+    _can_enter_escapes(shell_kind)
     project = daemon.project(f"red{CLEAR}env", requirements="")
     daemon.venvd("allow", str(project))
     assert daemon.wait_state(project)["state"] == "synced"
