@@ -187,7 +187,10 @@ def send(child: Any, kind: str, line: str) -> None:
             child.venvd_stash = getattr(child, "venvd_stash", "") + _expect_paced(
                 child, PROMPT[kind], 30)
         child.venvd_idle = False
-    child.sendline(line)
+    if kind == "nu":  # typed in one burst, a line waits 0.1 s in reedline; a paste does not
+        child.send(f"\x1b[200~{line}\x1b[201~\r")
+    else:
+        child.sendline(line)
 
 
 def expect(child: Any, kind: str, pattern: str, timeout: float) -> str:
@@ -202,3 +205,11 @@ def expect(child: Any, kind: str, pattern: str, timeout: float) -> str:
     child.venvd_idle = True
     child.match = match
     return seen
+
+
+def wait_exit(child: Any, kind: str, timeout: float) -> None:
+    """Wait for the shell to end (after ``exit``), answering cursor queries meanwhile: an
+    unanswered one holds nushell 2 s on its way out."""
+    patterns = [pexpect.EOF, re.escape(CURSOR_QUERY)] if kind in PROMPT else [pexpect.EOF]
+    while child.expect(patterns, timeout=timeout) == 1:
+        child.send("\x1b[1;1R")

@@ -151,5 +151,5 @@ class Shell:
         if self.child.isalive():
             self.send("exit")
             with contextlib.suppress(pexpect.TIMEOUT):
-                self.child.expect(pexpect.EOF, timeout=5)
+                newshells.wait_exit(self.child, self.kind, 5)
         self.child.close(force=True)
