@@ -52,6 +52,8 @@ def var_line(kind: str, name: str) -> Optional[str]:
     """The line printing variable *name* (nothing when unset); ``None``: the driver's own."""
     if kind == "tcsh":
         return f"if ( $?{name} ) eval 'printf \"%s\" ${name}:q'"
+    if kind == "xonsh":  # Python: no process
+        return f"print(__xonsh__.env.detype().get('{name}', ''), end='')"
     return None
 
 
@@ -119,6 +121,8 @@ def mark_line(kind: str, begin: str, end: str, command: str) -> Optional[str]:
     if kind == "nu":
         return (f"printf '%s%s\\n' '{b1}' '{b2}'; {_nu_wrap(command)}; "
                 f"printf '%s%s\\n' '{e1}' '{e2}'")
+    if kind == "xonsh":  # Python's print: no process for the markers
+        return f"print('{b1}' '{b2}'); {command}; print('{e1}' '{e2}')"
     if kind != "elvish":
         return None
     return (f'printf "%s%s\\n" \'{b1}\' \'{b2}\'; try {{ {command} }} catch e {{ '
