@@ -209,7 +209,7 @@ const __venvd_self = path self
 if not ($env.__venvd_c.py | path exists) {  # venvd is gone (uninstalled): this saved hook too
     rm -f $__venvd_self
     hide-env __venvd_c
-} else if ($env.__venvd? | describe) != "record" {  # once, however often this file is read
+} else if not ($env.__venvd? | describe | str starts-with "record") {  # once, however often read
     $env.__venvd = {pwd: "", gen: "", ve: "", fs: "", fe: "", fp: "", froot: ""}
     $env.config.hooks.pre_prompt = ($env.config.hooks.pre_prompt? | default []
         | append {|| __venvd_hook })

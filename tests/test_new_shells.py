@@ -149,3 +149,18 @@ def test_first_prompt_ever_starts_the_daemon(sandbox: Sandbox, kind: str) -> Non
     assert said.count("venvd allow") == 1, said
     assert sh.var("VIRTUAL_ENV") == ""
     assert sandbox.status(project)["state"] == "untrusted"
+
+
+#: (code reading the hook once more, code printing how many prompt hooks there are)
+AGAIN = {"nu": ("source ($nu.data-dir | path join vendor autoload venvd.nu)",
+                "print -n ($env.config.hooks.pre_prompt | length)"),
+         "xonsh": ("exec($(venvd hook xonsh))", "print(len(events.on_pre_prompt), end='')")}
+
+
+@pytest.mark.parametrize("kind", list(AGAIN))
+def test_the_hook_read_twice_hooks_once(sandbox: Sandbox, kind: str) -> None:
+    again, count = AGAIN[kind]
+    sh = sandbox.shell(kind, cwd=sandbox.root)
+    assert sh.run(count) == "1"
+    sh.run(again)
+    assert sh.run(count) == "1"
