@@ -35,11 +35,13 @@ RUNS = int(os.environ.get("BENCH_RUNS", "5"))
 MEASURES = ("idle prompt", "cd into a project", "cd out of it")
 
 sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "bench"))
+import othershells  # noqa: E402
 from support.realproj import CATALOGUE, FIXTURES  # noqa: E402
 from support.wheels import build_wheel  # noqa: E402
 
-#: The parts of a run, for ``bench/run --only PART``.
-PARTS = ("prompt", "daemon", "sync", "real-project")
+#: The parts of a run, for ``bench/run --only PART`` ("more-shells": nushell and xonsh).
+PARTS = ("prompt", "more-shells", "daemon", "sync", "real-project")
 
 
 def log(text: str) -> None:
@@ -151,8 +153,9 @@ def project_state(env: dict[str, str], project: Path) -> dict[str, Any]:
 
 
 def make_fixtures(env: dict[str, str], venv: Path, missing: dict[str, str]) -> dict[str, Path]:
-    projects = WORK / "projects"
-    shutil.rmtree(projects, ignore_errors=True)
+    # outside this repository: a folder whose only marker is a requirements.txt inside a
+    # repository belongs to the project at its root (venvd's rule, uv's and pip's habit)
+    projects = Path(tempfile.mkdtemp(prefix="venvd-bench-")) / "projects"
     outside = projects / "outside"
     outside.mkdir(parents=True)
     uv = str(venv / "bin" / "uv")
@@ -230,9 +233,17 @@ def samples(shell: str, tool: Optional[str], env: dict[str, str], project: Path,
             outside: Path) -> tuple[dict[str, list[float]], str]:
     """Per-measure samples in ms, and what VIRTUAL_ENV ended as."""
     env = {**env, "PROJ": str(project), "OUT": str(outside), "N": str(ITERATIONS)}
-    argv = {"bash": ["bash", "--norc", "--noprofile", "-c"], "zsh": ["zsh", "-f", "-c"],
-            "fish": ["fish", "--no-config", "-c"]}[shell]
-    out = run([*argv, script(shell, tool)], env=env, cwd=outside, timeout=1800)
+    if shell in othershells.SHELLS:
+        init = othershells.init_command(shell, tool)
+        code = othershells.script(shell, tool, WORK,
+                                  run(init, env=env).stdout if init else "")
+        argv = othershells.argv(shell)
+        unit = othershells.UNIT[shell]
+    else:
+        code, unit = script(shell, tool), 1.0
+        argv = {"bash": ["bash", "--norc", "--noprofile", "-c"], "zsh": ["zsh", "-f", "-c"],
+                "fish": ["fish", "--no-config", "-c"]}[shell]
+    out = run([*argv, code], env=env, cwd=outside, timeout=1800)
     found: dict[str, list[float]] = {m: [] for m in MEASURES}
     if shell == "fish":
         times = [float(v) * _UNIT[u] for v, u in _FISH_TIME.findall(out.stderr)]
@@ -243,7 +254,7 @@ def samples(shell: str, tool: Optional[str], env: dict[str, str], project: Path,
     else:
         for line in out.stdout.splitlines():
             if line.startswith("T "):
-                t0, t1, t2, t3 = (float(x) for x in line.split()[1:])
+                t0, t1, t2, t3 = (float(x) * unit for x in line.split()[1:])
                 found["cd into a project"].append((t1 - t0) * 1e3)
                 found["idle prompt"].append((t2 - t1) * 1e3)
                 found["cd out of it"].append((t3 - t2) * 1e3)
@@ -251,12 +262,14 @@ def samples(shell: str, tool: Optional[str], env: dict[str, str], project: Path,
     return found, ve
 
 
-def prompt_costs(env: dict[str, str], fixtures: dict[str, Path], missing: dict[str, str]
+def prompt_costs(env: dict[str, str], fixtures: dict[str, Path], missing: dict[str, str],
+                 shells: tuple[str, ...] = SHELLS
                  ) -> dict[tuple[str, str, str], Optional[float]]:
     """(shell, tool, measure) -> median ms above the no-tool baseline (None: unavailable)."""
     results: dict[tuple[str, str, str], Optional[float]] = {}
-    for shell in SHELLS:
-        if not shutil.which(shell):
+    for shell in shells:
+        if not (othershells.available(shell) if shell in othershells.SHELLS
+                else shutil.which(shell)):
             missing[shell] = f"{shell} is not installed"
             continue
         base_runs = [samples(shell, None, env, fixtures["venvd"], fixtures["outside"])[0]
@@ -265,6 +278,8 @@ def prompt_costs(env: dict[str, str], fixtures: dict[str, Path], missing: dict[s
                 for m in MEASURES}
         for tool in TOOLS:
             if tool in missing:
+                continue
+            if shell in othershells.SHELLS and (shell, tool) not in othershells.SUPPORTED:
                 continue
             log(f"{shell}: {tool}")
             per_run: dict[str, list[float]] = {m: [] for m in MEASURES}
@@ -646,7 +661,9 @@ def report(costs: dict[tuple[str, str, str], Optional[float]], daemon: dict[str,
         out += ["", "## Prompt and cd, per shell", "",
                 "| shell | measure | venvd | direnv | mise | venvd/direnv | venvd/mise |",
                 "| --- | --- | --- | --- | --- | --- | --- |"]
-    for shell in SHELLS if costs else ():
+    for shell in (*SHELLS, *othershells.SHELLS) if costs else ():
+        if not any(k[0] == shell for k in costs):
+            continue
         for m in MEASURES:
             v, d, mi = (costs.get((shell, t, m)) for t in TOOLS)
             out.append(f"| {shell} | {m} | {fmt(v)} | {fmt(d)} | {fmt(mi)} | "
@@ -674,7 +691,8 @@ def parts(argv: list[str]) -> tuple[str, ...]:
 def main(chosen: tuple[str, ...]) -> int:
     started = time.monotonic()
     WORK.mkdir(parents=True, exist_ok=True)
-    missing = install_tools() if "prompt" in chosen else {}
+    prompts = {"prompt", "more-shells"} & set(chosen)
+    missing = install_tools() if prompts else {}
     log("installing venvd from this checkout")
     venv = install_venvd()
     env = make_env(venv)
@@ -682,11 +700,16 @@ def main(chosen: tuple[str, ...]) -> int:
     daemon: dict[str, str] = {}
     syncs: dict[str, str] = {}
     real: dict[str, str] = {}
+    fixtures: dict[str, Path] = {}
     try:
         run(["venvd", "daemon", "start"], env=env)
-        if "prompt" in chosen:
+        if prompts:
             fixtures = make_fixtures(env, venv, missing)
+        if "prompt" in chosen:
             costs = prompt_costs(env, fixtures, missing)
+        if "more-shells" in chosen:
+            costs.update(prompt_costs(env, fixtures, missing, othershells.SHELLS))
+            missing.update(othershells.NOT_HOOKED)
         if "daemon" in chosen:
             count = int(os.environ.get("BENCH_PROJECTS", "1000"))
             daemon = daemon_figures(env, venv, count)
@@ -696,6 +719,8 @@ def main(chosen: tuple[str, ...]) -> int:
             real = real_project_figures(env, venv)
     finally:
         run(["venvd", "daemon", "stop"], env=env, check=False)
+        if fixtures:  # the temporary folder make_fixtures made
+            shutil.rmtree(fixtures["outside"].parents[1], ignore_errors=True)
     text = report(costs, daemon, syncs, real, missing, env, time.monotonic() - started)
     if chosen == PARTS:
         (REPO / "bench" / "results.md").write_text(text)

@@ -20,16 +20,23 @@ $env.__venvd_c = {
     user: %(user)s
 }
 
-# a file of the user's own (its owner as `ls -l` names it): the hook reads no other, as the
-# other hooks' `-O` (`venvd hook` checked their folder at shell start)
+# a file of the user's own (its owner as `ls -l` names it): the hook takes no other, as the
+# other hooks' `-O` (`venvd hook` checked their folder at shell start). `ls -l` looks the
+# owner's name up (about 1 ms): on an idle prompt, a generation file whose text is the one
+# the hook took last time is not checked again (it changes nothing).
 def __venvd_own [path: string] {
     try { (ls -lD $path | get 0.user) == $env.__venvd_c.user } catch { false }
 }
 
-# the first line of a file of the user's, "" when it cannot be read (builtins only)
+# the first line of a file, "" when it cannot be read (builtins only: no process)
+def __venvd_line [path: string] {
+    try { open --raw $path | lines | first } catch { "" }
+}
+
+# the first line of a file of the user's, "" for any other
 def __venvd_read [path: string] {
     if not (__venvd_own $path) { return "" }
-    try { open --raw $path | lines | first } catch { "" }
+    __venvd_line $path
 }
 
 # one number of the generation file's two (the last bump that needs the client, the last)
@@ -42,7 +49,7 @@ def __venvd_alive [] {
     let dpid = (__venvd_read $env.__venvd_c.pid_file | str trim)
     if $dpid == "" { return false }
     if not ("/proc/self" | path exists) { return true }
-    let st = (__venvd_read $"/proc/($dpid)/stat")
+    let st = (__venvd_line $"/proc/($dpid)/stat")  # the kernel's: no owner to check
     $st != "" and not ($st | str replace -r '^.*\\) ' '' | str starts-with "Z")
 }
 
@@ -164,7 +171,8 @@ def __venvd_tell_news [seen: string, g: string] {
 def --env __venvd_hook [] {
     let status = ($env.LAST_EXIT_CODE? | default 0)
     let s = $env.__venvd
-    let g = (__venvd_read $env.__venvd_c.gen)
+    let line = (__venvd_line $env.__venvd_c.gen)
+    let g = if $line == $s.gen or (__venvd_own $env.__venvd_c.gen) { $line } else { "" }
     let ve = ($env.VIRTUAL_ENV? | default "")
     let woke = (($env.VENVD_OFF? | default "") != ""
         and (__venvd_own $"($env.__venvd_c.wake)($nu.pid)"))
