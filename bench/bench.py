@@ -37,6 +37,7 @@ MEASURES = ("idle prompt", "cd into a project", "cd out of it")
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "bench"))
 import othershells  # noqa: E402
+
 from support.realproj import CATALOGUE, FIXTURES  # noqa: E402
 from support.wheels import build_wheel  # noqa: E402
 

@@ -27,7 +27,8 @@ NOT_HOOKED = {"direnv/xonsh": "direnv has no xonsh hook (only a third-party xont
                               "bench runs shells with -c"}
 
 # direnv's nushell hook, as its documentation gives it (JSON, applied with load-env)
-DIRENV_NU = """$env.config.hooks.pre_prompt = ($env.config.hooks.pre_prompt? | default [] | append {||
+DIRENV_NU = """$env.config.hooks.pre_prompt = ($env.config.hooks.pre_prompt? | default []
+| append {||
     direnv export json | from json | default {} | load-env
     if ($env.PATH | describe) == "string" { $env.PATH = ($env.PATH | split row (char esep)) }
 })
