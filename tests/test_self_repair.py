@@ -20,6 +20,7 @@ from watchdog.events import (
 from venvd.daemon.watch import env_gone
 
 from conftest import Sandbox
+from support.newshells import PROMPT as PACED
 from support.shells import Shell
 
 # How the env goes: the command typed at the prompt, in bash/zsh and in fish.
@@ -34,6 +35,7 @@ BREAKS = {
 CASES = [(kind, "rm -rf .venv") for kind in ("bash", "zsh", "fish")] + [
     ("bash", "rm .venv"), ("zsh", "env folder deleted"), ("fish", "env folder broken"),
     ("bash", "base python gone"), ("zsh", "base python gone"),
+    ("nu", "base python gone"), ("xonsh", "rm -rf .venv"),  # (their lines: as bash's)
 ]
 
 
@@ -66,7 +68,9 @@ def test_broken_env_is_rebuilt_without_leaving(daemon: Sandbox, kind: str, how: 
     assert sh.run("python -c 'import gamma; print(gamma.__name__)'").strip() == "gamma"
 
     sh.run(BREAKS[how][1 if kind == "fish" else 0])
-    assert not os.access(project / ".venv/bin/python", os.X_OK)
+    if kind not in PACED:  # (nushell and xonsh return at their next prompt, whose hook
+        # may already have had the env rebuilt; "in the background" below says it broke)
+        assert not os.access(project / ".venv/bin/python", os.X_OK)
     sh.prompts_until(lambda: repaired(sh, project), 120, f"the env back after {how!r}")
     assert sh.run("python -c 'import gamma; print(gamma.__name__)'").strip() == "gamma"
     said = "".join(sh.transcript)
