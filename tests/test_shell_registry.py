@@ -4,6 +4,7 @@ walking up a path with a newline, and the export client's imports."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -125,6 +126,8 @@ def read_back(kind: str, snippet: Path, tmp: Path) -> list[str]:
 @pytest.mark.parametrize("kind", list(SHELLS))
 def test_every_shells_snippet_round_trips_hostile_values(kind: str, tmp_path: Path) -> None:
     if shell_path(kind) is None:
+        if os.environ.get("VENVD_TEST_REQUIRE_SHELLS"):  # CI: a shell it cannot have fails
+            pytest.fail(f"{kind} is required (VENVD_TEST_REQUIRE_SHELLS) but not installed")
         pytest.skip(f"{kind} is not installed")
     pairs = tuple(zip(("_venvd_r_env", "_venvd_r_prompt", "_venvd_r_blob"), SNIPPET_VALUES))
     snippet = tmp_path / f"s.{SHELLS[kind].snippet_suffix}"
