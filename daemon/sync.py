@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from venvd.daemon import drift, projects, pythons, turns
+from venvd.daemon import drift, projects, pythons, seedstage, turns
 from venvd.daemon.config import read_toml
 from venvd.daemon.engines import pyproject
 from venvd.daemon.engines.base import Job, Progress
@@ -190,11 +190,14 @@ def build(plan: Plan, target: Path, uv: str, progress: Progress, cancel: threadi
         if plan.engine.creates_env:
             plan.engine.resolve(job)
         elif plan.engine.makes_venv and _prompt_is_safe(plan.project):
-            # the tool creates the env as it would by hand (one process less), then pip
-            # is linked in from the interpreter's seed folder
-            plan.engine.resolve(job)
-            plan.engine.install(job)
-            seed(job, envs)
+            # the tool creates the env as it would by hand (one process less), while pip is
+            # linked from the interpreter's seed folder into a staging folder; then moved in
+            with ThreadPoolExecutor(max_workers=1) as meanwhile:
+                staged = meanwhile.submit(seedstage.stage, job, plan.interpreter.version_str,
+                                          envs)
+                plan.engine.resolve(job)
+                plan.engine.install(job)
+            seedstage.seed_staged(job, envs, staged.result())
             return job
         else:
             # the engine's resolution needs only the interpreter: it runs meanwhile
