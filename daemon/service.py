@@ -111,6 +111,7 @@ class Daemon:
         synced when behind, by the keeper."""
         again, dropped = catch_up.projects(self.paths.ready, self.store,
                                            self.config.max_watched)
+        self.syncer.kernels.sweep()  # the config may have changed while no daemon ran
         for project in dropped:
             self.view.forget(project)
         for project in again:
@@ -184,6 +185,8 @@ class Daemon:
         if self.trust.is_trusted(project):
             self.view.refresh_aliases(project)  # right even when the sync that follows fails
             self._repair_or_sync(project)
+            if self.syncer.queue.state(project) is None:  # e.g. jupyter turned on or off
+                self.syncer.kernels.settle(project)
         else:  # e.g. an edited .venvd.toml revoked the trust: shells must look again
             self.syncer.cancel(project)
             self.view.keep_ready(project, None, replace=True)

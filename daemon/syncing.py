@@ -15,6 +15,7 @@ from venvd.daemon import plans, projects, sync, turns
 from venvd.daemon.config import UserConfig
 from venvd.daemon.engines.base import Cancelled
 from venvd.daemon.errors import CommandFailed, VenvdError
+from venvd.daemon.kernels import Kernels
 from venvd.daemon.outcomes import Outcomes, name
 from venvd.daemon.paths import Paths
 from venvd.daemon.queue import SyncQueue
@@ -46,6 +47,7 @@ class Syncer:
         self.queue = SyncQueue(self.run, config.parallel_syncs)
         self.outcomes = Outcomes(store, self.state, shells, view, self.queue, track,
                                  is_trusted)
+        self.kernels = Kernels(config.jupyter, is_trusted)
 
     def ensure_synced(self, project: str, shell: Optional[ShellInfo] = None,
                       planned_only: bool = False) -> None:
@@ -148,6 +150,7 @@ class Syncer:
             self.outcomes.failed(project, started, f"internal error: {exc!r}", repr(exc), plan)
         else:
             self.outcomes.done(project, plan, outcome, started)
+            self.kernels.refresh(project, plan)  # before the sync is over (status says so)
 
     def _waiting_for(self, project: str, what: Optional[str],
                      progress: Callable[[str], None]) -> None:
