@@ -147,7 +147,8 @@ class Kernels:
         return self.default if config.jupyter is None else config.jupyter
 
     def refresh(self, project: str, plan: plans.Plan) -> None:
-        """After a sync (or an allow that needed none): write or remove the kernel."""
+        """After a sync (or an allow or a change that needed none): write or remove the
+        kernel."""
         try:
             if self._should_have(project, plan.config):
                 if rewritten_by_jupyter(project):
@@ -159,14 +160,6 @@ class Kernels:
             remove(project)
         except OSError as exc:  # a kernel is an extra: it never fails the sync
             log.warning("%s: Jupyter kernel: %s", project, exc)
-
-    def settle(self, project: str) -> None:
-        """``refresh`` with the project's plan as its files say now (no plan, no change)."""
-        try:
-            plan = plans.cached_plan(Path(project))
-        except VenvdError:
-            return
-        self.refresh(project, plan)
 
     def forget(self, project: str) -> None:
         """*project* was denied: its kernel goes."""

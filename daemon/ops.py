@@ -55,8 +55,6 @@ def allow(d: Daemon, request: Message, emit: Emit) -> Message:
     d.view.forget(project)  # its snippet may say "stay inactive"
     d.syncer.ensure_synced(project)  # first: the user waits for this sync
     d.track(project)
-    if d.syncer.queue.state(project) is None:  # no sync to write its Jupyter kernel
-        d.syncer.kernels.settle(project)
     if d.syncer.queue.state(project) is None or projects.env_is_usable(
             projects.env_path(project)):
         d.view.bump()  # an env to activate now, or a reason why none comes (said at a prompt)

@@ -185,8 +185,6 @@ class Daemon:
         if self.trust.is_trusted(project):
             self.view.refresh_aliases(project)  # right even when the sync that follows fails
             self._repair_or_sync(project)
-            if self.syncer.queue.state(project) is None:  # e.g. jupyter turned on or off
-                self.syncer.kernels.settle(project)
         else:  # e.g. an edited .venvd.toml revoked the trust: shells must look again
             self.syncer.cancel(project)
             self.view.keep_ready(project, None, replace=True)

@@ -51,7 +51,9 @@ class Syncer:
 
     def ensure_synced(self, project: str, shell: Optional[ShellInfo] = None,
                       planned_only: bool = False) -> None:
-        """Queue a sync when the env is missing, broken or behind its inputs.
+        """Queue a sync when the env is missing, broken or behind its inputs. Without a
+        *shell* (an allow, a change, the check after a start), a project that needs none gets
+        its Jupyter kernel as its config says now (``jupyter`` turned on or off).
 
         *planned_only* (the thread that answers prompts): only with the plan made before,
         if the files are unchanged; planning afresh can start an interpreter to ask its
@@ -63,6 +65,8 @@ class Syncer:
         else:
             plan = self._plan_or_tell(project, shell)
         if plan is None or not self.needs_sync(project, plan):
+            if plan is not None and shell is None:
+                self.kernels.refresh(project, plan)
             return
         if shell is not None and not projects.env_is_usable(projects.env_path(project)):
             self.shells.tell(shell, f"creating the environment for {name(project)} "

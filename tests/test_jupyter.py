@@ -16,7 +16,7 @@ import pytest
 
 from venvd.daemon import kernels
 
-from conftest import Sandbox
+from conftest import Sandbox, wait_for
 
 #: What Jupyter accepts as a kernel name.
 KERNEL_NAME = re.compile(r"^[a-z0-9._-]+$")
@@ -127,6 +127,13 @@ def test_the_user_config_turns_kernels_on_a_project_off_and_prune_removes_them(
     (project / ".venvd.toml").unlink()
     allow_and_sync(sandbox, project)
     assert sandbox.status(project)["kernel"] == name
+    # the user config turns kernels off: gone when the daemon starts; on again: back
+    config.write_text("jupyter = false\n")
+    sandbox.venvd("daemon", "restart")
+    assert sandbox.status(project)["kernel"] is None
+    config.write_text("jupyter = true\n")
+    sandbox.venvd("daemon", "restart")
+    wait_for(lambda: sandbox.status(project)["kernel"] == name, 60, "the kernel back")
     # the project goes away: prune removes its kernel (and its env)
     project.rename(sandbox.root / "elsewhere")
     pruned = sandbox.venvd("prune").stdout
