@@ -106,13 +106,15 @@ def has_ipykernel(env: str) -> bool:
 
 def write(project: str, version: str) -> Path:
     """Write *project*'s kernelspec (a rename: Jupyter never reads half a file); an
-    unchanged one is left alone."""
+    unchanged one is left alone, and one venvd did not write is never replaced."""
     folder = folder_of(project)
     text = json.dumps(spec(project, version), indent=1, sort_keys=True) + "\n"  # ASCII
     target = folder / "kernel.json"
     with contextlib.suppress(OSError):
         if target.read_text(encoding="utf-8") == text:
             return folder
+    if os.path.lexists(target) and project_of(folder) != project:
+        raise VenvdError(f"{folder} is not a kernel venvd wrote for this project: left alone")
     folder.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".kernel.json.", suffix=".tmp")
     try:
@@ -158,7 +160,7 @@ class Kernels:
                     write(project, plan.interpreter.version_str)
                     return
             remove(project)
-        except OSError as exc:  # a kernel is an extra: it never fails the sync
+        except (OSError, VenvdError) as exc:  # a kernel is an extra: it never fails a sync
             log.warning("%s: Jupyter kernel: %s", project, exc)
 
     def forget(self, project: str) -> None:

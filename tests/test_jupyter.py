@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from venvd.daemon import kernels
+from venvd.daemon.errors import VenvdError
 
 from conftest import Sandbox, wait_for
 
@@ -174,6 +175,9 @@ def test_only_kernels_venvd_wrote_are_removed(tmp_path: Path,
     theirs.mkdir(parents=True)
     (theirs / "kernel.json").write_text('{"argv": ["python"], "display_name": "x"}')
     assert kernels.remove(project) is None and theirs.exists()
+    with pytest.raises(VenvdError, match="not a kernel venvd wrote"):
+        kernels.write(project, "3.12.1")
+    assert "venvd" not in (theirs / "kernel.json").read_text()
     gone = kernels.Kernels(True, lambda p: False)  # nothing is allowed: every venvd kernel goes
     assert gone.sweep() == [] and theirs.exists()
     ours = kernels.write(str(tmp_path / "gone"), "3.12.1")
