@@ -143,6 +143,23 @@ def test_the_user_config_turns_kernels_on_a_project_off_and_prune_removes_them(
     assert not (sandbox.home / ".local/share/jupyter/kernels" / name).exists()
 
 
+def test_an_env_that_loses_ipykernel_loses_its_kernel(daemon: Sandbox,
+                                                      jupyter_wheels: Path) -> None:
+    project = notebook_project(daemon, "lab", jupyter_wheels, "jupyter = true\n")
+    # Jupyter would put its own prefix in place of "{prefix}" in the kernel's argv
+    rewritten = notebook_project(daemon, "nb {prefix}", jupyter_wheels, "jupyter = true\n")
+    first = allow_and_sync(daemon, project)
+    assert first["kernel"] == kernels.kernel_name(os.path.realpath(project))
+    assert allow_and_sync(daemon, rewritten)["kernel"] is None
+    assert not (daemon.home / ".local/share/jupyter/kernels" /
+                kernels.kernel_name(os.path.realpath(rewritten))).exists()
+    (project / "requirements.txt").write_text("gamma\n")  # the next sync removes ipykernel
+    wait_for(lambda: daemon.status(project)["last_sync"] != first["last_sync"]
+             and daemon.status(project)["state"] == "synced", 300, "the sync of the edit")
+    assert daemon.status(project)["kernel"] is None
+    assert not list((daemon.home / ".local/share/jupyter/kernels").glob("venvd-lab-*"))
+
+
 @pytest.mark.parametrize("folder", HOSTILE)
 def test_hostile_project_names_give_a_safe_name_and_valid_json(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, folder: str) -> None:
