@@ -37,17 +37,22 @@ def daemon_start(paths: Paths) -> int:
 
 
 def daemon_stop(paths: Paths) -> int:
+    print("venvd: daemon stopped" if stop(paths) else "venvd: the daemon is not running")
+    return 0
+
+
+def stop(paths: Paths) -> bool:
+    """Stop the daemon and wait until it has ended (and let go of its lock); False when
+    none was running."""
     try:
         pid = request(str(paths.socket), {"op": "ping"}, 2.0).get("pid")
         request(str(paths.socket), {"op": "stop"}, 5.0)
     except DaemonUnavailable:
-        print("venvd: the daemon is not running")
-        return 0
+        return False
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline and isinstance(pid, int) and _alive(pid):
         time.sleep(0.05)
-    print("venvd: daemon stopped")
-    return 0
+    return True
 
 
 def daemon_restart(paths: Paths) -> int:

@@ -15,12 +15,11 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Callable, NamedTuple, Optional
 
-from venvd.client.commands import START_TIMEOUT, checked_paths
-from venvd.client.connection import DaemonUnavailable, request
+from venvd.client.commands import checked_paths
+from venvd.client.daemonctl import stop
 from venvd.daemon.display import printable
 from venvd.daemon.errors import CommandFailed, VenvdError
 from venvd.daemon.paths import user_paths
@@ -166,7 +165,7 @@ def install(found: Supervisor) -> int:
               "starting on demand")
         return 0
     _run_all(found.disable, check=False)  # an older one (its daemon stops)
-    _stop_daemon()  # one started on demand: the service manager's takes its place
+    stop(checked_paths())  # one started on demand: the service manager's takes its place
     _run_all(found.reload + found.enable, check=True)
     print(f"venvd: wrote {where} and enabled it: {found.name} runs the daemon from now on")
     return 0
@@ -211,18 +210,3 @@ def _run_all(commands: tuple[tuple[str, ...], ...], check: bool) -> None:
             continue
         if check and ran.returncode != 0:
             raise CommandFailed(list(argv), ran.returncode, ran.stdout + ran.stderr)
-
-
-def _stop_daemon() -> None:
-    """Stop a daemon started on demand, and wait until it has let go of its lock."""
-    from venvd.client.daemonctl import _alive
-
-    sock = str(checked_paths().socket)
-    try:
-        pid = request(sock, {"op": "ping"}, 2.0).get("pid")
-        request(sock, {"op": "stop"}, 5.0)
-    except DaemonUnavailable:
-        return
-    deadline = time.monotonic() + START_TIMEOUT
-    while isinstance(pid, int) and _alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
