@@ -161,6 +161,7 @@ def print_status(p: dict[str, Any]) -> None:
         ("lockfile", f"{p['lockfile']} ({p['engine']})" if p["lockfile"] else "-"),
         ("state", p["state"]),
         ("last sync", describe_sync(p["last_sync"])),
+        ("kernel", p.get("kernel") or "none"),
     ]
     if p.get("problem"):
         rows.append(("problem", p["problem"]))
@@ -252,10 +253,13 @@ def logs(args: argparse.Namespace) -> int:
 
 
 def prune(args: argparse.Namespace) -> int:
-    removed: list[str] = ask({"op": "prune"})["removed"]
+    reply = ask({"op": "prune"})
+    removed: list[str] = reply["removed"]
     for path in removed:
         print(f"removed {printable(path)}")
     print(f"venvd: pruned {len(removed)} cached environment(s)")
+    for path in reply.get("kernels") or ():
+        print(f"removed Jupyter kernel {printable(path)}")
     return 0
 
 

@@ -72,6 +72,7 @@ def deny(d: Daemon, request: Message, emit: Emit) -> Message:
     d.store.set_trust(project, False, digest)
     d.trust.forget(project)
     d.syncer.cancel(project)  # its build scripts stop now, not when the sync is done
+    d.syncer.kernels.forget(project)
     d.watcher.unwatch(project)
     d.view.keep_ready(project, None, replace=True)
     d.view.bump()
@@ -153,7 +154,7 @@ def prune(d: Daemon, request: Message, emit: Emit) -> Message:
     """Remove lock states no project uses: those of projects that are gone or denied,
     and each project's states beyond ``keep_states``."""
     with d.syncer.queue.hold() as busy:  # no sync starts meanwhile
-        return {"ok": True, "removed": _prune(d, busy)}
+        return {"ok": True, "removed": _prune(d, busy), "kernels": d.syncer.kernels.sweep()}
 
 
 def _prune(d: Daemon, busy: dict[str, str]) -> list[str]:

@@ -40,7 +40,7 @@ TABLE = (
     Op("daemon-status", {}, ("pid", "uptime", "rss", "threads", "cpu_seconds", "socket",
                              "projects", "shells", "queue", "visits_pending", "watch")),
     Op("stop", {}, ()),
-    Op("prune", {}, ("removed",)),
+    Op("prune", {}, ("removed", "kernels")),
 )
 BY_NAME = {op.name: op for op in TABLE}
 OPS = tuple(BY_NAME)

@@ -10,7 +10,7 @@ from typing import Any, Callable, Optional
 
 import psutil
 
-from venvd.daemon import drift, plans, projects, states
+from venvd.daemon import drift, kernels, plans, projects, states
 from venvd.daemon.errors import VenvdError
 from venvd.daemon.protocol import Message
 from venvd.daemon.store import SyncRecord
@@ -65,6 +65,7 @@ class StatusBuilder:
             "notes": [states.aside_note(name) for name in states.moved_aside(Path(project))],
             "watch": self.watcher.mode() if self.watcher.is_watched(project) else None,
             "exports": projects.activation(project, env) if usable and trusted else {},
+            "kernel": kernels.kernel_of(project),
         }
 
     def _state(self, project: str, trusted: bool, usable: bool, plan: Optional[plans.Plan],

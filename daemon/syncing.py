@@ -15,6 +15,7 @@ from venvd.daemon import plans, projects, sync, turns
 from venvd.daemon.config import UserConfig
 from venvd.daemon.engines.base import Cancelled
 from venvd.daemon.errors import CommandFailed, VenvdError
+from venvd.daemon.kernels import Kernels
 from venvd.daemon.outcomes import Outcomes, name
 from venvd.daemon.paths import Paths
 from venvd.daemon.queue import SyncQueue
@@ -46,10 +47,13 @@ class Syncer:
         self.queue = SyncQueue(self.run, config.parallel_syncs)
         self.outcomes = Outcomes(store, self.state, shells, view, self.queue, track,
                                  is_trusted)
+        self.kernels = Kernels(config.jupyter, is_trusted)
 
     def ensure_synced(self, project: str, shell: Optional[ShellInfo] = None,
                       planned_only: bool = False) -> None:
-        """Queue a sync when the env is missing, broken or behind its inputs.
+        """Queue a sync when the env is missing, broken or behind its inputs. Without a
+        *shell* (an allow, a change, the check after a start), a project that needs none gets
+        its Jupyter kernel as its config says now (``jupyter`` turned on or off).
 
         *planned_only* (the thread that answers prompts): only with the plan made before,
         if the files are unchanged; planning afresh can start an interpreter to ask its
@@ -61,6 +65,8 @@ class Syncer:
         else:
             plan = self._plan_or_tell(project, shell)
         if plan is None or not self.needs_sync(project, plan):
+            if plan is not None and shell is None:
+                self.kernels.refresh(project, plan)
             return
         if shell is not None and not projects.env_is_usable(projects.env_path(project)):
             self.shells.tell(shell, f"creating the environment for {name(project)} "
@@ -148,6 +154,7 @@ class Syncer:
             self.outcomes.failed(project, started, f"internal error: {exc!r}", repr(exc), plan)
         else:
             self.outcomes.done(project, plan, outcome, started)
+            self.kernels.refresh(project, plan)  # before the sync is over (status says so)
 
     def _waiting_for(self, project: str, what: Optional[str],
                      progress: Callable[[str], None]) -> None:
