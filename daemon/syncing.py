@@ -18,7 +18,7 @@ from venvd.daemon.errors import CommandFailed, VenvdError
 from venvd.daemon.outcomes import Outcomes, name
 from venvd.daemon.paths import Paths
 from venvd.daemon.queue import SyncQueue
-from venvd.daemon.shells import ShellInfo, ShellRegistry
+from venvd.daemon.shells import ShellInfo, ShellRegistry, plan_key
 from venvd.daemon.store import Store
 from venvd.daemon.syncstate import SyncState
 from venvd.daemon.view import View
@@ -41,6 +41,7 @@ class Syncer:
         self.config = config
         self.store = store
         self.shells = shells
+        self.view = view
         self._is_trusted = is_trusted
         self.state = SyncState()
         self.queue = SyncQueue(self.run, config.parallel_syncs)
@@ -60,7 +61,11 @@ class Syncer:
             plan = plans.known_plan(Path(project))
         else:
             plan = self._plan_or_tell(project, shell)
-        if plan is None or not self.needs_sync(project, plan):
+        if plan is None:
+            return
+        if not self.needs_sync(project, plan):
+            if not planned_only:
+                self._back_in_step(project, plan)
             return
         if shell is not None and not projects.env_is_usable(projects.env_path(project)):
             self.shells.tell(shell, f"creating the environment for {name(project)} "
@@ -91,13 +96,31 @@ class Syncer:
         usable = projects.env_is_usable(projects.env_path(project))
         return not (record.get("fingerprint") == plan.fingerprint and usable)
 
+    def _back_in_step(self, project: str, plan: plans.Plan) -> None:
+        """The files went back to the lock state in place after a sync of other ones failed
+        (a broken requirement reverted): said and recorded, so that the failure is not the
+        last word in the shells and in ``venvd status``."""
+        failed = self.state.failed(project)
+        if failed is not None and failed != plan.fingerprint:
+            self.outcomes.back_in_step(project, plan)
+
     def _plan_or_tell(self, project: str, shell: Optional[ShellInfo]) -> Optional[plans.Plan]:
         try:
             return plans.cached_plan(Path(project))
         except VenvdError as exc:
-            if shell is not None:
-                self.shells.tell_once(shell, f"plan:{project}:{exc}", f"{name(project)}: {exc}")
+            if shell is not None and self.shells.tell_once(
+                    shell, plan_key(project, str(exc)), f"{name(project)}: {exc}"):
+                # said after the prompt that came in (the keeper's work): the next one asks
+                self.view.bump()
             return None
+
+    def problem(self, project: str) -> Optional[str]:
+        """Why *project*'s env cannot be made (its plan fails), or ``None``."""
+        try:
+            plans.cached_plan(Path(project))
+        except VenvdError as exc:
+            return str(exc)
+        return None
 
     def run(self, project: str, progress: Callable[[str], None],
             cancel: threading.Event) -> None:
@@ -123,8 +146,11 @@ class Syncer:
         plan: Optional[plans.Plan] = None
         try:
             plan = plans.make_plan(Path(project))
-            if not asked and self._in_step(project, plan):
-                return  # a second event of a change already followed: nothing to say
+            if not asked and (self._in_step(project, plan)
+                              or self.state.failed(project) == plan.fingerprint):
+                # a second event of a change already followed, or of one whose sync just
+                # failed (the same files would fail the same way): nothing new to say
+                return
             outcome = (sync.adopt(plan, self.paths.envs, self.uv, progress, cancel)
                        or sync.run(plan, self.paths.envs, self.uv, progress, cancel,
                                    self.config.keep_states))

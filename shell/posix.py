@@ -188,6 +188,8 @@ _venvd_tell_news() {
 }
 _venvd_news() {
   (( $1 > _venvd_nlo && $1 <= _venvd_nhi )) || return 0
+  local _venvd_np  # the shells that heard it from a command they ran: not again here
+  for _venvd_np in "${@:4}"; do [[ $_venvd_np == "$$" ]] && return 0; done
   if [[ $2 == "$_venvd_froot" || ( -n $_venvd_nproj && $2 == "$_venvd_nproj" ) ]]; then
     printf 'venvd: %%s\n' "$3" >&2
   fi
