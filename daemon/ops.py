@@ -52,6 +52,7 @@ def allow(d: Daemon, request: Message, emit: Emit) -> Message:
         raise VenvdError(f"{project} belongs to {_user(found[2])}, not you: allowing it lets "
                          "its owner run code as you; 'venvd allow --force' if you mean it")
     d.store.set_trust(project, True, trust.config_digest(project), found)
+    d.store.touch_project(project)  # tracked (in `status --all`), even if it cannot sync
     d.trust.forget(project)
     d.syncer.state.clear(project)
     d.view.forget(project)  # its snippet may say "stay inactive"

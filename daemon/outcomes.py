@@ -13,7 +13,7 @@ from venvd.daemon import gitexclude, plans, projects, states, sync
 from venvd.daemon.display import counts
 from venvd.daemon.errors import VenvdError
 from venvd.daemon.queue import SyncQueue
-from venvd.daemon.shells import ShellRegistry
+from venvd.daemon.shells import ShellRegistry, plan_key
 from venvd.daemon.store import Store, SyncRecord
 from venvd.daemon.syncstate import SyncState
 from venvd.daemon.view import View
@@ -102,8 +102,10 @@ class Outcomes:
         # after pyproject.toml) are a new state, to be tried in turn
         self.state.set_failed(project, plan.fingerprint if plan is not None else "")
         self.record(project, started, "failed", error, output)
+        # no plan: the error is why the env cannot be made, which a visit tells once
         self.shells.tell_project(project, f"sync failed for {name(project)}: {error} "
-                                          "(see 'venvd logs')")
+                                          "(see 'venvd logs')",
+                                 plan_key(project, error) if plan is None else None)
         self.view.bump(ask=False)
 
     def cancelled(self, project: str, started: float, output: str = "") -> None:

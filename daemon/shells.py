@@ -101,13 +101,20 @@ class ShellRegistry:
             with self._lock:
                 shell.told.add(key)
 
-    def tell_project(self, project: str, text: str) -> None:
+    def tell_project(self, project: str, text: str, key: Optional[str] = None) -> None:
         """News for the shells in *project*, given at their next prompt (the generation
-        bump that follows makes every shell ask)."""
+        bump that follows makes every shell ask). With *key* (see ``tell_once``), the shells
+        told that already do not hear it again, nor the others later."""
         with self._lock:
+            heard: set[int] = set()
+            if key is not None:
+                heard = {pid for pid, s in self._shells.items() if pid and key in s.told}
+                for shell in self._shells.values():
+                    if shell.project == project:
+                        shell.told.add(key)
             news = self._news.setdefault(project, [])
             # names and tool output in news are shown on a terminal: never raw controls
-            news.append(News(time.monotonic(), self._next_id(), printable(text)))
+            news.append(News(time.monotonic(), self._next_id(), printable(text), heard))
             del news[:-NEWS_KEPT]
             self._published()
 

@@ -121,6 +121,8 @@ function __venvd_fast
 end
 function __venvd_hook --on-event fish_prompt --on-variable PWD
     set -l venvd_status $status
+    # for `venvd doctor`, a child process: this very shell runs the hook at its prompts
+    test "$VENVD_HOOKED" = "fish:$fish_pid"; or set -gx VENVD_HOOKED "fish:$fish_pid"
     set -l g ''
     if test -O $__venvd_gen_file -a -r $__venvd_gen_file
         read g < $__venvd_gen_file
