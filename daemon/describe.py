@@ -66,3 +66,12 @@ def source_name(project: str, source: str) -> str:
     path (``.python-version``), one above it by its full path."""
     prefix = project.rstrip("/") + "/"
     return source[len(prefix):] if source.startswith(prefix) else source
+
+
+def plan_problem(project: str) -> Optional[str]:
+    """Why *project*'s env cannot be made (its plan fails), or ``None``."""
+    try:
+        plans.cached_plan(Path(project))
+    except VenvdError as exc:
+        return str(exc)
+    return None

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from venvd.daemon import plans, projects, states, trust
+from venvd.daemon import describe, plans, projects, states, trust
 from venvd.daemon.errors import VenvdError
 from venvd.daemon.outcomes import name
 from venvd.daemon.protocol import TABLE, Message
@@ -63,7 +63,7 @@ def allow(d: Daemon, request: Message, emit: Emit) -> Message:
         d.view.bump()  # an env to activate now, or a reason why none comes (said at a prompt)
     # else nothing changes for the shells until the env is there: the sync's outcome bumps
     # (a prompt in the project meanwhile would only start a client to stay inactive)
-    problem = d.syncer.problem(project)
+    problem = describe.plan_problem(project)
     if problem is not None:  # said by `venvd allow` itself: not again at its shell's prompt
         d.shells.heard(request.get("pid"), plan_key(project, problem))
     return {"ok": True, "project": project, "problem": problem}

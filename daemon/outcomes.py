@@ -78,9 +78,12 @@ class Outcomes:
             self.queue.request(project)
 
     def back_in_step(self, project: str, plan: plans.Plan) -> None:
-        """The files are back at the lock state in place after a sync of others failed:
-        recorded as a sync with nothing to do, and told, so that the failure is not the
-        last word (in the shells, and in ``venvd status``)."""
+        """*plan* is in place and needs no sync: if a sync of other files failed last (a
+        broken requirement, reverted), recorded as a sync with nothing to do, and told, so
+        that the failure is not the last word (in the shells, and in ``venvd status``)."""
+        failed = self.state.failed(project)
+        if failed is None or failed == plan.fingerprint:
+            return
         self.state.clear(project)
         said = f"{name(project)} is back in step with {plan.lockfile} (nothing to install)"
         self.store.add_sync(SyncRecord(project, plan.engine.name, time.time(), 0.0, "ok",

@@ -65,7 +65,7 @@ class Syncer:
             return
         if not self.needs_sync(project, plan):
             if not planned_only:
-                self._back_in_step(project, plan)
+                self.outcomes.back_in_step(project, plan)
             return
         if shell is not None and not projects.env_is_usable(projects.env_path(project)):
             self.shells.tell(shell, f"creating the environment for {name(project)} "
@@ -96,14 +96,6 @@ class Syncer:
         usable = projects.env_is_usable(projects.env_path(project))
         return not (record.get("fingerprint") == plan.fingerprint and usable)
 
-    def _back_in_step(self, project: str, plan: plans.Plan) -> None:
-        """The files went back to the lock state in place after a sync of other ones failed
-        (a broken requirement reverted): said and recorded, so that the failure is not the
-        last word in the shells and in ``venvd status``."""
-        failed = self.state.failed(project)
-        if failed is not None and failed != plan.fingerprint:
-            self.outcomes.back_in_step(project, plan)
-
     def _plan_or_tell(self, project: str, shell: Optional[ShellInfo]) -> Optional[plans.Plan]:
         try:
             return plans.cached_plan(Path(project))
@@ -113,14 +105,6 @@ class Syncer:
                 # said after the prompt that came in (the keeper's work): the next one asks
                 self.view.bump()
             return None
-
-    def problem(self, project: str) -> Optional[str]:
-        """Why *project*'s env cannot be made (its plan fails), or ``None``."""
-        try:
-            plans.cached_plan(Path(project))
-        except VenvdError as exc:
-            return str(exc)
-        return None
 
     def run(self, project: str, progress: Callable[[str], None],
             cancel: threading.Event) -> None:
