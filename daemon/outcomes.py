@@ -103,7 +103,7 @@ class Outcomes:
                plan: Optional[plans.Plan]) -> None:
         # the fingerprint of what was tried: files that changed since (uv writes uv.lock
         # after pyproject.toml) are a new state, to be tried in turn
-        self.state.set_failed(project, plan.fingerprint if plan is not None else "")
+        self.state.set_failed(project, plan.fingerprint if plan is not None else failed_plan(error))
         self.record(project, started, "failed", error, output)
         # no plan: the error is why the env cannot be made, which a visit tells once
         self.shells.tell_project(project, f"sync failed for {name(project)}: {error} "
@@ -142,3 +142,9 @@ def done_news(project: str, outcome: sync.Outcome, same_state: bool = False) -> 
 
 def outcome_lockfile(outcome: sync.Outcome) -> str:
     return outcome.plan.lockfile if outcome.plan is not None else "its lockfile"
+
+
+def failed_plan(error: object) -> str:
+    """What ``SyncState.failed`` holds for a sync that failed before it had a plan: no
+    fingerprint, but why (the same files, unchanged, fail the same way)."""
+    return f"plan: {error}"

@@ -11,11 +11,11 @@ from typing import Callable, Optional
 
 import psutil
 
-from venvd.daemon import plans, projects, sync, turns
+from venvd.daemon import describe, plans, projects, sync, turns
 from venvd.daemon.config import UserConfig
 from venvd.daemon.engines.base import Cancelled
 from venvd.daemon.errors import CommandFailed, VenvdError
-from venvd.daemon.outcomes import Outcomes, name
+from venvd.daemon.outcomes import Outcomes, failed_plan, name
 from venvd.daemon.paths import Paths
 from venvd.daemon.queue import SyncQueue
 from venvd.daemon.shells import ShellInfo, ShellRegistry, plan_key
@@ -41,7 +41,6 @@ class Syncer:
         self.config = config
         self.store = store
         self.shells = shells
-        self.view = view
         self._is_trusted = is_trusted
         self.state = SyncState()
         self.queue = SyncQueue(self.run, config.parallel_syncs)
@@ -74,8 +73,9 @@ class Syncer:
 
     def follow(self, project: str) -> None:
         """A watched file of *project* changed: during its sync, one more follows (what the
-        running one read may be old); else as ``ensure_synced``."""
-        if self.queue.state(project) == "syncing":
+        running one read may be old); else as ``ensure_synced``, but a plan that fails."""
+        if self.queue.state(project) == "syncing" or describe.plan_problem(project):
+            # a plan that fails is a sync that fails: recorded, and said in the shells there
             self.queue.request(project)
         else:
             self.ensure_synced(project)
@@ -100,10 +100,8 @@ class Syncer:
         try:
             return plans.cached_plan(Path(project))
         except VenvdError as exc:
-            if shell is not None and self.shells.tell_once(
-                    shell, plan_key(project, str(exc)), f"{name(project)}: {exc}"):
-                # said after the prompt that came in (the keeper's work): the next one asks
-                self.view.bump()
+            if shell is not None:  # said at its next prompt (the keeper bumps for it)
+                self.shells.tell_once(shell, plan_key(project, str(exc)), f"{name(project)}: {exc}")
             return None
 
     def run(self, project: str, progress: Callable[[str], None],
@@ -152,6 +150,8 @@ class Syncer:
                 return
             self.outcomes.failed(project, started, exc.summary, exc.output, plan)
         except VenvdError as exc:
+            if plan is None and not asked and self.state.failed(project) == failed_plan(exc):
+                return  # the plan fails as it did: nothing new to say
             self.outcomes.failed(project, started, str(exc), str(exc), plan)
         except Exception as exc:  # a bug must not kill the worker; it is recorded and logged
             log.exception("sync of %s crashed", project)

@@ -20,7 +20,7 @@ from support.shells import Shell
 
 TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
 SECONDS = re.compile(r"\b\d+\.\d s\b")
-FOUND = re.compile(r"found \d[^\n]*")
+FOUND = re.compile(r"found \d.*?(?= \(see 'venvd logs'\)|$)", re.M)
 #: A Python no machine has: the project asking for it cannot be synced.
 NOWHERE = "3.99"
 
@@ -103,10 +103,42 @@ problem    wanted Python {NOWHERE} (from <ROOT>/projects/miss/.python-version); 
         "<ROOT>/projects/miss/.python-version); found <FOUND>"]
     # another shell coming in hears why once, not again as the failed sync's news
     other = daemon.shell("bash", cwd=daemon.root)
-    heard = said(other, f"cd {project}", 4)
+    heard = said(other, f"cd {project}", 0) + said_until(other, "miss")
     assert [golden(line, daemon) for line in heard] == [
         f"venvd: miss: wanted Python {NOWHERE} (from <ROOT>/projects/miss/.python-version); "
         "found <FOUND>"], heard
+
+
+def test_an_edit_to_a_missing_python_is_said_once_and_so_is_its_fix(daemon: Sandbox,
+                                                                     pythons: list[Py]) -> None:
+    py = pythons[-1]
+    project = daemon.project("edit", py.minor, "alpha\n")
+    allow_and_sync(daemon, project)
+    sh = daemon.shell("bash", cwd=project)
+    wait_active(sh, project)
+    # the visit of the last prompt looked at the files as they were: this is news to it
+    wait_for(lambda: daemon.request({"op": "daemon-status"})["visits_pending"] == 0, 30,
+             "the daemon to be done with the shell's visit")
+    (project / ".python-version").write_text(f"{NOWHERE}\n")
+    wanted = f"wanted Python {NOWHERE} (from <ROOT>/projects/edit/.python-version); found <FOUND>"
+    assert golden_lines(said_until(sh, "edit"), daemon) == [
+        f"venvd: sync failed for edit: {wanted} (see 'venvd logs')"]
+    names = {"VER": py.version}
+    assert status_text(daemon, project, **names) == f"""\
+project    <ROOT>/projects/edit
+trusted    yes
+python     {NOWHERE} (from .python-version) -> not installed (see problem)
+env        <ROOT>/projects/edit/.venv
+lockfile   requirements.txt (uv-pip-sync)
+state      failed
+last sync  failed at <TIME>, <S> s: {wanted}
+problem    {wanted}
+"""
+    (project / ".python-version").write_text(f"{py.minor}\n")
+    assert said_until(sh, "edit") == [
+        "venvd: edit is back in step with requirements.txt (nothing to install)"]
+    assert status_text(daemon, project).splitlines()[5:] == [
+        "state      synced", "last sync  ok at <TIME>, <S> s, +0 -0 ~0"]
 
 
 def found_text(box: Sandbox, project: Path) -> str:
