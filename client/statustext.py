@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from venvd.daemon.describe import source_name
 from venvd.daemon.display import counts, printable
 
 #: Width of the field names in ``venvd status``.
@@ -89,3 +88,10 @@ def print_table(found: list[dict[str, Any]]) -> None:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:  # the last column (paths) is not padded: no trailing blanks
         print("  ".join([*(cell.ljust(w) for cell, w in zip(row, widths)), row[-1]]))
+
+
+def source_name(project: str, source: str) -> str:
+    """Where the Python was asked for, short: a file inside the project by its relative
+    path (``.python-version``), one above it by its full path."""
+    prefix = project.rstrip("/") + "/"
+    return source[len(prefix):] if source.startswith(prefix) else source

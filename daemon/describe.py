@@ -61,13 +61,6 @@ def _engine(project: Path, config: ProjectConfig) -> tuple[Optional[str], Option
     return None, None
 
 
-def source_name(project: str, source: str) -> str:
-    """Where the Python was asked for, short: a file inside the project by its relative
-    path (``.python-version``), one above it by its full path."""
-    prefix = project.rstrip("/") + "/"
-    return source[len(prefix):] if source.startswith(prefix) else source
-
-
 def plan_problem(project: str) -> Optional[str]:
     """Why *project*'s env cannot be made (its plan fails), or ``None``."""
     try:
