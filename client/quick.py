@@ -35,8 +35,20 @@ def trust(op: str, directory: str) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
-    print(f"venvd: {SAID[op].format(printable(str(reply['project'])))}")
+    said = allowed_text(reply) if op == "allow" else SAID[op].format(
+        printable(str(reply["project"])))
+    print(f"venvd: {said}")
     return 0
+
+
+def allowed_text(reply: dict[str, object]) -> str:
+    """What ``venvd allow`` says: the sync it started, or why the env cannot be made (the
+    daemon then does not say it again at this shell's prompt)."""
+    project = printable(str(reply["project"]))
+    if reply.get("problem"):
+        return (f"allowed {project}, but its environment cannot be made: "
+                f"{printable(str(reply['problem']))}")
+    return SAID["allow"].format(project)
 
 
 def running_socket() -> Optional[str]:
@@ -60,7 +72,8 @@ def running_socket() -> Optional[str]:
 
 
 def _ask(op: str, directory: str) -> dict[str, object]:
-    message = {"op": op, "dir": directory}
+    # the shell it runs in: its next prompt does not repeat what this command says
+    message = {"op": op, "dir": directory, "pid": os.getppid()}
     found = running_socket()
     if found is not None:
         try:  # (asked twice when the daemon went away meanwhile: both ops are idempotent)

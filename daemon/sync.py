@@ -72,10 +72,12 @@ def run(plan: Plan, envs: Path, uv: str, progress: Progress,
             # a state built before envs had their own pip
             seed(Job(plan.project, built, plan.interpreter.path, plan.config, uv, plan.inputs,
                      progress, cancel), envs)
+        before = _live_packages(plan)
         aside = switch(plan.project, built)
         prune_states(store, keep=keep, current=built)
-        return Outcome(plan, "ok", time.monotonic() - start, switched_only=True,
-                       moved_aside=aside)
+        counts = drift.changes(before, drift.recorded(built))  # what the switch changed
+        return Outcome(plan, "ok", time.monotonic() - start, counts.added, counts.removed,
+                       counts.changed, switched_only=True, moved_aside=aside)
     target = store / plan.fingerprint[:16]
     live = Path(projects.env_path(str(plan.project)))
     # a fresh name also when .venv points at the name (its folder deleted by hand): built
@@ -95,6 +97,12 @@ def run(plan: Plan, envs: Path, uv: str, progress: Progress,
     counts = drift.changes(before, now)  # what was recorded: nothing changed it since
     return Outcome(plan, "ok", time.monotonic() - start, counts.added, counts.removed,
                    counts.changed, output=job.output, moved_aside=aside)
+
+
+def _live_packages(plan: Plan) -> dict[str, str]:
+    """What the live env has installed (nothing when there is none)."""
+    live = projects.env_path(str(plan.project))
+    return drift.installed(Path(live).resolve()) if projects.env_is_usable(live) else {}
 
 
 def up_to_date(plan: Plan) -> bool:
