@@ -48,9 +48,10 @@ def snippet(values: Sequence[tuple[str, str]]) -> str:
     return line({check_name(n): v for n, v in values})
 
 
-def news_line(ident: int, project: str, text: str) -> str:
-    """One item of the daemon's news file (see venvd.shell.news) as these hooks read it."""
-    return line({"id": ident, "project": project, "text": text})
+def news_line(ident: int, project: str, text: str, heard: Sequence[int]) -> str:
+    """One item of the daemon's news file (see venvd.shell.news) as these hooks read it:
+    *heard*, the pids of the shells that heard it already from a command they ran."""
+    return line({"id": ident, "project": project, "text": text, "heard": list(heard)})
 
 
 def user_name() -> str:

@@ -159,8 +159,9 @@ def __venvd_tell_news [seen: string, g: string] {
     for line in $items {
         try {
             let n = ($line | from json)
+            # (the shells that heard it from a command they ran: not again here)
             if $n.id > ($lo | into int) and $n.id <= ($hi | into int) and ($n.project == $root
-                    or ($alias != "" and $n.project == $alias)) {
+                    or ($alias != "" and $n.project == $alias)) and $nu.pid not-in $n.heard {
                 print -e $"venvd: ($n.text)"
             }
         }
@@ -170,6 +171,8 @@ def __venvd_tell_news [seen: string, g: string] {
 # on an idle prompt: one read of the generation file and comparisons, no process
 def --env __venvd_hook [] {
     let status = ($env.LAST_EXIT_CODE? | default 0)
+    # for `venvd doctor`, a child: this shell runs the hook (see venvd.client.shellcheck)
+    if ($env.VENVD_HOOKED? | default "") != $"nu:($nu.pid)" { $env.VENVD_HOOKED = $"nu:($nu.pid)" }
     let s = $env.__venvd
     let line = (__venvd_line $env.__venvd_c.gen)
     let g = if $line == $s.gen or (__venvd_own $env.__venvd_c.gen) { $line } else { "" }

@@ -147,7 +147,8 @@ def _venvd_make():
                 n = json.loads(line)
             except ValueError:
                 continue
-            if int(lo) < n["id"] <= int(hi) and n["project"] in (S["froot"], alias or None):
+            if int(lo) < n["id"] <= int(hi) and n["project"] in (S["froot"], alias or None) \\
+                    and os.getpid() not in n["heard"]:  # (heard from a command it ran)
                 print(f"venvd: {n['text']}", file=sys.stderr)
 
     def client(*extra):
@@ -157,6 +158,8 @@ def _venvd_make():
                               stdout=subprocess.PIPE, text=True, errors="surrogateescape")
 
     def step():  # an idle prompt: one read of the generation file and comparisons
+        if get("VENVD_HOOKED") != f"xonsh:{os.getpid()}":  # for `venvd doctor`, a child
+            env["VENVD_HOOKED"] = f"xonsh:{os.getpid()}"
         g, pwd, ve = read(C["gen"]), get("PWD"), get("VIRTUAL_ENV")
         woke = bool(get("VENVD_OFF")) and own(C["wake"] + str(os.getpid()))
         broken = bool(S["fe"]) and not os.access(S["fe"] + "/bin/python", os.X_OK)
