@@ -32,7 +32,7 @@ def _version() -> str:
 
 
 def _hook(args: argparse.Namespace) -> int:
-    from venvd.client import commands
+    from venvd.client import commands, completions
     from venvd.shell import SHELLS, get_shell, listing
 
     if args.list:
@@ -41,7 +41,9 @@ def _hook(args: argparse.Namespace) -> int:
     if args.shell is None:
         raise UsageError(f"hook: name a shell ({', '.join(SHELLS)}) or use --list")
     if args.rc_block:
-        print(get_shell(args.shell).rc_block())
+        block = get_shell(args.shell).rc_block()
+        extra = completions.rc_lines(args.shell, os.environ)  # loads the installed ones
+        print(f"{block}\n{extra}" if extra else block)
         return 0
     return commands.hook(args)
 
@@ -49,7 +51,7 @@ def _hook(args: argparse.Namespace) -> int:
 def parser() -> argparse.ArgumentParser:
     import argparse
 
-    from venvd.client import commands, daemonctl, run
+    from venvd.client import commands, completions, daemonctl, forget, run
     from venvd.shell import SHELLS
 
     class Version(argparse.Action):
@@ -102,6 +104,8 @@ def parser() -> argparse.ArgumentParser:
     add("prune", commands.prune, "remove cached environments no project uses")
     add("doctor", commands.doctor, "check the setup and say what to fix")
     run.register(add)
+    completions.register(add)
+    forget.register(add)
     return top
 
 

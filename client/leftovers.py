@@ -1,0 +1,112 @@
+"""venvd's own data on disk (envs, state, logs, runtime files, config): each piece with what
+it is and its size, removed by ``--purge`` or listed with the command that removes it."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+from collections.abc import Collection
+from pathlib import Path
+from typing import NamedTuple
+
+from venvd.daemon.display import printable
+from venvd.daemon.paths import Paths
+
+
+class Piece(NamedTuple):
+    path: Path
+    what: str
+
+
+def pieces(paths: Paths, keep: Collection[Path]) -> list[Piece]:
+    """What venvd left on disk that exists, but *keep* (install.sh's own venv, which it
+    removes itself). The data folder is taken apart when it holds something kept."""
+    named = [
+        (paths.runtime, "the runtime folder (socket, pid, activation snippets)"),
+        (paths.state, "the state folder (trust, projects, sync history, logs)"),
+        (paths.log, "the logs"),
+        (paths.config, "the settings"),
+        (paths.cache, "the cache"),
+    ]
+    found: list[Piece] = []
+    for path, what in named:
+        if os.path.lexists(path) and not any(_within(path, p) for p, _ in found):
+            found.append(Piece(path, what))
+    kept = {Path(os.path.abspath(k)) for k in keep}
+    if any(_within(k, paths.data) for k in kept):
+        found.extend(Piece(child, _data_what(child, paths))
+                     for child in sorted(_children(paths.data)) if child not in kept)
+    elif os.path.lexists(paths.data):
+        found.append(Piece(paths.data, "the data folder (the projects' envs)"))
+    return found
+
+
+def _data_what(child: Path, paths: Paths) -> str:
+    return "the projects' envs" if child == paths.envs else "venvd data"
+
+
+def _children(folder: Path) -> list[Path]:
+    try:
+        return list(folder.iterdir())
+    except OSError:
+        return []
+
+
+def _within(path: Path, folder: Path) -> bool:
+    return path == folder or path.is_relative_to(folder)
+
+
+def size(path: Path) -> int:
+    """Bytes on disk under *path*, each file once (envs hard-link files from uv's cache and
+    from each other, as ``du`` counts them)."""
+    seen: set[tuple[int, int]] = set()
+    total = 0
+    for root, dirs, files in os.walk(path, onerror=lambda _: None):
+        for name in (*dirs, *files):
+            total += _blocks(os.path.join(root, name), seen)
+    return total + _blocks(str(path), seen)
+
+
+def _blocks(path: str, seen: set[tuple[int, int]]) -> int:
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return 0
+    if (info.st_dev, info.st_ino) in seen:
+        return 0
+    seen.add((info.st_dev, info.st_ino))
+    return info.st_blocks * 512
+
+
+def human(n: int) -> str:
+    """*n* bytes as a person reads it (decimal units, as ``venvd daemon status``)."""
+    value = float(n)
+    for unit in ("B", "kB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{value:.1f} TB"  # unreachable: GB is the last unit
+
+
+def remove(piece: Piece) -> str:
+    """Delete *piece*; a line saying so (or why not)."""
+    path = piece.path
+    try:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    except OSError as exc:
+        return f"could not remove {printable(str(path))}: {exc.strerror}"
+    return f"removed {printable(str(path))} ({piece.what})"
+
+
+def report(found: list[Piece]) -> list[str]:
+    """A line per piece: its size, the path and what it is, and the command removing it."""
+    lines = []
+    for piece in found:
+        quoted = shlex.quote(str(piece.path))
+        lines.append(f"  {human(size(piece.path)):>9}  {printable(str(piece.path))}"
+                     f"  ({piece.what}); remove with: rm -rf -- {printable(quoted)}")
+    return lines
