@@ -164,15 +164,18 @@ if [ "$uninstall" = 1 ]; then
     elif [ -e "$link" ] || [ -L "$link" ]; then
         say "left $link alone (it is not a link into $venv)"
     fi
-    listing= completions=
+    listing= completions= report=
     if [ -x "$venv/bin/venvd" ] && listing=$(shells); then
         completions=$("$venv/bin/venvd" completions --list) || completions=
+        # printed last, where a person reads it: what became of the projects and the data
         if [ "$purge" = 1 ]; then
-            "$venv/bin/venvd" forget --all --purge --keep "$venv" --keep "$created" \
-                || say "could not give every project back or remove venvd's data (see above)"
+            report=$("$venv/bin/venvd" forget --all --purge --keep "$venv" --keep "$created" 2>&1) \
+                || report="$report
+venvd: could not give every project back or remove venvd's data (see above)"
         else
-            "$venv/bin/venvd" forget --all --keep "$venv" --keep "$created" \
-                || say "could not give every project back (see above)"
+            report=$("$venv/bin/venvd" forget --all --keep "$venv" --keep "$created" 2>&1) \
+                || report="$report
+venvd: could not give every project back (see above)"
         fi
     else
         say "venvd in $venv does not run: no rc file changed, and your projects' .venv links and venvd's data are left as they were"
@@ -198,6 +201,7 @@ if [ "$uninstall" = 1 ]; then
     fi
     remove_created "$made"
     rmdir "$data_home/venvd" 2>/dev/null || true
+    [ -z "$report" ] || printf '%s\n' "$report"
     say "uninstalled (a shell still open keeps the hook until it exits)"
     exit 0
 fi

@@ -17,33 +17,28 @@ from venvd.daemon.paths import Paths
 class Piece(NamedTuple):
     path: Path
     what: str
+    #: inside *path*, what is not venvd's data (install.sh's venv, which it removes itself)
+    besides: frozenset[Path] = frozenset()
 
 
 def pieces(paths: Paths, keep: Collection[Path]) -> list[Piece]:
     """What venvd left on disk that exists, but *keep* (install.sh's own venv, which it
-    removes itself). The data folder is taken apart when it holds something kept."""
+    removes itself)."""
     named = [
-        (paths.runtime, "the runtime folder (socket, pid, activation snippets)"),
-        (paths.state, "the state folder (trust, projects, sync history, logs)"),
-        (paths.log, "the logs"),
-        (paths.config, "the settings"),
-        (paths.cache, "the cache"),
+        (paths.runtime, "runtime folder: socket, pid, activation snippets"),
+        (paths.state, "state folder: trust, projects, sync history, logs"),
+        (paths.log, "logs"),
+        (paths.config, "settings"),
+        (paths.cache, "cache"),
     ]
     found: list[Piece] = []
     for path, what in named:
-        if os.path.lexists(path) and not any(_within(path, p) for p, _ in found):
+        if os.path.lexists(path) and not any(_within(path, p.path) for p in found):
             found.append(Piece(path, what))
-    kept = {Path(os.path.abspath(k)) for k in keep}
-    if any(_within(k, paths.data) for k in kept):
-        found.extend(Piece(child, _data_what(child, paths))
-                     for child in sorted(_children(paths.data)) if child not in kept)
-    elif os.path.lexists(paths.data):
-        found.append(Piece(paths.data, "the data folder (the projects' envs)"))
+    kept = frozenset(Path(os.path.abspath(k)) for k in keep)
+    if any(child not in kept for child in _children(paths.data)):
+        found.append(Piece(paths.data, "data folder: the projects' envs", kept))
     return found
-
-
-def _data_what(child: Path, paths: Paths) -> str:
-    return "the projects' envs" if child == paths.envs else "venvd data"
 
 
 def _children(folder: Path) -> list[Path]:
@@ -57,15 +52,17 @@ def _within(path: Path, folder: Path) -> bool:
     return path == folder or path.is_relative_to(folder)
 
 
-def size(path: Path) -> int:
-    """Bytes on disk under *path*, each file once (envs hard-link files from uv's cache and
-    from each other, as ``du`` counts them)."""
+def size(piece: Piece) -> int:
+    """Bytes on disk under the piece, each file once (envs hard-link files from uv's cache
+    and from each other, as ``du`` counts them)."""
     seen: set[tuple[int, int]] = set()
-    total = 0
-    for root, dirs, files in os.walk(path, onerror=lambda _: None):
+    total = _blocks(str(piece.path), seen)
+    for root, dirs, files in os.walk(piece.path, onerror=lambda _: None):
+        dirs[:] = [d for d in dirs if Path(root, d) not in piece.besides]
         for name in (*dirs, *files):
-            total += _blocks(os.path.join(root, name), seen)
-    return total + _blocks(str(path), seen)
+            if Path(root, name) not in piece.besides:
+                total += _blocks(os.path.join(root, name), seen)
+    return total
 
 
 def _blocks(path: str, seen: set[tuple[int, int]]) -> int:
@@ -91,15 +88,17 @@ def human(n: int) -> str:
 
 def remove(piece: Piece) -> str:
     """Delete *piece*; a line saying so (or why not)."""
-    path = piece.path
+    targets = ([c for c in _children(piece.path) if c not in piece.besides] if piece.besides
+               else [piece.path])
     try:
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)
-        else:
-            path.unlink()
+        for path in targets:
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
     except OSError as exc:
         return f"could not remove {printable(str(path))}: {exc.strerror}"
-    return f"removed {printable(str(path))} ({piece.what})"
+    return f"removed {printable(str(piece.path))} ({piece.what})"
 
 
 def report(found: list[Piece]) -> list[str]:
@@ -107,6 +106,6 @@ def report(found: list[Piece]) -> list[str]:
     lines = []
     for piece in found:
         quoted = shlex.quote(str(piece.path))
-        lines.append(f"  {human(size(piece.path)):>9}  {printable(str(piece.path))}"
+        lines.append(f"  {human(size(piece)):>9}  {printable(str(piece.path))}"
                      f"  ({piece.what}); remove with: rm -rf -- {printable(quoted)}")
     return lines

@@ -1,0 +1,117 @@
+"""./install.sh --uninstall leaves nothing unexplained (issue 13, item 6): projects get their
+own ``.venv`` back, venvd's files go (``--purge``) or are each listed with their size and the
+command removing them; and a login bash in a fresh HOME has the hook."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pexpect
+import pytest
+from test_install import install
+
+from conftest import Py, Sandbox
+
+#: What may appear in HOME between install and uninstall and is not venvd's: pip's cache
+#: (install.sh's pip), ~/.rustup (pip's user agent runs `rustc --version`, and where that is
+#: a rustup proxy it writes its settings), the XDG base folders, left empty (other programs
+#: share them).
+NOT_VENVDS = re.compile(
+    r"\.cache(/pip(/.*)?)?|\.rustup(/.*)?|\.local(/share|/state)?|\.config")
+
+
+def tree(*roots: Path) -> set[str]:
+    """Every path under *roots* (symlinks as themselves, never followed)."""
+    found = set()
+    for root in roots:
+        for folder, dirs, files in os.walk(root):
+            for name in (*dirs, *files):
+                found.add(os.path.join(folder, name))
+    return found
+
+
+def new_paths(box: Sandbox, before: set[str], roots: list[Path]) -> set[str]:
+    home = str(box.home) + "/"
+    return {p for p in tree(*roots) - before
+            if not (p.startswith(home) and NOT_VENVDS.fullmatch(p[len(home):]))}
+
+
+def two_synced_projects(box: Sandbox, python: Py) -> tuple[Path, Path]:
+    """Two allowed, synced projects: a git repository (venvd adds to its info/exclude) and
+    one whose own ``.venv`` folder venvd moved aside."""
+    plain = box.project("plain", python.minor, "")
+    subprocess.run(["git", "init", "--quiet", str(plain)], check=True)
+    had = box.project("had", python.minor, "")
+    (had / ".venv").mkdir()
+    (had / ".venv" / "mine.txt").write_text("keep me\n")
+    return plain, had
+
+
+def sync_with_installed_venvd(box: Sandbox, *projects: Path) -> None:
+    venvd = str(box.home / ".local/bin/venvd")
+    for project in projects:
+        subprocess.run([venvd, "allow", str(project)], env=box.env, check=True,
+                       capture_output=True, timeout=60)
+    for project in projects:
+        assert box.wait_state(project, timeout=180)["state"] == "synced"
+
+
+@pytest.mark.parametrize("purge", [True, False], ids=["purge", "listed"])
+def test_uninstall_gives_projects_back_and_accounts_for_every_file(
+        sandbox: Sandbox, pythons: list[Py], purge: bool) -> None:
+    if not pythons:
+        pytest.skip("no Python 3.9+ interpreter found")
+    plain, had = two_synced_projects(sandbox, pythons[-1])
+    exclude = plain / ".git/info/exclude"
+    exclude_before = exclude.read_text()
+    roots = [sandbox.home, Path(sandbox.env["XDG_RUNTIME_DIR"]), sandbox.root / "projects"]
+    before = tree(*roots)
+    assert install(sandbox).returncode == 0
+    sync_with_installed_venvd(sandbox, plain, had)
+    assert (had / ".venv.before-venvd" / "mine.txt").exists()
+    assert exclude.read_text() != exclude_before  # venvd's lines are there
+
+    result = install(sandbox, "--uninstall", *(["--purge"] if purge else []))
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert not sandbox.alive()
+    assert not os.path.lexists(plain / ".venv")
+    assert (had / ".venv" / "mine.txt").read_text() == "keep me\n"  # its own, back
+    assert not (had / ".venv").is_symlink()
+    assert not os.path.lexists(had / ".venv.before-venvd")
+    assert exclude.read_text() == exclude_before
+    left = new_paths(sandbox, before, roots)
+    if purge:
+        assert left == set(), result.stdout
+        return
+    # each piece listed once, with a size and the command that removes it; running those
+    # commands leaves nothing of venvd's
+    listed = re.findall(r"^venvd:\s+[\d.]+ [kMG]?B  (\S+)  \(.*\); remove with: (rm -rf -- \S+)$",
+                        result.stdout, re.M)
+    assert listed, result.stdout
+    assert all(os.path.lexists(path) for path, _ in listed)
+    assert any(path == str(sandbox.home / ".local/share/venvd") for path, _ in listed)
+    for _, command in listed:
+        subprocess.run(command, shell=True, check=True)
+    assert new_paths(sandbox, before, roots) == set(), result.stdout
+
+
+def test_a_login_bash_in_a_fresh_home_has_the_hook(sandbox: Sandbox) -> None:
+    result = install(sandbox)
+    assert result.returncode == 0, result.stderr + result.stdout
+    env = {k: v for k, v in sandbox.env.items() if k != "PATH"}
+    env.update(PATH="/usr/bin:/bin", TERM="dumb", PS1="$ ")
+    bash = pexpect.spawn("bash", ["-l", "-i"], env=env, cwd=str(sandbox.root),
+                         encoding="utf-8", timeout=30)
+    try:
+        # the marker in two halves: the echoed command line never matches it
+        bash.sendline('echo "@@P""C:$PROMPT_COMMAND@@"')
+        bash.expect(r"@@PC:(.*)@@\r?\n")
+        assert "_venvd_hook" in bash.match.group(1), bash.before
+        bash.sendline("exit")
+        bash.expect(pexpect.EOF)
+    finally:
+        bash.close(force=True)
+    assert f"to {sandbox.home}/.profile" in result.stdout  # it says what it made
