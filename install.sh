@@ -156,8 +156,15 @@ if [ "$uninstall" = 1 ]; then
         "$venv/bin/venvd" daemon stop >/dev/null 2>&1 || true
         say "stopped the daemon"
     fi
-    # first: the hook of a shell still open finds venvd through this link, and would start
-    # the daemon again (which puts the projects' links back)
+    # The hook of a shell still open runs $venv/bin/python by its path, and would start the
+    # daemon again (which would put the projects' links back): renamed, the venv is out of
+    # its reach, and venvd runs from the new name until it is removed.
+    leaving=$venv.uninstalling
+    if [ -d "$venv" ]; then
+        rm -rf "$leaving"
+        mv "$venv" "$leaving"
+    fi
+    old_venvd() { "$leaving/bin/python" -m venvd.client "$@"; }
     if our_link; then
         rm -f "$link"
         say "removed $link"
@@ -165,15 +172,15 @@ if [ "$uninstall" = 1 ]; then
         say "left $link alone (it is not a link into $venv)"
     fi
     listing= completions= report=
-    if [ -x "$venv/bin/venvd" ] && listing=$(shells); then
-        completions=$("$venv/bin/venvd" completions --list) || completions=
+    if [ -x "$leaving/bin/python" ] && listing=$(old_venvd hook --list); then
+        completions=$(old_venvd completions --list) || completions=
         # printed last, where a person reads it: what became of the projects and the data
         if [ "$purge" = 1 ]; then
-            report=$("$venv/bin/venvd" forget --all --purge --keep "$venv" --keep "$created" 2>&1) \
+            report=$(old_venvd forget --all --purge --keep "$leaving" --keep "$created" 2>&1) \
                 || report="$report
 venvd: could not give every project back or remove venvd's data (see above)"
         else
-            report=$("$venv/bin/venvd" forget --all --keep "$venv" --keep "$created" 2>&1) \
+            report=$(old_venvd forget --all --keep "$leaving" --keep "$created" 2>&1) \
                 || report="$report
 venvd: could not give every project back (see above)"
         fi
@@ -195,8 +202,8 @@ venvd: could not give every project back (see above)"
     done
     made=$(cat "$created" 2>/dev/null) || made=
     rm -f "$created"
-    if [ -d "$venv" ]; then
-        rm -rf "$venv"
+    if [ -d "$leaving" ]; then
+        rm -rf "$leaving"
         say "removed $venv"
     fi
     remove_created "$made"
