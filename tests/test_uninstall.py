@@ -11,16 +11,16 @@ from pathlib import Path
 
 import pexpect
 import pytest
-from test_install import install
+from test_install import install, installed_shell
 
 from conftest import Py, Sandbox
 
-#: What may appear in HOME between install and uninstall and is not venvd's: pip's cache
-#: (install.sh's pip), ~/.rustup (pip's user agent runs `rustc --version`, and where that is
-#: a rustup proxy it writes its settings), the XDG base folders, left empty (other programs
-#: share them).
+#: What may appear in HOME between install and uninstall and is not venvd's: bash's history
+#: (the test's shell), pip's cache (install.sh's pip), ~/.rustup (pip's user agent runs
+#: `rustc --version`, and where that is a rustup proxy it writes its settings), the XDG base
+#: folders, left empty (other programs share them).
 NOT_VENVDS = re.compile(
-    r"\.cache(/pip(/.*)?)?|\.rustup(/.*)?|\.local(/share|/state)?|\.config")
+    r"\.bash_history|\.cache(/pip(/.*)?)?|\.rustup(/.*)?|\.local(/share|/state)?|\.config")
 
 
 def tree(*roots: Path) -> set[str]:
@@ -73,9 +73,17 @@ def test_uninstall_gives_projects_back_and_accounts_for_every_file(
     sync_with_installed_venvd(sandbox, plain, had)
     assert (had / ".venv.before-venvd" / "mine.txt").exists()
     assert exclude.read_text() != exclude_before  # venvd's lines are there
+    sh = installed_shell(sandbox, "bash", plain)  # a shell open in a project meanwhile
+    sh.prompts_until(lambda: sh.var("VIRTUAL_ENV") == f"{plain}/.venv", 60, "activation")
 
     result = install(sandbox, "--uninstall", *(["--purge"] if purge else []))
     assert result.returncode == 0, result.stderr + result.stdout
+    # its prompts go on quietly (the prompt and the echoed line, no message), and start no
+    # daemon
+    assert sh.run("cd .. && cd plain") == ""
+    assert sh.run("true") == "" and "\n" not in sh.prompt_output.strip(), sh.prompt_output
+    sh.close()
+    assert not sandbox.alive()
     assert not sandbox.alive()
     assert not os.path.lexists(plain / ".venv")
     assert (had / ".venv" / "mine.txt").read_text() == "keep me\n"  # its own, back
