@@ -285,7 +285,8 @@ pip install --upgrade pip >/dev/null 2>&1 || true
 pip wheel --no-deps --wheel-dir "$work/dist" "$work/src" >/dev/null
 set -- "$work"/dist/venvd-*.whl
 [ -f "$1" ] || die "building the venvd wheel failed"
-pip install --upgrade "$1[completions]"     # venvd and its dependencies
+# venvd and its dependencies, with shtab for the completions; without it if it cannot be had
+pip install --upgrade "$1[completions]" 2>/dev/null || pip install --upgrade "$1"
 pip install --force-reinstall --no-deps "$1"  # the same version number still replaces the files
 # the command starts as lean as the hooks' client (python -I -S), over pip's console script
 "$venv/bin/python" -I -m venvd.client.launcher "$venv/bin/venvd" \

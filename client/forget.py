@@ -8,6 +8,7 @@ The daemon is stopped first: a running one would put the links back.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,6 +17,7 @@ from venvd.client import leftovers, unmanage
 from venvd.client.commands import START_TIMEOUT, checked_paths
 from venvd.client.connection import DaemonUnavailable, request
 from venvd.client.daemonctl import _alive
+from venvd.daemon.display import printable
 from venvd.daemon.errors import UsageError, VenvdError
 from venvd.daemon.paths import Paths
 
@@ -29,18 +31,29 @@ def command(args: argparse.Namespace) -> int:
                          "'venvd deny DIR')")
     paths = checked_paths()
     _stop_daemon(paths)
+    failed = 0
     for project in unmanage.known_projects(paths):
-        for line in unmanage.give_back(Path(project), paths.envs):
-            print(f"venvd: {line}")
+        try:
+            for line in unmanage.give_back(Path(project), paths.envs):
+                print(f"venvd: {line}")
+        except OSError as exc:  # a folder gone unreadable: the others are still given back
+            failed = 1
+            print(f"venvd: could not give {printable(project)} back: {exc.strerror}",
+                  file=sys.stderr)
     found = leftovers.pieces(paths, [Path(k) for k in args.keep])
     if args.purge:
         for piece in found:
-            print(f"venvd: {leftovers.remove(piece)}")
+            problem = leftovers.remove(piece)
+            if problem is None:
+                print(f"venvd: removed {printable(str(piece.path))} ({piece.what})")
+            else:
+                failed = 1
+                print(f"venvd: {problem}", file=sys.stderr)
     elif found:
         print("venvd: kept venvd's data (./install.sh --uninstall --purge removes all of it):")
         for line in leftovers.report(found):
             print(f"venvd: {line}")
-    return 0
+    return failed
 
 
 def _stop_daemon(paths: Paths) -> None:

@@ -8,7 +8,7 @@ import shlex
 import shutil
 from collections.abc import Collection
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, Optional
 
 from venvd.daemon.display import printable
 from venvd.daemon.paths import Paths
@@ -86,19 +86,19 @@ def human(n: int) -> str:
     return f"{value:.1f} TB"  # unreachable: GB is the last unit
 
 
-def remove(piece: Piece) -> str:
-    """Delete *piece*; a line saying so (or why not)."""
+def remove(piece: Piece) -> Optional[str]:
+    """Delete *piece*; why not, if it could not be."""
     targets = ([c for c in _children(piece.path) if c not in piece.besides] if piece.besides
                else [piece.path])
-    try:
-        for path in targets:
+    for path in targets:
+        try:
             if path.is_dir() and not path.is_symlink():
                 shutil.rmtree(path)
             else:
                 path.unlink()
-    except OSError as exc:
-        return f"could not remove {printable(str(path))}: {exc.strerror}"
-    return f"removed {printable(str(piece.path))} ({piece.what})"
+        except OSError as exc:
+            return f"could not remove {printable(str(path))}: {exc.strerror}"
+    return None
 
 
 def report(found: list[Piece]) -> list[str]:

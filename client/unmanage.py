@@ -14,13 +14,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Optional
 
-from venvd.daemon import states
+from venvd.daemon import gitexclude, states
 from venvd.daemon.display import printable
 from venvd.daemon.paths import Paths
 from venvd.daemon.projects import ENV_NAME
 
-#: The comment ``gitexclude.keep_out_of_git`` writes above its patterns.
-EXCLUDE_NOTE = "# added by venvd: the project's env"
+EXCLUDE_NOTE = gitexclude.NOTE
 
 
 def known_projects(paths: Paths) -> list[str]:

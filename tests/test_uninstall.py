@@ -13,6 +13,8 @@ import pexpect
 import pytest
 from test_install import install, installed_shell
 
+from venvd.client.unmanage import EXCLUDE_NOTE, drop_exclude, give_back
+
 from conftest import Py, Sandbox
 
 #: What may appear in HOME between install and uninstall and is not venvd's: bash's history
@@ -123,3 +125,35 @@ def test_a_login_bash_in_a_fresh_home_has_the_hook(sandbox: Sandbox) -> None:
     finally:
         bash.close(force=True)
     assert f"to {sandbox.home}/.profile" in result.stdout  # it says what it made
+
+
+def test_only_what_venvd_made_is_undone(tmp_path: Path) -> None:
+    envs = tmp_path / "envs"
+    (envs / "p-1" / "state").mkdir(parents=True)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    linked = tmp_path / "linked"  # a .venv link of the user's own, into another folder
+    linked.mkdir()
+    (linked / ".venv").symlink_to(mine)
+    assert list(give_back(linked, envs)) == []
+    assert os.readlink(linked / ".venv") == str(mine)
+
+    twice = tmp_path / "twice"  # venvd moved a .venv aside twice: the newer comes back
+    (twice / ".venv.before-venvd").mkdir(parents=True)
+    (twice / ".venv.before-venvd.2").mkdir()
+    (twice / ".venv.before-venvd.2" / "newer").touch()
+    (twice / ".venv").symlink_to(envs / "p-1" / "state")
+    assert list(give_back(twice, envs)) == [
+        f"removed the .venv link in {twice}",
+        f"restored {twice}/.venv (from .venv.before-venvd.2)",
+        f"left {twice}/.venv.before-venvd (a .venv venvd moved aside)"]
+    assert (twice / ".venv" / "newer").exists()
+
+
+def test_only_venvds_lines_leave_the_exclude_file(tmp_path: Path) -> None:
+    subprocess.run(["git", "init", "--quiet", str(tmp_path)], check=True)
+    exclude = tmp_path / ".git/info/exclude"
+    exclude.write_text(f"# mine\n*.log\n{EXCLUDE_NOTE}\n/.venv\n/.venv.before-venvd\n/keep\n")
+    assert drop_exclude(tmp_path) == str(exclude)
+    assert exclude.read_text() == "# mine\n*.log\n/keep\n"
+    assert drop_exclude(tmp_path) is None  # nothing of venvd's left
