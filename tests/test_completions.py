@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+from pathlib import Path
 
 import pexpect
 import pytest
@@ -19,6 +20,9 @@ from conftest import Sandbox
 from support.shells import Shell
 
 SHELLS = ("bash", "zsh", "fish")
+COMPINIT = "autoload -Uz compinit && compinit\n"
+#: Debian's bash-completion, where installed (the tests do not need it)
+BASH_COMPLETION = Path("/usr/share/bash-completion/bash_completion")
 
 
 def press(sh: Shell, keys: str, expected: str) -> str:
@@ -32,6 +36,12 @@ def press(sh: Shell, keys: str, expected: str) -> str:
         raise AssertionError(f"{sh.kind}: typing {keys!r} did not show {expected!r}; the "
                              f"terminal showed:\n{sh.child.before!r}") from None
     return str(sh.child.after)
+
+
+def completes_status(sh: Shell) -> None:
+    """st<TAB> makes "status ": the line runs venvd status --help."""
+    press(sh, "venvd st\t--help\r", "usage: venvd status")
+    sh.run("true")
 
 
 def offered(sh: Shell, line: str) -> str:
@@ -52,7 +62,7 @@ def test_installed_completions_complete_commands_and_options(sandbox: Sandbox) -
         pytest.skip(f"{', '.join(missing)} not installed")
     assert not missing, f"{missing} required (VENVD_TEST_REQUIRE_SHELLS)"
     # a zsh user's .zshrc starts the completion system; install.sh's block comes after it
-    (sandbox.home / ".zshrc").write_text("autoload -Uz compinit && compinit\n")
+    (sandbox.home / ".zshrc").write_text(COMPINIT)
     # a login bash reads this file, which does not read ~/.bashrc: install.sh says so
     (sandbox.home / ".bash_profile").write_text("export EDITOR=vi\n")
     result = install(sandbox)
@@ -62,14 +72,24 @@ def test_installed_completions_complete_commands_and_options(sandbox: Sandbox) -
     assert (sandbox.home / ".bash_profile").read_text() == "export EDITOR=vi\n"
     for kind in SHELLS:
         sh = installed_shell(sandbox, kind, sandbox.root)
-        # st<TAB> makes "status ": the line runs venvd status --help
-        press(sh, "venvd st\t--help\r", "usage: venvd status")
-        sh.run("true")
+        completes_status(sh)
         # --js<TAB> makes "--json " (argparse would take --js, but not --js--help)
         press(sh, "venvd status --js\t--help\r", "usage: venvd status")
         sh.run("true")
         listed = offered(sh, "venvd status --")
         assert "--json" in listed and "--all" in listed, (kind, listed)
+
+    # the other orders: a compinit after venvd's block finds _venvd on fpath; a bash with
+    # bash-completion loads the file itself at the first TAB after venvd
+    zshrc = sandbox.home / ".zshrc"
+    zshrc.write_text(zshrc.read_text().replace(COMPINIT, "", 1) + COMPINIT)
+    completes_status(installed_shell(sandbox, "zsh", sandbox.root))
+    if BASH_COMPLETION.exists():
+        bashrc = sandbox.home / ".bashrc"
+        bashrc.write_text(f". {BASH_COMPLETION}\n{bashrc.read_text()}")
+        sh = installed_shell(sandbox, "bash", sandbox.root)
+        assert "_shtab_venvd" not in sh.run("complete -p venvd 2>&1")  # not read at start
+        completes_status(sh)
 
     removed = install(sandbox, "--uninstall")
     assert removed.returncode == 0, removed.stderr
