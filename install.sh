@@ -55,6 +55,8 @@ end='# <<< venvd <<<'
 # the files and folders this script created, one a line: --uninstall removes them once
 # they are empty again (an rc file it made, ~/.local/bin, ...)
 created=$data_home/venvd/install-created
+# the files it added a block to, one a line: --uninstall finds them even when venvd no longer runs
+blocks=$data_home/venvd/install-blocks
 # in every completion script venvd writes (venvd.client.completions.MARK)
 completion_mark='# venvd completions (./install.sh wrote this file; --uninstall removes it)'
 
@@ -78,10 +80,12 @@ strip_block() {
     rm -f "$tmp"
 }
 
-note_created() {
-    mkdir -p "$(dirname "$created")"
-    grep -qxF "$1" "$created" 2>/dev/null || printf '%s\n' "$1" >>"$created"
+# note LIST LINE: add LINE to the list file LIST, once
+note() {
+    mkdir -p "$(dirname "$1")"
+    grep -qxF "$2" "$1" 2>/dev/null || printf '%s\n' "$2" >>"$1"
 }
+note_created() { note "$created" "$1"; }
 
 # mkdir -p, noting each folder it makes
 make_dir() {
@@ -115,6 +119,7 @@ add_block() {
         printf '\n' >>"$file"   # the file did not end with a newline
     fi
     printf '%s\n%s\n%s\n' "$begin" "$body" "$end" >>"$file"
+    note "$blocks" "$file"
     say "$verb $file"
 }
 
@@ -171,23 +176,23 @@ if [ "$uninstall" = 1 ]; then
     elif [ -e "$link" ] || [ -L "$link" ]; then
         say "left $link alone (it is not a link into $venv)"
     fi
-    listing= completions= report=
+    listing='' completions='' report=''
     if [ -x "$leaving/bin/python" ] && listing=$(old_venvd hook --list); then
         completions=$(old_venvd completions --list) || completions=
         # printed last, where a person reads it: what became of the projects and the data
         if [ "$purge" = 1 ]; then
-            report=$(old_venvd forget --all --purge --keep "$leaving" --keep "$created" 2>&1) \
-                || report="$report
+            report=$(old_venvd forget --all --purge --keep "$leaving" --keep "$created" \
+                --keep "$blocks" 2>&1) || report="$report
 venvd: could not give every project back or remove venvd's data (see above)"
         else
-            report=$(old_venvd forget --all --keep "$leaving" --keep "$created" 2>&1) \
-                || report="$report
+            report=$(old_venvd forget --all --keep "$leaving" --keep "$created" \
+                --keep "$blocks" 2>&1) || report="$report
 venvd: could not give every project back (see above)"
         fi
     else
-        say "venvd in $venv does not run: no rc file changed, and your projects' .venv links and venvd's data are left as they were"
+        say "venvd in $venv does not run: your projects' .venv links and venvd's data are left as they were"
     fi
-    { printf '%s\n' "$listing" | cut -f 2; printf '%s\n' "$login_files"; } \
+    { printf '%s\n' "$listing" | cut -f 2; printf '%s\n' "$login_files"; cat "$blocks" 2>/dev/null; } \
         | while IFS= read -r file; do
             if [ -n "$file" ] && [ -f "$file" ] && grep -qxF "$begin" "$file"; then
                 strip_block "$file"
@@ -201,7 +206,7 @@ venvd: could not give every project back (see above)"
         fi
     done
     made=$(cat "$created" 2>/dev/null) || made=
-    rm -f "$created"
+    rm -f "$created" "$blocks"
     if [ -d "$leaving" ]; then
         rm -rf "$leaving"
         say "removed $venv"

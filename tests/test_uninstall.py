@@ -157,3 +157,16 @@ def test_only_venvds_lines_leave_the_exclude_file(tmp_path: Path) -> None:
     assert drop_exclude(tmp_path) == str(exclude)
     assert exclude.read_text() == "# mine\n*.log\n/keep\n"
     assert drop_exclude(tmp_path) is None  # nothing of venvd's left
+
+
+def test_uninstall_when_venvd_no_longer_runs(sandbox: Sandbox) -> None:
+    """An install whose Python is gone (upgraded away): the rc blocks, completions and
+    created files still go, from install.sh's own lists, and it says what it could not do."""
+    before = tree(sandbox.home)
+    assert install(sandbox).returncode == 0
+    for python in (sandbox.home / ".local/share/venvd/venv/bin").glob("python*"):
+        python.unlink()
+    result = install(sandbox, "--uninstall")
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert "does not run: your projects' .venv links and venvd's data are left" in result.stdout
+    assert new_paths(sandbox, before, [sandbox.home]) == set(), result.stdout
