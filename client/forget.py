@@ -27,8 +27,8 @@ if TYPE_CHECKING:
 
 def command(args: argparse.Namespace) -> int:
     if not args.all:
-        raise UsageError("forget: only --all is supported (to stop managing one project: "
-                         "'venvd deny DIR')")
+        raise UsageError("forget: name --all (every project: what ./install.sh --uninstall "
+                         "runs); to stop syncing one project: venvd deny DIR")
     paths = checked_paths()
     _stop_daemon(paths)
     failed = 0
@@ -40,7 +40,8 @@ def command(args: argparse.Namespace) -> int:
             failed = 1
             print(f"venvd: could not give {printable(project)} back: {exc.strerror}",
                   file=sys.stderr)
-    found = leftovers.pieces(paths, [Path(k) for k in args.keep])
+    # never the venv this command runs from (install.sh's, inside the data folder)
+    found = leftovers.pieces(paths, [*(Path(k) for k in args.keep), Path(sys.prefix)])
     if args.purge:
         for piece in found:
             problem = leftovers.remove(piece)
