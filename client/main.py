@@ -32,7 +32,7 @@ def _version() -> str:
 
 
 def _hook(args: argparse.Namespace) -> int:
-    from venvd.client import commands, completions
+    from venvd.client import commands
     from venvd.shell import SHELLS, get_shell, listing
 
     if args.list:
@@ -41,6 +41,8 @@ def _hook(args: argparse.Namespace) -> int:
     if args.shell is None:
         raise UsageError(f"hook: name a shell ({', '.join(SHELLS)}) or use --list")
     if args.rc_block:
+        from venvd.client import completions  # not at every shell start (`venvd hook`)
+
         block = get_shell(args.shell).rc_block()
         extra = completions.rc_lines(args.shell, os.environ)  # loads the installed ones
         print(f"{block}\n{extra}" if extra else block)
