@@ -20,6 +20,7 @@ from venvd.client.connection import (
     stream,
     wait_for_daemon,
 )
+from venvd.client.statustext import describe_sync, print_status, print_table
 from venvd.daemon.display import printable
 from venvd.daemon.errors import VenvdError
 from venvd.daemon.ownership import RuntimeRefused, runtime_problem
@@ -115,13 +116,15 @@ def export(args: argparse.Namespace) -> int:
 
 
 def allow(args: argparse.Namespace) -> int:
-    reply = ask({"op": "allow", "dir": directory(args), "force": bool(args.force)})
+    reply = ask({"op": "allow", "dir": directory(args), "force": bool(args.force),
+                 "pid": os.getppid()})
     owner = _owner(reply["project"])
     if owner is not None and owner != os.getuid():
         print(f"venvd: warning: {printable(reply['project'])} belongs to uid {owner}: its owner "
               "can run code as you (in its build scripts and its environment)", file=sys.stderr)
-    print(f"venvd: allowed {printable(reply['project'])}; its environment is synced in the"
-          " background")
+    from venvd.client.quick import allowed_text
+
+    print(f"venvd: {allowed_text(reply)}")
     return 0
 
 
@@ -133,7 +136,7 @@ def _owner(path: str) -> Optional[int]:
 
 
 def deny(args: argparse.Namespace) -> int:
-    reply = ask({"op": "deny", "dir": directory(args)})
+    reply = ask({"op": "deny", "dir": directory(args), "pid": os.getppid()})
     print(f"venvd: denied {printable(reply['project'])}; it will not be activated or synced")
     return 0
 
@@ -150,45 +153,8 @@ def status(args: argparse.Namespace) -> int:
     return 0
 
 
-def print_status(p: dict[str, Any]) -> None:
-    python = p["python"]
-    rows = [
-        ("project", p["project"]),
-        ("trusted", "yes" if p["trusted"] else "no (run 'venvd allow')"),
-        ("python", f"{python['wanted']} (from {python['source']})"
-                   + (f" -> {python['actual']} {python['version']}" if python["actual"] else "")),
-        ("env", p["env"]),
-        ("lockfile", f"{p['lockfile']} ({p['engine']})" if p["lockfile"] else "-"),
-        ("state", p["state"]),
-        ("last sync", describe_sync(p["last_sync"])),
-    ]
-    if p.get("problem"):
-        rows.append(("problem", p["problem"]))
-    rows += [("note", note) for note in p.get("notes") or ()]
-    for key, value in rows:  # paths, .python-version and tool output: escaped
-        print(f"{key:<10} {printable(str(value))}")
-
-
-def describe_sync(s: dict[str, Any] | None) -> str:
-    if s is None:
-        return "never"
-    text = f"{s['result']} at {s['started']}, {s['seconds']} s"
-    if s["result"] == "ok":
-        return text + f", +{s['added']} -{s['removed']} ~{s['changed']}"
-    return text + f": {s['error']}"
-
-
-def print_table(found: list[dict[str, Any]]) -> None:
-    print(f"{'STATE':<10} {'PYTHON':<10} {'LAST SYNC':<22} PROJECT")
-    for p in found:
-        last = p["last_sync"]
-        when = f"{last['result']} {last['started']}" if last else "never"
-        print(printable(f"{p['state']:<10} {p['python']['version'] or '-':<10} {when:<22} "
-                        f"{p['project']}"))
-
-
 def sync(args: argparse.Namespace) -> int:
-    message = {"op": "sync", "dir": directory(args), "wait": args.wait}
+    message = {"op": "sync", "dir": directory(args), "wait": args.wait, "pid": os.getppid()}
     if not args.wait:
         reply = ask(message)
         print(f"venvd: sync of {printable(reply['project'])} started; see 'venvd status'")
@@ -252,10 +218,17 @@ def logs(args: argparse.Namespace) -> int:
 
 
 def prune(args: argparse.Namespace) -> int:
-    removed: list[str] = ask({"op": "prune"})["removed"]
+    reply = ask({"op": "prune"})
+    removed: list[str] = reply["removed"]
+    forgotten: list[str] = reply.get("forgotten") or []
     for path in removed:
         print(f"removed {printable(path)}")
-    print(f"venvd: pruned {len(removed)} cached environment(s)")
+    for path in forgotten:
+        print(f"forgot {printable(path)} (its folder is gone)")
+    print(f"venvd: pruned {len(removed)} cached environment(s); forgot {len(forgotten)} "
+          "project(s)")
+    for path in reply.get("kernels") or ():
+        print(f"removed Jupyter kernel {printable(path)}")
     return 0
 
 

@@ -1,18 +1,27 @@
-"""``venvd daemon start|stop|restart|status|run``: the daemon's life, from the command line."""
+"""``venvd daemon start|stop|restart|status|run|install-service``: the daemon's life, from
+the command line."""
 
 from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 
 from venvd.client.commands import START_TIMEOUT, checked_paths, ensure_daemon
 from venvd.client.connection import DaemonUnavailable, request
+from venvd.daemon.errors import UsageError
 from venvd.daemon.paths import Paths
 
 
 def daemon(args: argparse.Namespace) -> int:
     action: str = args.action
+    if action == "install-service":
+        from venvd.client.service import install_service
+
+        return install_service(args.uninstall)
+    if args.uninstall:
+        raise UsageError("--uninstall goes with 'venvd daemon install-service'")
     return DAEMON_ACTIONS[action](checked_paths())
 
 
@@ -28,17 +37,22 @@ def daemon_start(paths: Paths) -> int:
 
 
 def daemon_stop(paths: Paths) -> int:
+    print("venvd: daemon stopped" if stop(paths) else "venvd: the daemon is not running")
+    return 0
+
+
+def stop(paths: Paths) -> bool:
+    """Stop the daemon and wait until it has ended (and let go of its lock); False when
+    none was running."""
     try:
         pid = request(str(paths.socket), {"op": "ping"}, 2.0).get("pid")
         request(str(paths.socket), {"op": "stop"}, 5.0)
     except DaemonUnavailable:
-        print("venvd: the daemon is not running")
-        return 0
+        return False
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline and isinstance(pid, int) and _alive(pid):
         time.sleep(0.05)
-    print("venvd: daemon stopped")
-    return 0
+    return True
 
 
 def daemon_restart(paths: Paths) -> int:
@@ -61,9 +75,18 @@ def daemon_status(paths: Paths) -> int:
 
 
 def daemon_run(paths: Paths) -> int:
-    from venvd.daemon.__main__ import main as daemon_main
+    """The daemon in the foreground (what a service manager runs). One that already answers
+    (started on demand) is left to serve: this one exits 0, so that a service manager
+    restarting on failure does not try again and again."""
+    try:
+        pid = request(str(paths.socket), {"op": "ping"}, 2.0).get("pid")
+    except DaemonUnavailable:
+        from venvd.daemon.__main__ import main as daemon_main
 
-    return daemon_main(["venvd", "run"])
+        return daemon_main(["venvd", "run"])
+    print(f"venvd: a daemon is already running (pid {pid}); this one is not needed",
+          file=sys.stderr)
+    return 0
 
 
 DAEMON_ACTIONS = {

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Callable
 
 from venvd.client.connection import DaemonUnavailable, request
+from venvd.client.shellcheck import check_login_bash, check_this_shell
 from venvd.daemon import pythons
 from venvd.daemon.display import printable
 from venvd.daemon.paths import Paths
@@ -54,7 +55,8 @@ def check_interpreters(paths: Paths) -> tuple[bool, str]:
                              os.environ.get("PATH", ""))
     if not found:
         return False, "interpreters: none found (install one with pyenv or 'uv python install')"
-    versions = ", ".join(sorted({i.version_str for i in found}))
+    by_version = {i.version: i.version_str for i in found}  # 3.6 before 3.10
+    versions = ", ".join(by_version[v] for v in sorted(by_version))
     return True, f"interpreters: {len(found)} found ({versions})"
 
 
@@ -69,8 +71,8 @@ def check_inotify(paths: Paths) -> tuple[bool, str]:
     return True, f"inotify: max_user_watches {watches}"
 
 
-CHECKS: tuple[Check, ...] = (check_daemon, check_socket, check_hooks, check_interpreters,
-                             check_inotify)
+CHECKS: tuple[Check, ...] = (check_daemon, check_socket, check_hooks, check_this_shell,
+                             check_login_bash, check_interpreters, check_inotify)
 
 
 def run_checks(paths: Paths) -> int:

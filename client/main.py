@@ -100,7 +100,10 @@ def parser() -> argparse.ArgumentParser:
     sync.add_argument("dir", nargs="?", default=".")
     sync.add_argument("--wait", action="store_true", help="stream progress; fail if it fails")
     daemon = add("daemon", daemonctl.daemon, "start, stop or inspect the background daemon")
-    daemon.add_argument("action", choices=("start", "stop", "restart", "status", "run"))
+    daemon.add_argument("action", choices=("start", "stop", "restart", "status", "run",
+                                           "install-service"))
+    daemon.add_argument("--uninstall", action="store_true",
+                        help="with install-service: disable and remove the service")
     add("activate", commands.activate,
         "undo 'deactivate': this shell's project env is back at the next prompt")
     add("prune", commands.prune, "remove cached environments no project uses")

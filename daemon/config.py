@@ -29,6 +29,7 @@ class UserConfig:
     debounce_seconds: float = 0.03
     keep_states: int = 3
     max_watched: int = 32
+    jupyter: bool = False  # a Jupyter kernel per project (see kernels)
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ class ProjectConfig:
     extras: tuple[str, ...] = ()
     groups: tuple[str, ...] = ()
     source: Optional[str] = None
+    jupyter: Optional[bool] = None  # None: as the user config says
     raw: dict[str, Any] = field(default_factory=dict)
 
 
@@ -72,6 +74,7 @@ def load_user_config(path: Path) -> UserConfig:
     debounce = data.get("debounce_seconds", 0.03)
     keep = data.get("keep_states", 3)
     watched = data.get("max_watched", 32)
+    jupyter = data.get("jupyter", False)
     if not isinstance(roots, list) or not all(isinstance(r, str) for r in roots):
         raise ConfigError(f"{path}: trusted_roots must be a list of paths")
     if not isinstance(parallel, int) or parallel < 1:
@@ -82,8 +85,10 @@ def load_user_config(path: Path) -> UserConfig:
         raise ConfigError(f"{path}: keep_states must be a whole number of at least 1")
     if not isinstance(watched, int) or watched < 1:
         raise ConfigError(f"{path}: max_watched must be a whole number of at least 1")
+    if not isinstance(jupyter, bool):
+        raise ConfigError(f"{path}: jupyter must be true or false")
     return UserConfig(tuple(os.path.expanduser(r) for r in roots), parallel, float(debounce),
-                      keep, watched)
+                      keep, watched, jupyter)
 
 
 def load_project_config(project: Path) -> ProjectConfig:
@@ -103,12 +108,16 @@ def _project_config(data: Any, source: Optional[str]) -> ProjectConfig:
     python = data.get("python")
     if python is not None and not isinstance(python, str):
         raise ConfigError(f"{source}: python must be a string such as \"3.12\"")
+    jupyter = data.get("jupyter")
+    if jupyter is not None and not isinstance(jupyter, bool):
+        raise ConfigError(f"{source}: jupyter must be true or false")
     return ProjectConfig(
         python=python,
         requirements=_strings(data, "requirements", source),
         extras=_strings(data, "extras", source),
         groups=_strings(data, "groups", source),
         source=source,
+        jupyter=jupyter,
         raw=data,
     )
 

@@ -29,3 +29,9 @@ def printable(text: str, keep: str = "") -> str:
     nothing more.
     """
     return _UNSAFE.sub(lambda m: m.group() if m.group() in keep else _escape(m.group()), text)
+
+
+def counts(added: object, removed: object, changed: object) -> str:
+    """A sync's package changes, with the glyphs every venvd message uses (plain ASCII, as
+    the drift lines: ``+`` added, ``-`` removed, ``~`` changed)."""
+    return f"+{added} -{removed} ~{changed}"

@@ -9,13 +9,15 @@ from __future__ import annotations
 import os
 import queue
 import shutil
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from venvd.daemon import plans, projects, states, trust
+from venvd.daemon import describe, plans, projects, states, trust
 from venvd.daemon.errors import VenvdError
 from venvd.daemon.outcomes import name
 from venvd.daemon.protocol import TABLE, Message
+from venvd.daemon.shells import plan_key, untrusted_key
 from venvd.daemon.status import record_json
 
 #: How often a ``sync --wait`` request looks whether the daemon is stopping.
@@ -50,6 +52,7 @@ def allow(d: Daemon, request: Message, emit: Emit) -> Message:
         raise VenvdError(f"{project} belongs to {_user(found[2])}, not you: allowing it lets "
                          "its owner run code as you; 'venvd allow --force' if you mean it")
     d.store.set_trust(project, True, trust.config_digest(project), found)
+    d.store.touch_project(project)  # tracked (in `status --all`), even if it cannot sync
     d.trust.forget(project)
     d.syncer.state.clear(project)
     d.view.forget(project)  # its snippet may say "stay inactive"
@@ -60,7 +63,10 @@ def allow(d: Daemon, request: Message, emit: Emit) -> Message:
         d.view.bump()  # an env to activate now, or a reason why none comes (said at a prompt)
     # else nothing changes for the shells until the env is there: the sync's outcome bumps
     # (a prompt in the project meanwhile would only start a client to stay inactive)
-    return {"ok": True, "project": project}
+    problem = describe.plan_problem(project)
+    if problem is not None:  # said by `venvd allow` itself: not again at its shell's prompt
+        d.shells.heard(request.get("pid"), plan_key(project, problem))
+    return {"ok": True, "project": project, "problem": problem}
 
 
 def deny(d: Daemon, request: Message, emit: Emit) -> Message:
@@ -72,8 +78,10 @@ def deny(d: Daemon, request: Message, emit: Emit) -> Message:
     d.store.set_trust(project, False, digest)
     d.trust.forget(project)
     d.syncer.cancel(project)  # its build scripts stop now, not when the sync is done
+    d.syncer.kernels.forget(project)
     d.watcher.unwatch(project)
     d.view.keep_ready(project, None, replace=True)
+    d.shells.heard(request.get("pid"), untrusted_key(project))  # `venvd deny` said so
     d.view.bump()
     return {"ok": True, "project": project}
 
@@ -84,13 +92,18 @@ def sync_op(d: Daemon, request: Message, emit: Emit) -> Message:
         raise VenvdError(f"{project} is not allowed; run 'venvd allow' first")
     syncer = d.syncer
     syncer.state.clear(project)
-    syncer.state.ask(project)
     if not request.get("wait"):
+        syncer.state.ask(project)
         syncer.queue.request(project)
         return {"ok": True, "project": project, "state": syncer.queue.state(project)}
     _announce(project, emit)
+    since = time.monotonic()
     with syncer.queue.listen(project) as inbox:
-        syncer.queue.request(project)
+        # a sync already queued or running (the one `venvd allow` started) is the one
+        # this request waits for and reports: one more after it would find nothing to do
+        if syncer.queue.state(project) is None:
+            syncer.state.ask(project)
+            syncer.queue.request(project)
         while True:
             try:
                 line = inbox.get(timeout=STOP_CHECK)
@@ -104,6 +117,8 @@ def sync_op(d: Daemon, request: Message, emit: Emit) -> Message:
                 emit({"ok": True, "progress": line})
             elif syncer.queue.state(project) is None:
                 break
+    # the client says how it went: the shell it runs in does not hear it again as news
+    d.shells.heard_news(request.get("pid"), project, since)
     last = d.store.syncs(project, 1)
     record = last[0] if last else None
     waiting = syncer.state.waiting(project)
@@ -153,7 +168,13 @@ def prune(d: Daemon, request: Message, emit: Emit) -> Message:
     """Remove lock states no project uses: those of projects that are gone or denied,
     and each project's states beyond ``keep_states``."""
     with d.syncer.queue.hold() as busy:  # no sync starts meanwhile
-        return {"ok": True, "removed": _prune(d, busy)}
+        removed = _prune(d, busy)
+        kernels = d.syncer.kernels.sweep()
+    # a project whose folder is gone (renamed, deleted) is forgotten with its states
+    gone = [p for p in d.store.projects() if p not in busy and not os.path.isdir(p)]
+    for project in gone:
+        d.store.forget(project)
+    return {"ok": True, "removed": removed, "kernels": kernels, "forgotten": gone}
 
 
 def _prune(d: Daemon, busy: dict[str, str]) -> list[str]:

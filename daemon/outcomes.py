@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from venvd.daemon import gitexclude, plans, projects, states, sync
+from venvd.daemon.display import counts
 from venvd.daemon.errors import VenvdError
 from venvd.daemon.queue import SyncQueue
-from venvd.daemon.shells import ShellRegistry
+from venvd.daemon.shells import ShellRegistry, plan_key
 from venvd.daemon.store import Store, SyncRecord
 from venvd.daemon.syncstate import SyncState
 from venvd.daemon.view import View
@@ -37,11 +38,12 @@ class Outcomes:
         """Record the env *plan* made (the fingerprint of the files as the sync read them),
         and activate it, unless the project is no longer allowed."""
         self.state.clear(project)
+        before = (self.store.project(project) or {}).get("env_target")
+        target = str(os.readlink(projects.env_path(project)))
         self.store.record_env(
             project, fingerprint=plan.fingerprint, engine=plan.engine.name,
             lockfile=plan.lockfile, python=plan.interpreter.path,
-            python_version=plan.interpreter.version_str,
-            env_target=str(os.readlink(projects.env_path(project))),
+            python_version=plan.interpreter.version_str, env_target=target,
         )
         self.store.add_sync(SyncRecord(
             project, plan.engine.name, started, outcome.seconds, "ok", outcome.added,
@@ -57,10 +59,7 @@ class Outcomes:
             self.shells.tell_project(project, f"{name(project)}: "
                                               f"{states.aside_note(outcome.moved_aside)}")
         if not outcome.adopted:  # the tool that synced it has said so already
-            note = "switched" if outcome.switched_only else "synced"
-            self.shells.tell_project(
-                project, f"{note} {name(project)} in {outcome.seconds:.1f} s "
-                         f"(+{outcome.added} \u2212{outcome.removed} ~{outcome.changed})")
+            self.shells.tell_project(project, done_news(project, outcome, before == target))
         self.view.bump(ask=False)  # the snippet and the news file say it all
         # after the shells heard: neither changes what they activate (the sync is not over
         # until these are done: `venvd status` says "syncing" until then)
@@ -78,6 +77,20 @@ class Outcomes:
         if now is None or now.fingerprint != plan.fingerprint:
             self.queue.request(project)
 
+    def back_in_step(self, project: str, plan: plans.Plan) -> None:
+        """*plan* is in place and needs no sync: if a sync of other files failed last (a
+        broken requirement, reverted), recorded as a sync with nothing to do, and told, so
+        that the failure is not the last word (in the shells, and in ``venvd status``)."""
+        failed = self.state.failed(project)
+        if failed is None or failed == plan.fingerprint:
+            return
+        self.state.clear(project)
+        said = f"{name(project)} is back in step with {plan.lockfile} (nothing to install)"
+        self.store.add_sync(SyncRecord(project, plan.engine.name, time.time(), 0.0, "ok",
+                                       output=f"venvd: {said}"))
+        self.shells.tell_project(project, said)
+        self.view.bump(ask=False)
+
     def lock_is_stale(self, project: str, plan: plans.Plan) -> None:
         """The manifest is newer than its lockfile: not a failure (the user edits, then
         locks); the last good env stays, and the lockfile's next change syncs."""
@@ -90,10 +103,12 @@ class Outcomes:
                plan: Optional[plans.Plan]) -> None:
         # the fingerprint of what was tried: files that changed since (uv writes uv.lock
         # after pyproject.toml) are a new state, to be tried in turn
-        self.state.set_failed(project, plan.fingerprint if plan is not None else "")
+        self.state.set_failed(project, plan.fingerprint if plan is not None else failed_plan(error))
         self.record(project, started, "failed", error, output)
-        self.shells.tell_project(project, f"sync failed for {name(project)}: {error} — "
-                                          "venvd logs")
+        # no plan: the error is why the env cannot be made, which a visit tells once
+        self.shells.tell_project(project, f"sync failed for {name(project)}: {error} "
+                                          "(see 'venvd logs')",
+                                 plan_key(project, error) if plan is None else None)
         self.view.bump(ask=False)
 
     def cancelled(self, project: str, started: float, output: str = "") -> None:
@@ -112,3 +127,24 @@ class Outcomes:
 
 def name(project: str) -> str:
     return os.path.basename(project) or project
+
+
+def done_news(project: str, outcome: sync.Outcome, same_state: bool = False) -> str:
+    """The line the shells get about a finished sync: built, switched to a lock state built
+    before, or (*same_state*) found in place, with the package changes it made."""
+    changes = counts(outcome.added, outcome.removed, outcome.changed)
+    if outcome.switched_only and same_state:
+        return f"{name(project)} is up to date with {outcome_lockfile(outcome)} (nothing to do)"
+    if outcome.switched_only:
+        return f"switched {name(project)} to a lock state built before ({changes})"
+    return f"synced {name(project)} in {outcome.seconds:.1f} s ({changes})"
+
+
+def outcome_lockfile(outcome: sync.Outcome) -> str:
+    return outcome.plan.lockfile if outcome.plan is not None else "its lockfile"
+
+
+def failed_plan(error: object) -> str:
+    """What ``SyncState.failed`` holds for a sync that failed before it had a plan: no
+    fingerprint, but why (the same files, unchanged, fail the same way)."""
+    return f"plan: {error}"

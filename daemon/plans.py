@@ -215,7 +215,8 @@ def fingerprint(project: Path, engine: str, interpreter: pythons.Interpreter,
                 inputs: tuple[str, ...], config: ProjectConfig) -> str:
     digest = hashlib.sha256()
     parts = [engine, os.path.realpath(interpreter.path), interpreter.version_str,
-             repr(sorted(config.raw.items()))]
+             # ``jupyter`` changes no package: turning it on is no new lock state
+             repr(sorted((k, v) for k, v in config.raw.items() if k != "jupyter"))]
     for part in parts:
         digest.update(part.encode("utf-8", "surrogateescape") + b"\0")
     for name in inputs:

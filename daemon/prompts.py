@@ -9,7 +9,7 @@ from typing import Any, Callable, Optional
 from venvd.daemon import projects
 from venvd.daemon.keeper import Keeper
 from venvd.daemon.protocol import Message
-from venvd.daemon.shells import ShellInfo, ShellRegistry
+from venvd.daemon.shells import ShellInfo, ShellRegistry, untrusted_key
 from venvd.daemon.view import View
 from venvd.daemon.watch import Watcher
 
@@ -43,7 +43,7 @@ class Prompts:
                 if self.watcher.is_watched(project):
                     self.view.keep_ready(project, reply["exports"], alias=alias)
             else:
-                self.shells.tell_once(shell, "untrusted:" + project,
+                self.shells.tell_once(shell, untrusted_key(project),
                                       f"{project} is not allowed; run 'venvd allow' to trust it")
                 self.view.keep_ready(project, None, alias=alias)
         reply["messages"] = self.shells.take(shell)

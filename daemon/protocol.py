@@ -33,14 +33,16 @@ TABLE = (
     Op("ping", {}, ("pid",)),
     Op("export", {**_DIR, "pid": (int,), "seen": (str,)}, ("project", "exports", "messages")),
     Op("status", {**_DIR, "all": (bool,)}, ("projects",)),
-    Op("allow", {**_DIR, "force": (bool,)}, ("project",)),
-    Op("deny", _DIR, ("project",)),
-    Op("sync", {**_DIR, "wait": (bool,)}, ("project", "state", "last_sync"), streams=True),
+    # pid: the shell the command runs in (its prompt does not repeat what the command said)
+    Op("allow", {**_DIR, "force": (bool,), "pid": (int,)}, ("project", "problem")),
+    Op("deny", {**_DIR, "pid": (int,)}, ("project",)),
+    Op("sync", {**_DIR, "wait": (bool,), "pid": (int,)}, ("project", "state", "last_sync"),
+       streams=True),
     Op("logs", {**_DIR, "limit": (int, type(None))}, ("project", "syncs", "problems")),
     Op("daemon-status", {}, ("pid", "uptime", "rss", "threads", "cpu_seconds", "socket",
                              "projects", "shells", "queue", "visits_pending", "watch")),
     Op("stop", {}, ()),
-    Op("prune", {}, ("removed",)),
+    Op("prune", {}, ("removed", "kernels", "forgotten")),
 )
 BY_NAME = {op.name: op for op in TABLE}
 OPS = tuple(BY_NAME)

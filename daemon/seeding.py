@@ -78,7 +78,7 @@ def install_seeds(job: Job) -> bool:
     except CommandFailed:
         job.output.append("venvd: could not install pip into the env; it has none")
         return False
-    _mark_seeded(job.env)
+    mark_seeded(job.env)
     return True
 
 
@@ -95,12 +95,12 @@ def seed(job: Job, envs: Optional[Path] = None) -> bool:
             job.output.append(f"venvd: could not link pip from {reference} ({exc}); "
                               "installing it")
         else:
-            _mark_seeded(job.env)
+            mark_seeded(job.env)
             return True
     return install_seeds(job)
 
 
-def _mark_seeded(env: Path) -> None:
+def mark_seeded(env: Path) -> None:
     """``seed = true`` in pyvenv.cfg: ``uv sync`` and ``uv pip sync`` then keep pip."""
     if "seed" not in pyvenv_cfg(env):
         with (env / "pyvenv.cfg").open("a", encoding="utf-8") as f:
@@ -117,10 +117,8 @@ def seed_folder(job: Job, envs: Path) -> Optional[Path]:
     env is seeded on its own, as before)."""
     if seed_wheels(job.env) is None:
         return None  # pip from the index: tried once, in the env itself
-    real = os.path.realpath(job.python)
-    version = pyvenv_cfg(job.env).get("version_info", "")
-    key = hashlib.sha256(f"{real}\0{version}".encode()).hexdigest()[:16]
-    folder = envs.parent / "seeds" / key
+    folder = seed_path(job.python, pyvenv_cfg(job.env).get("version_info", ""), envs)
+    key = folder.name
     if has_pip(folder):
         return folder
     with _seeding:  # one sync makes it; the others wait the tenth of a second
@@ -144,11 +142,17 @@ def seed_folder(job: Job, envs: Path) -> Optional[Path]:
     return folder if has_pip(folder) else None
 
 
-def link_seeds(reference: Path, env: Path) -> None:
+def seed_path(python: str, version: str, envs: Path) -> Path:
+    key = hashlib.sha256(f"{os.path.realpath(python)}\0{version}".encode()).hexdigest()[:16]
+    return envs.parent / "seeds" / key
+
+
+def link_seeds(reference: Path, env: Path, named: Optional[Path] = None) -> None:
     """Hard-link the seeds installed in *reference* into *env* (as uv links from its cache),
-    each file listed in its ``RECORD``; the scripts in ``bin`` are written anew with *env*'s
-    interpreter in their ``#!`` line. Each ``.dist-info`` comes last: a package is seen as
-    installed only once all of its files are there. Plain strings: a thousand files."""
+    each file listed in its ``RECORD``; the scripts in ``bin`` are written anew with the
+    interpreter of *named* (default: *env*) in their ``#!`` line. Each ``.dist-info`` comes
+    last: a package is seen as installed only once all of its files are there. Plain strings:
+    a thousand files."""
     ref_sites = site_dirs(reference)
     if len(ref_sites) != 1 or [s.relative_to(env) for s in site_dirs(env)] != [
             ref_sites[0].relative_to(reference)]:
@@ -157,6 +161,8 @@ def link_seeds(reference: Path, env: Path) -> None:
     site = str(env / ref_sites[0].relative_to(reference))
     made: set[str] = set()
     for info in sorted(glob.glob(os.path.join(glob.escape(ref_site), "*.dist-info"))):
+        if installed(site, os.path.basename(info)):
+            continue  # the lock's own (setuptools): as the engine installed it
         later = []
         with open(os.path.join(info, "RECORD"), encoding="utf-8", newline="") as record:
             for row in csv.reader(record):
@@ -165,13 +171,20 @@ def link_seeds(reference: Path, env: Path) -> None:
                     continue
                 if name.startswith(".."):  # a script, in bin
                     source = Path(os.path.normpath(os.path.join(ref_site, name)))
-                    _rewrite_script(source, env / source.relative_to(reference), reference, env)
+                    _rewrite_script(source, env / source.relative_to(reference), reference,
+                                    named or env)
                 elif name.startswith(os.path.basename(info) + "/"):
                     later.append(name)
                 else:
                     _link(ref_site, site, name, made)
         for name in later:
             _link(ref_site, site, name, made)
+
+
+def installed(site: str, dist_info: str) -> bool:
+    """Whether the project of the folder name *dist_info* is installed in *site*."""
+    project = dist_info.split("-")[0]
+    return bool(glob.glob(os.path.join(glob.escape(site), f"{glob.escape(project)}-*.dist-info")))
 
 
 def site_dirs(env: Path) -> list[Path]:

@@ -111,6 +111,7 @@ class Daemon:
         synced when behind, by the keeper."""
         again, dropped = catch_up.projects(self.paths.ready, self.store,
                                            self.config.max_watched)
+        self.syncer.kernels.sweep()  # the config may have changed while no daemon ran
         for project in dropped:
             self.view.forget(project)
         for project in again:

@@ -10,8 +10,7 @@ from typing import Any, Callable, Optional
 
 import psutil
 
-from venvd.daemon import drift, plans, projects, states
-from venvd.daemon.errors import VenvdError
+from venvd.daemon import describe, drift, kernels, plans, projects, pythons, states
 from venvd.daemon.protocol import Message
 from venvd.daemon.store import SyncRecord
 from venvd.daemon.syncing import Syncer
@@ -32,18 +31,8 @@ class StatusBuilder:
         last = self.store.syncs(project, 1)
         env = projects.env_path(project)
         usable = projects.env_is_usable(env)
-        wanted: Optional[str] = None
-        source: Optional[str] = None
-        error: Optional[str] = None
-        engine = record.get("engine")
-        lockfile = record.get("lockfile")
-        plan: Optional[plans.Plan] = None
-        try:
-            plan = plans.cached_plan(Path(project))
-            wanted, source = plan.request.spec, plan.request.source
-            engine, lockfile = plan.engine.name, plan.lockfile
-        except VenvdError as exc:
-            error = str(exc)
+        found = describe.parts(Path(project))
+        plan, error = found.plan, found.problem
         drifted = drift.drift(Path(env).resolve()) if usable and trusted else []
         state = self._state(project, trusted, usable, plan, record, last)
         if state == "synced" and drifted:
@@ -56,15 +45,18 @@ class StatusBuilder:
             error = (self.syncer.state.waiting(project) or ("", error))[1]
         return {
             "project": project, "trusted": trusted,
-            "python": {"wanted": wanted, "source": source,
+            "python": {"wanted": found.wanted, "source": found.source,
                        "actual": record.get("python") if usable else None,
-                       "version": record.get("python_version") if usable else None},
-            "env": env, "lockfile": lockfile, "engine": engine, "state": state,
+                       "version": record.get("python_version") if usable else None,
+                       "resolved": _interpreter(found.interpreter)},
+            "env": env, "env_exists": usable, "lockfile": found.lockfile,
+            "engine": found.engine, "state": state,
             "last_sync": record_json(last[0] if last else None),
             "drift": drifted, "problem": error,
             "notes": [states.aside_note(name) for name in states.moved_aside(Path(project))],
             "watch": self.watcher.mode() if self.watcher.is_watched(project) else None,
             "exports": projects.activation(project, env) if usable and trusted else {},
+            "kernel": kernels.kernel_of(project),
         }
 
     def _state(self, project: str, trusted: bool, usable: bool, plan: Optional[plans.Plan],
@@ -115,3 +107,8 @@ def record_json(record: Optional[SyncRecord]) -> Optional[Message]:
         "added": record.added, "removed": record.removed, "changed": record.changed,
         "error": record.error,
     }
+
+
+def _interpreter(found: Optional[pythons.Interpreter]) -> Optional[Message]:
+    """The interpreter a sync would use now (``None`` when none is found)."""
+    return None if found is None else {"path": found.path, "version": found.version_str}

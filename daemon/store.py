@@ -118,6 +118,13 @@ class Store:
                 (*(fields[n] for n in sorted(fields)), path),
             )
 
+    def forget(self, path: str) -> None:
+        """Drop a project's row and its sync history (its folder is gone: ``venvd prune``);
+        its trust stays, tied to the folder's identity, which a new folder does not share."""
+        with self._tx() as db:
+            db.execute("DELETE FROM projects WHERE path=?", (path,))
+            db.execute("DELETE FROM syncs WHERE project=?", (path,))
+
     # sync history
     def add_sync(self, record: SyncRecord) -> int:
         with self._tx() as db:

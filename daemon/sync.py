@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from venvd.daemon import drift, projects, pythons, turns
+from venvd.daemon import drift, projects, pythons, seedstage, turns
 from venvd.daemon.config import read_toml
 from venvd.daemon.engines import pyproject
 from venvd.daemon.engines.base import Job, Progress
@@ -72,10 +72,12 @@ def run(plan: Plan, envs: Path, uv: str, progress: Progress,
             # a state built before envs had their own pip
             seed(Job(plan.project, built, plan.interpreter.path, plan.config, uv, plan.inputs,
                      progress, cancel), envs)
+        before = _live_packages(plan)
         aside = switch(plan.project, built)
         prune_states(store, keep=keep, current=built)
-        return Outcome(plan, "ok", time.monotonic() - start, switched_only=True,
-                       moved_aside=aside)
+        counts = drift.changes(before, drift.recorded(built))  # what the switch changed
+        return Outcome(plan, "ok", time.monotonic() - start, counts.added, counts.removed,
+                       counts.changed, switched_only=True, moved_aside=aside)
     target = store / plan.fingerprint[:16]
     live = Path(projects.env_path(str(plan.project)))
     # a fresh name also when .venv points at the name (its folder deleted by hand): built
@@ -95,6 +97,12 @@ def run(plan: Plan, envs: Path, uv: str, progress: Progress,
     counts = drift.changes(before, now)  # what was recorded: nothing changed it since
     return Outcome(plan, "ok", time.monotonic() - start, counts.added, counts.removed,
                    counts.changed, output=job.output, moved_aside=aside)
+
+
+def _live_packages(plan: Plan) -> dict[str, str]:
+    """What the live env has installed (nothing when there is none)."""
+    live = projects.env_path(str(plan.project))
+    return drift.installed(Path(live).resolve()) if projects.env_is_usable(live) else {}
 
 
 def up_to_date(plan: Plan) -> bool:
@@ -190,11 +198,14 @@ def build(plan: Plan, target: Path, uv: str, progress: Progress, cancel: threadi
         if plan.engine.creates_env:
             plan.engine.resolve(job)
         elif plan.engine.makes_venv and _prompt_is_safe(plan.project):
-            # the tool creates the env as it would by hand (one process less), then pip
-            # is linked in from the interpreter's seed folder
-            plan.engine.resolve(job)
-            plan.engine.install(job)
-            seed(job, envs)
+            # the tool creates the env as it would by hand (one process less), while pip is
+            # linked from the interpreter's seed folder into a staging folder; then moved in
+            with ThreadPoolExecutor(max_workers=1) as meanwhile:
+                staged = meanwhile.submit(seedstage.stage, job, plan.interpreter.version_str,
+                                          envs)
+                plan.engine.resolve(job)
+                plan.engine.install(job)
+            seedstage.seed_staged(job, envs, staged.result())
             return job
         else:
             # the engine's resolution needs only the interpreter: it runs meanwhile

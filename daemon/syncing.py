@@ -11,14 +11,15 @@ from typing import Callable, Optional
 
 import psutil
 
-from venvd.daemon import plans, projects, sync, turns
+from venvd.daemon import describe, plans, projects, sync, turns
 from venvd.daemon.config import UserConfig
 from venvd.daemon.engines.base import Cancelled
 from venvd.daemon.errors import CommandFailed, VenvdError
-from venvd.daemon.outcomes import Outcomes, name
+from venvd.daemon.kernels import Kernels
+from venvd.daemon.outcomes import Outcomes, failed_plan, name
 from venvd.daemon.paths import Paths
 from venvd.daemon.queue import SyncQueue
-from venvd.daemon.shells import ShellInfo, ShellRegistry
+from venvd.daemon.shells import ShellInfo, ShellRegistry, plan_key
 from venvd.daemon.store import Store
 from venvd.daemon.syncstate import SyncState
 from venvd.daemon.view import View
@@ -46,10 +47,13 @@ class Syncer:
         self.queue = SyncQueue(self.run, config.parallel_syncs)
         self.outcomes = Outcomes(store, self.state, shells, view, self.queue, track,
                                  is_trusted)
+        self.kernels = Kernels(config.jupyter, is_trusted)
 
     def ensure_synced(self, project: str, shell: Optional[ShellInfo] = None,
                       planned_only: bool = False) -> None:
-        """Queue a sync when the env is missing, broken or behind its inputs.
+        """Queue a sync when the env is missing, broken or behind its inputs. Without a
+        *shell* (an allow, a change, the check after a start), a project that needs none gets
+        its Jupyter kernel as its config says now (``jupyter`` turned on or off).
 
         *planned_only* (the thread that answers prompts): only with the plan made before,
         if the files are unchanged; planning afresh can start an interpreter to ask its
@@ -60,7 +64,13 @@ class Syncer:
             plan = plans.known_plan(Path(project))
         else:
             plan = self._plan_or_tell(project, shell)
-        if plan is None or not self.needs_sync(project, plan):
+        if plan is None:
+            return
+        if not self.needs_sync(project, plan):
+            if shell is None:
+                self.kernels.refresh(project, plan)
+            if not planned_only:
+                self.outcomes.back_in_step(project, plan)
             return
         if shell is not None and not projects.env_is_usable(projects.env_path(project)):
             self.shells.tell(shell, f"creating the environment for {name(project)} "
@@ -69,8 +79,9 @@ class Syncer:
 
     def follow(self, project: str) -> None:
         """A watched file of *project* changed: during its sync, one more follows (what the
-        running one read may be old); else as ``ensure_synced``."""
-        if self.queue.state(project) == "syncing":
+        running one read may be old); else as ``ensure_synced``, but a plan that fails."""
+        if self.queue.state(project) == "syncing" or describe.plan_problem(project):
+            # a plan that fails is a sync that fails: recorded, and said in the shells there
             self.queue.request(project)
         else:
             self.ensure_synced(project)
@@ -95,8 +106,8 @@ class Syncer:
         try:
             return plans.cached_plan(Path(project))
         except VenvdError as exc:
-            if shell is not None:
-                self.shells.tell_once(shell, f"plan:{project}:{exc}", f"{name(project)}: {exc}")
+            if shell is not None:  # said at its next prompt (the keeper bumps for it)
+                self.shells.tell_once(shell, plan_key(project, str(exc)), f"{name(project)}: {exc}")
             return None
 
     def run(self, project: str, progress: Callable[[str], None],
@@ -123,8 +134,11 @@ class Syncer:
         plan: Optional[plans.Plan] = None
         try:
             plan = plans.make_plan(Path(project))
-            if not asked and self._in_step(project, plan):
-                return  # a second event of a change already followed: nothing to say
+            if not asked and (self._in_step(project, plan)
+                              or self.state.failed(project) == plan.fingerprint):
+                # a second event of a change already followed, or of one whose sync just
+                # failed (the same files would fail the same way): nothing new to say
+                return
             outcome = (sync.adopt(plan, self.paths.envs, self.uv, progress, cancel)
                        or sync.run(plan, self.paths.envs, self.uv, progress, cancel,
                                    self.config.keep_states))
@@ -142,12 +156,15 @@ class Syncer:
                 return
             self.outcomes.failed(project, started, exc.summary, exc.output, plan)
         except VenvdError as exc:
+            if plan is None and not asked and self.state.failed(project) == failed_plan(exc):
+                return  # the plan fails as it did: nothing new to say
             self.outcomes.failed(project, started, str(exc), str(exc), plan)
         except Exception as exc:  # a bug must not kill the worker; it is recorded and logged
             log.exception("sync of %s crashed", project)
             self.outcomes.failed(project, started, f"internal error: {exc!r}", repr(exc), plan)
         else:
             self.outcomes.done(project, plan, outcome, started)
+            self.kernels.refresh(project, plan)  # before the sync is over (status says so)
 
     def _waiting_for(self, project: str, what: Optional[str],
                      progress: Callable[[str], None]) -> None:

@@ -61,7 +61,7 @@ class View:
             self._generation = max(self._generation + 1, time.time_ns())
             return self._generation
 
-    def publish_news(self, items: list[tuple[int, str, str]]) -> None:
+    def publish_news(self, items: list[news.Item]) -> None:
         news.write(str(self.paths.runtime), items)
 
     def activation(self, project: str, env: str) -> Optional[dict[str, Any]]:

@@ -121,6 +121,8 @@ function __venvd_fast
 end
 function __venvd_hook --on-event fish_prompt --on-variable PWD
     set -l venvd_status $status
+    # for `venvd doctor`, a child process: this very shell runs the hook at its prompts
+    test "$VENVD_HOOKED" = "fish:$fish_pid"; or set -gx VENVD_HOOKED "fish:$fish_pid"
     set -l g ''
     if test -O $__venvd_gen_file -a -r $__venvd_gen_file
         read g < $__venvd_gen_file
@@ -182,6 +184,8 @@ function __venvd_tell_news --argument-names g
 end
 function __venvd_news
     test $argv[1] -gt $__venvd_nlo -a $argv[1] -le $__venvd_nhi; or return 0
+    # the shells that heard it from a command they ran: not again here
+    contains -- $fish_pid $argv[4..-1]; and return 0
     if test "$argv[2]" = "$__venvd_froot"
             or test -n "$__venvd_nproj" -a "$argv[2]" = "$__venvd_nproj"
         printf 'venvd: %%s\n' $argv[3] >&2

@@ -2,13 +2,14 @@
 finished sync (``synced click in 0.2 s``) needs no client process.
 
 The daemon keeps ``<runtime>/news.<suffix>`` in each shell syntax: one line per recent news
-item, ``<function> <id> <project> <text>``, the id being the time it was posted (ns), so
-never above the generation the daemon bumps after it. A hook sources the file after a
-generation change that needs no client (see ``View.bump``) with ``<function>`` defined to
-print the items about its project whose ids lie in (the generation it last saw, the one it
-sees now]: each item once, and only to the shells that were there when it happened. The
-client, when a hook does call it, passes the generation it last saw (``--seen``), so the
-daemon does not tell those items again.
+item, ``<function> <id> <project> <text> [<pid>...]``, the id being the time it was posted
+(ns), so never above the generation the daemon bumps after it, and the pids those of the
+shells that heard it already from a command they ran (``venvd sync --wait``). A hook
+sources the file after a generation change that needs no client (see ``View.bump``) with
+``<function>`` defined to print the items about its project whose ids lie in (the
+generation it last saw, the one it sees now]: each item once, and only to the shells that
+were there when it happened. The client, when a hook does call it, passes the generation
+it last saw (``--seen``), so the daemon does not tell those items again.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ FUNCTIONS = {"sh": "_venvd_news", "fish": "__venvd_news"}
 #: Items kept in the file (the newest), over all projects.
 KEPT = 20
 
-Item = tuple[int, str, str]  # id, project, text
+Item = tuple[int, str, str, tuple[int, ...]]  # id, project, text, pids that heard it
 
 
 def news_path(runtime: str, suffix: str) -> str:
@@ -40,7 +41,8 @@ def write(runtime: str, items: Sequence[Item]) -> None:
     for suffix in (s for s in SUFFIXES if s in FUNCTIONS):
         shell, target = FORMATS[suffix], news_path(runtime, suffix)
         text = "".join(f"{FUNCTIONS[suffix]} {ident} {shell.quote(project)} "
-                       f"{shell.quote(message)}\n" for ident, project, message in kept)
+                       f"{shell.quote(message)}{''.join(f' {pid}' for pid in heard)}\n"
+                       for ident, project, message, heard in kept)
         tmp = f"{target}.{os.getpid()}.tmp"
         try:
             with open(tmp, "w", encoding="utf-8", errors="surrogateescape") as f:

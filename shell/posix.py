@@ -129,6 +129,8 @@ HOOK_FUNCTION = r"""_venvd_fast() {
 }
 _venvd_hook() {
   local _venvd_status=$?
+  # for `venvd doctor`, a child process: this very shell runs the hook at its prompts
+  [[ ${VENVD_HOOKED-} == "%(shell)s:$$" ]] || export VENVD_HOOKED="%(shell)s:$$"
   local _venvd_g=
   [[ -O $_VENVD_GEN && -r $_VENVD_GEN ]] && read -r _venvd_g < "$_VENVD_GEN"
   if [[ "$PWD" != "${_venvd_pwd-}" || "$_venvd_g" != "${_venvd_gen-}" \
@@ -188,6 +190,8 @@ _venvd_tell_news() {
 }
 _venvd_news() {
   (( $1 > _venvd_nlo && $1 <= _venvd_nhi )) || return 0
+  local _venvd_np  # the shells that heard it from a command they ran: not again here
+  for _venvd_np in "${@:4}"; do [[ $_venvd_np == "$$" ]] && return 0; done
   if [[ $2 == "$_venvd_froot" || ( -n $_venvd_nproj && $2 == "$_venvd_nproj" ) ]]; then
     printf 'venvd: %%s\n' "$3" >&2
   fi
@@ -253,6 +257,7 @@ def hook_function(config: HookConfig, shell: str, dialect: Dialect) -> str:
     saved = '_OLD_VIRTUAL_PATH="${_OLD_VIRTUAL_PATH-}" '
     seen = ' --seen "${_venvd_seen-}"'  # the news the hook has taken itself (see news_file)
     return HOOK_FUNCTION % {"command": saved + command + seen, "markers": markers,
+                            "shell": shell,
                             "deactivate": command + " --action deactivate",
                             "has_deactivate": dialect.has_deactivate,
                             "path_remove": dialect.path_remove, "save_int": dialect.save_int,

@@ -302,7 +302,7 @@ def sandbox(tmp_path: Path, wheelhouse: Path, uv_cache: Path) -> Iterator[Sandbo
     bin_dir = _venvd_bin(root / "bin")
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("VIRTUAL_ENV", "PYTHON", "CONDA", "VENVD", "UV_", "PIP_",
-                                "XDG_", "PYENV_VERSION"))}
+                                "XDG_", "PYENV_VERSION", "JUPYTER"))}
     pyenv_root = _real_pyenv_root()
     env.update({
         "HOME": str(home),

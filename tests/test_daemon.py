@@ -21,6 +21,8 @@ from venvd.daemon import protocol
 from conftest import Sandbox, wait_for
 from support.sockets import exchange
 
+REPO = Path(__file__).resolve().parents[1]
+
 
 def raw(box: Sandbox, payload: bytes, timeout: float = 10) -> bytes:
     """Send raw bytes; return everything the daemon answers before closing."""
@@ -346,3 +348,59 @@ def test_the_prompt_thread_never_waits_for_an_interpreter(sandbox: Sandbox) -> N
         release.touch()
     # once the interpreter answers, the keeper syncs what the prompts asked for
     sandbox.wait_state(first, ("synced",))
+
+
+#: ``venvd allow DIR`` as the launcher runs it (-I -S, venvd's site-packages appended), then
+#: the modules it left loaded.
+ALLOW_AND_LIST = """import sys
+sys.path.append(sys.argv[1])
+from venvd.client.main import main
+sys.argv = ["venvd", "allow", sys.argv[2]]
+code = main()
+sys.stderr.write(f"@@EXIT {code} @@MODULES " + " ".join(sorted(sys.modules)) + "\\n")
+"""
+
+
+def test_allow_reaches_a_running_daemon_without_platformdirs(daemon: Sandbox,
+                                                             tmp_path: Path) -> None:
+    # its imports are a third of `venvd allow`, whose start-up the user waits for
+    project = daemon.project("quick", requirements="")
+    for part in ("client", "daemon", "shell"):  # as installed (the tests' install is editable)
+        shutil.copytree(REPO / part, tmp_path / "venvd" / part,
+                        ignore=shutil.ignore_patterns("__pycache__"))
+    site = str(tmp_path)
+    result = subprocess.run([sys.executable, "-I", "-S", "-c", ALLOW_AND_LIST, site,
+                             str(project)], env=daemon.env, capture_output=True, text=True,
+                            timeout=60, stdin=subprocess.DEVNULL)
+    assert "@@EXIT 0 " in result.stderr, result.stderr
+    assert "platformdirs" not in result.stderr.split("@@MODULES ")[1].split()
+    assert daemon.wait_state(project)["state"] == "synced"  # it was allowed, and synced
+
+
+def test_allow_takes_the_runtime_socket_only_when_private_and_ours(daemon: Sandbox,
+                                                                    monkeypatch: Any) -> None:
+    from venvd.client import quick
+
+    monkeypatch.setenv("XDG_RUNTIME_DIR", daemon.env["XDG_RUNTIME_DIR"])
+    assert quick.running_socket() == str(daemon.socket)
+    try:
+        daemon.socket.parent.chmod(0o777)  # others could have put it there
+        assert quick.running_socket() is None
+    finally:
+        daemon.socket.parent.chmod(0o700)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", "relative/run")
+    assert quick.running_socket() is None
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(daemon.root))  # no venvd/daemon.sock there
+    assert quick.running_socket() is None
+
+
+def test_allow_past_a_stale_socket_starts_the_daemon(daemon: Sandbox) -> None:
+    # the daemon killed, its socket left behind: the quick path finds nobody there, and the
+    # command goes on as before (platformdirs' folder, a daemon started there)
+    daemon.venvd("daemon", "stop")
+    stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    stale.bind(str(daemon.socket))
+    stale.close()
+    project = daemon.project("stale", requirements="")
+    daemon.venvd("allow", str(project))
+    assert daemon.wait_state(project)["state"] == "synced"

@@ -6,14 +6,19 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from test_alongside import UV, activated, pip_of, run, synced, uv_project
 
-from venvd.daemon import gitexclude, seeding, sync
+from venvd.daemon import gitexclude, seeding, seedstage, sync
+from venvd.daemon.config import ProjectConfig
+from venvd.daemon.engines.base import Job
 
 from conftest import Sandbox
+from support.wheels import build_wheel
 
 
 def seed_folders(box: Sandbox) -> list[Path]:
@@ -112,3 +117,77 @@ def test_a_repository_is_found_from_any_folder_in_it(tmp_path: Path,
     assert gitexclude._in_a_repository(worktree)
     monkeypatch.setenv("GIT_DIR", str(repo / ".git"))
     assert gitexclude._in_a_repository(plain)
+
+
+def _environ(tmp_path: Path) -> dict[str, str]:
+    """Offline, with a cache of the test's own (the seeds come with the interpreter)."""
+    return dict(os.environ, UV_CACHE_DIR=str(tmp_path / "uv-cache"), UV_OFFLINE="1",
+                UV_PYTHON_DOWNLOADS="never")
+
+
+def _job(env: Path, python: str) -> Job:
+    return Job(env.parent, env, python, ProjectConfig(), UV, (), lambda line: None,
+               threading.Event(), _environ(env.parents[1]))
+
+
+def test_pip_staged_while_the_env_is_made_moves_in_whole(tmp_path: Path,
+                                                         pythons: list[Any]) -> None:
+    """While ``uv sync`` makes the env, pip is linked into a staging folder from the seed
+    folder, then moved in by renames: the same files (links of the seed folder's), scripts
+    naming the env's python; a package the env has already (the lock's own setuptools) stays
+    as it was installed."""
+    older = [p for p in pythons if p.minor in ("3.9", "3.10", "3.11")]  # seeds with setuptools
+    python = (older or pythons)[0].path
+    envs = tmp_path / "data" / "envs"
+    first = tmp_path / "data" / "first"
+    run([UV, "venv", "--quiet", "--python", python, str(first)], tmp_path, _environ(tmp_path))
+    reference = seeding.seed_folder(_job(first, python), envs)  # as the first sync makes it
+    assert reference is not None
+    env = tmp_path / "data" / "second"
+    job = _job(env, python)
+    staging = seedstage.stage(job, seeding.pyvenv_cfg(first)["version_info"], envs)
+    assert staging is not None and not env.exists()  # staged before the env exists
+    run([UV, "venv", "--quiet", "--python", python, str(env)], tmp_path, _environ(tmp_path))
+    seeded_setuptools = any(reference.glob("lib/*/site-packages/setuptools-*.dist-info"))
+    if seeded_setuptools:  # the lock's own setuptools, installed by the engine
+        (tmp_path / "wheels").mkdir()
+        build_wheel(tmp_path / "wheels", "setuptools", "99.0")
+        run([UV, "pip", "install", "--quiet", "--python", str(env / "bin" / "python"),
+             "--no-index", "--find-links", str(tmp_path / "wheels"), "setuptools==99.0"],
+            tmp_path, _environ(tmp_path))
+    assert seedstage.seed_staged(job, envs, staging)
+    assert job.output == []  # moved in, not linked again
+    assert pip_files(env) == pip_files(reference)  # the seed folder's files, linked
+    out = run([str(env / "bin" / "pip"), "--version"], tmp_path, _environ(tmp_path))
+    assert f"{env}/lib/" in out
+    assert "seed = true" in (env / "pyvenv.cfg").read_text()
+    site = next(env.glob("lib/python*/site-packages"))
+    if seeded_setuptools:
+        assert [p.name for p in site.glob("setuptools-*.dist-info")] == [
+            "setuptools-99.0.dist-info"]
+
+
+def test_a_staging_that_does_not_fit_is_linked_as_before(tmp_path: Path,
+                                                         pythons: list[Any]) -> None:
+    if len(pythons) < 2:
+        pytest.skip("needs two interpreters of different minor versions")
+    one, two = pythons[0].path, pythons[-1].path
+    envs = tmp_path / "data" / "envs"
+    made = {}
+    for python in (one, two):
+        env = tmp_path / "data" / f"made-{Path(python).parents[1].name}"
+        run([UV, "venv", "--quiet", "--python", python, str(env)], tmp_path, _environ(tmp_path))
+        assert seeding.seed_folder(_job(env, python), envs) is not None
+        made[python] = env
+    # staged for one interpreter, the env made with the other (a .python-version edited
+    # meanwhile): linked from the right seed folder instead
+    env = tmp_path / "data" / "switched"
+    staging = seedstage.stage(_job(env, one), seeding.pyvenv_cfg(made[one])["version_info"],
+                              envs)
+    assert staging is not None
+    run([UV, "venv", "--quiet", "--python", two, str(env)], tmp_path, _environ(tmp_path))
+    job = _job(env, two)
+    assert seedstage.seed_staged(job, envs, staging)
+    assert any("could not move pip in" in line for line in job.output), job.output
+    out = run([str(env / "bin" / "pip"), "--version"], tmp_path, _environ(tmp_path))
+    assert f"{env}/lib/" in out

@@ -174,7 +174,7 @@ def test_background_sync_is_announced_once_at_the_next_prompt(daemon: Sandbox,
         return "venvd: synced announce in" in "".join(seen)
 
     wait_for(announced, 60, "the sync message at a prompt")
-    assert "(+1 \u22120 ~0)" in "".join(seen)
+    assert "(+1 -0 ~0)" in "".join(seen)
     for _ in range(3):
         seen.append(sh.prompt_output + sh.run("true"))
     assert "".join(seen).count("venvd: synced announce") == 1
