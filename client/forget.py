@@ -2,24 +2,24 @@
 the part of ``./install.sh --uninstall`` that needs venvd's own knowledge (its state database
 and folders).
 
-The daemon is stopped first: a running one would put the links back.
+The service (``venvd daemon install-service``) goes and the daemon is stopped first: a
+running daemon would put the links back.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import sys
-import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Optional
 
 from venvd.client import leftovers, unmanage
-from venvd.client.commands import START_TIMEOUT, checked_paths
-from venvd.client.connection import DaemonUnavailable, request
-from venvd.client.daemonctl import _alive
+from venvd.client.commands import checked_paths
+from venvd.client.daemonctl import stop
 from venvd.daemon.display import printable
 from venvd.daemon.errors import UsageError, VenvdError
-from venvd.daemon.paths import Paths
 
 if TYPE_CHECKING:
     from venvd.client.run import Add
@@ -30,8 +30,16 @@ def command(args: argparse.Namespace) -> int:
         raise UsageError("forget: name --all (every project: what ./install.sh --uninstall "
                          "runs); to stop syncing one project: venvd deny DIR")
     paths = checked_paths()
-    _stop_daemon(paths)
     failed = 0
+    try:  # first: a service manager would start the daemon again
+        said = _remove_service()
+    except VenvdError as exc:
+        failed = 1
+        said = f"could not remove the service: {exc}"
+    if said:
+        print(f"venvd: {said}")
+    if stop(paths):
+        print("venvd: stopped the daemon")
     for project in unmanage.known_projects(paths):
         try:
             for line in unmanage.give_back(Path(project), paths.envs):
@@ -40,6 +48,8 @@ def command(args: argparse.Namespace) -> int:
             failed = 1
             print(f"venvd: could not give {printable(project)} back: {exc.strerror}",
                   file=sys.stderr)
+    for line in unmanage.drop_kernels():
+        print(f"venvd: {line}")
     # never the venv this command runs from (install.sh's, inside the data folder)
     found = leftovers.pieces(paths, [*(Path(k) for k in args.keep), Path(sys.prefix)])
     if args.purge:
@@ -57,18 +67,21 @@ def command(args: argparse.Namespace) -> int:
     return failed
 
 
-def _stop_daemon(paths: Paths) -> None:
-    try:
-        pid = request(str(paths.socket), {"op": "ping"}, 2.0).get("pid")
-        request(str(paths.socket), {"op": "stop"}, 5.0)
-    except DaemonUnavailable:
-        return
-    deadline = time.monotonic() + START_TIMEOUT
-    while isinstance(pid, int) and _alive(pid):
-        if time.monotonic() > deadline:
-            raise VenvdError(f"the daemon (pid {pid}) did not stop: nothing was changed")
-        time.sleep(0.05)  # the daemon finishes its running syncs' cancellation
-    print("venvd: stopped the daemon")
+def _remove_service() -> Optional[str]:
+    """Disable and remove ``venvd daemon install-service``'s unit (or agent), if there is
+    one; what was done."""
+    from venvd.client import service
+
+    found = service.supervisor()
+    if not found.path.exists():
+        return None
+    # its own line goes on to say the daemon starts on demand again: not so when uninstalling
+    with contextlib.redirect_stdout(io.StringIO()):
+        service.remove(found)
+    for folder in (found.path.parent, found.path.parent.parent):  # systemd/user, if empty
+        with contextlib.suppress(OSError):
+            folder.rmdir()
+    return f"removed the {found.name} service {printable(str(found.path))}"
 
 
 def register(add: Add) -> None:

@@ -55,6 +55,21 @@ def give_back(project: Path, envs: Path) -> Iterator[str]:
         yield f"removed venvd's lines from {printable(exclude)}"
 
 
+def drop_kernels() -> Iterator[str]:
+    """Remove every Jupyter kernel venvd wrote (each points at a project's ``.venv``, which is
+    going); the kernels folder too when nothing else is left in it."""
+    from venvd.daemon import kernels
+
+    folder = kernels.data_dir() / "kernels"
+    for kernel in sorted(folder.glob(kernels.PREFIX + "*")):
+        if kernels.project_of(kernel) is not None:
+            shutil.rmtree(kernel, ignore_errors=True)
+            yield f"removed the Jupyter kernel {printable(str(kernel))}"
+    for empty in (folder, folder.parent):
+        with contextlib.suppress(OSError):
+            empty.rmdir()
+
+
 def _inside(target: str, folder: Path) -> bool:
     return Path(target).is_absolute() and Path(target).is_relative_to(folder)
 

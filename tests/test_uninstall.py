@@ -14,6 +14,7 @@ import pytest
 from test_install import install, installed_shell
 
 from venvd.client.unmanage import EXCLUDE_NOTE, drop_exclude, give_back
+from venvd.daemon import kernels
 
 from conftest import Py, Sandbox
 
@@ -63,7 +64,8 @@ def sync_with_installed_venvd(box: Sandbox, *projects: Path) -> None:
 
 @pytest.mark.parametrize("purge", [True, False], ids=["purge", "listed"])
 def test_uninstall_gives_projects_back_and_accounts_for_every_file(
-        sandbox: Sandbox, pythons: list[Py], purge: bool) -> None:
+        sandbox: Sandbox, pythons: list[Py], purge: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
     if not pythons:
         pytest.skip("no Python 3.9+ interpreter found")
     plain, had = two_synced_projects(sandbox, pythons[-1])
@@ -75,6 +77,13 @@ def test_uninstall_gives_projects_back_and_accounts_for_every_file(
     sync_with_installed_venvd(sandbox, plain, had)
     assert (had / ".venv.before-venvd" / "mine.txt").exists()
     assert exclude.read_text() != exclude_before  # venvd's lines are there
+    # the other pieces venvd may have written: a service unit and a Jupyter kernel
+    service = subprocess.run([str(sandbox.home / ".local/bin/venvd"), "daemon",
+                              "install-service"], env=sandbox.env, capture_output=True,
+                             text=True, timeout=120)
+    assert service.returncode == 0, service.stderr
+    monkeypatch.setenv("JUPYTER_DATA_DIR", str(sandbox.home / ".local/share/jupyter"))
+    kernel = kernels.write(str(plain), pythons[-1].version)
     sh = installed_shell(sandbox, "bash", plain)  # a shell open in a project meanwhile
     sh.prompts_until(lambda: sh.var("VIRTUAL_ENV") == f"{plain}/.venv", 60, "activation")
 
@@ -94,6 +103,9 @@ def test_uninstall_gives_projects_back_and_accounts_for_every_file(
     assert not (had / ".venv").is_symlink()
     assert not os.path.lexists(had / ".venv.before-venvd")
     assert exclude.read_text() == exclude_before
+    assert not kernel.exists()
+    assert f"removed the Jupyter kernel {kernel}" in result.stdout
+    assert "removed the systemd service" in result.stdout
     left = new_paths(sandbox, before, roots)
     if purge:
         assert left == set(), result.stdout
