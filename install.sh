@@ -190,7 +190,7 @@ venvd: could not give every project back or remove venvd's data (see above)"
 venvd: could not give every project back (see above)"
         fi
     else
-        say "venvd in $venv does not run: your projects' .venv links and venvd's data are left as they were"
+        say "venvd in $venv does not run: your projects' .venv links, its service, Jupyter kernels and data are left as they were"
     fi
     { printf '%s\n' "$listing" | cut -f 2; printf '%s\n' "$login_files"; cat "$blocks" 2>/dev/null; } \
         | while IFS= read -r file; do

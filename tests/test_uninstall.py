@@ -182,5 +182,6 @@ def test_uninstall_when_venvd_no_longer_runs(sandbox: Sandbox) -> None:
         python.unlink()
     result = install(sandbox, "--uninstall")
     assert result.returncode == 0, result.stderr + result.stdout
-    assert "does not run: your projects' .venv links and venvd's data are left" in result.stdout
+    assert "does not run: your projects' .venv links, its service, Jupyter kernels and data" \
+        in result.stdout
     assert new_paths(sandbox, before, [sandbox.home]) == set(), result.stdout
