@@ -20,7 +20,7 @@ from venvd.daemon.errors import UsageError, VenvdError
 if TYPE_CHECKING:
     from venvd.client.run import Add
 
-#: The shells completions are installed for, and the file each one loads them from.
+#: The shells completions are made and installed for (``target``: where each loads them).
 SHELLS = ("bash", "zsh", "fish")
 
 #: In every generated script, so ``install.sh --uninstall`` removes only the files it wrote.
