@@ -3,19 +3,25 @@
 #
 #   ./install.sh                  install or upgrade in place
 #   ./install.sh --no-modify-rc   install, leave every shell's rc file alone
-#   ./install.sh --uninstall      remove everything this script added
+#   ./install.sh --uninstall      remove everything this script added, give projects back
+#   ./install.sh --uninstall --purge   ... and delete venvd's envs, state, logs and settings
 set -eu
 
 usage() {
     cat <<'EOF'
-usage: ./install.sh [--no-modify-rc | --uninstall | --help]
+usage: ./install.sh [--no-modify-rc | --uninstall [--purge] | --help]
 
 Installs venvd into its own virtualenv under ${XDG_DATA_HOME:-~/.local/share}/venvd/venv,
-links ~/.local/bin/venvd, and adds the hook to the rc files of the shells you have
-(inside a block marked '# >>> venvd >>>'). Running it again upgrades in place.
+links ~/.local/bin/venvd, installs tab completions for bash, zsh and fish, and adds the
+hook to the rc files of the shells you have (inside a block marked '# >>> venvd >>>').
+Running it again upgrades in place.
 
   --no-modify-rc   do not touch any shell's rc file (~/.bashrc, ~/.tcshrc, ...)
-  --uninstall      remove the venv, the link and the rc blocks (stops the daemon first)
+  --uninstall      stop the daemon; remove the venv, the link, the completions and the rc
+                   blocks; give every project back its own .venv (venvd's .venv links
+                   removed, a .venv it moved aside put back); list venvd's data with sizes
+  --purge          with --uninstall: delete that data too (envs, state, logs, runtime
+                   files, settings)
   -h, --help       show this help
 
 Environment: VENVD_PYTHON picks the interpreter (default: the newest python3.13 ... python3.9,
@@ -25,14 +31,19 @@ EOF
 
 modify_rc=1
 uninstall=0
+purge=0
 for arg in "$@"; do
     case $arg in
         --no-modify-rc) modify_rc=0 ;;
         --uninstall) uninstall=1 ;;
+        --purge) purge=1 ;;
         -h | --help) usage; exit 0 ;;
         *) echo "install.sh: unknown option: $arg" >&2; usage >&2; exit 2 ;;
     esac
 done
+if [ "$purge" = 1 ] && [ "$uninstall" = 0 ]; then
+    echo "install.sh: --purge goes with --uninstall" >&2; usage >&2; exit 2
+fi
 
 here=$(CDPATH='' cd -- "$(dirname -- "$0")" && pwd -P)
 data_home=${XDG_DATA_HOME:-$HOME/.local/share}
@@ -41,6 +52,13 @@ bin_dir=$HOME/.local/bin
 link=$bin_dir/venvd
 begin='# >>> venvd >>>'
 end='# <<< venvd <<<'
+# the files and folders this script created, one a line: --uninstall removes them once
+# they are empty again (an rc file it made, ~/.local/bin, ...)
+created=$data_home/venvd/install-created
+# the files it added a block to, one a line: --uninstall finds them even when venvd no longer runs
+blocks=$data_home/venvd/install-blocks
+# in every completion script venvd writes (venvd.client.completions.MARK)
+completion_mark='# venvd completions (./install.sh wrote this file; --uninstall removes it)'
 
 say() { printf 'venvd: %s\n' "$*"; }
 die() { printf 'install.sh: %s\n' "$*" >&2; exit 1; }
@@ -62,20 +80,46 @@ strip_block() {
     rm -f "$tmp"
 }
 
+# note LIST LINE: add LINE to the list file LIST, once
+note() {
+    mkdir -p "$(dirname "$1")"
+    grep -qxF "$2" "$1" 2>/dev/null || printf '%s\n' "$2" >>"$1"
+}
+note_created() { note "$created" "$1"; }
+
+# mkdir -p, noting each folder it makes
+make_dir() {
+    missing=
+    d=$1
+    while [ ! -d "$d" ] && [ "$d" != / ] && [ "$d" != . ]; do
+        missing="$d
+$missing"
+        d=$(dirname "$d")
+    done
+    mkdir -p "$1"
+    printf '%s' "$missing" | while IFS= read -r d; do
+        [ -z "$d" ] || note_created "$d"
+    done
+}
+
+# add_block FILE BODY [WHAT]: put BODY in FILE between our markers (replacing an older block)
 add_block() {
     file=$1
     body=$2
-    mkdir -p "$(dirname "$file")"
+    what=${3:-the hook}
+    make_dir "$(dirname "$file")"
+    [ -e "$file" ] || { : >"$file"; note_created "$file"; }
     if [ -f "$file" ] && grep -qxF "$begin" "$file"; then
-        verb="updated the hook in"
+        verb="updated $what in"
         strip_block "$file"
     else
-        verb="added the hook to"
+        verb="added $what to"
     fi
     if [ -s "$file" ] && [ -n "$(tail -c 1 "$file")" ]; then
         printf '\n' >>"$file"   # the file did not end with a newline
     fi
     printf '%s\n%s\n%s\n' "$begin" "$body" "$end" >>"$file"
+    note "$blocks" "$file"
     say "$verb $file"
 }
 
@@ -91,35 +135,86 @@ our_link() {
     [ -L "$link" ] && [ "$(readlink "$link")" = "$venv/bin/venvd" ]
 }
 
+# The files a login bash looks for, one a line: it reads the first that exists, and not
+# ~/.bashrc unless that file says so.
+login_files=$(printf '%s\n' "$HOME/.bash_profile" "$HOME/.bash_login" "$HOME/.profile")
+
+# Remove the files and folders this script created that are empty again (an rc file left
+# with nothing but our block, ~/.local/bin), the deepest first.
+remove_created() {
+    [ -n "$1" ] || return 0
+    printf '%s\n' "$1" | sort -r | while IFS= read -r path; do
+        if [ -d "$path" ] && [ ! -L "$path" ]; then
+            rmdir "$path" 2>/dev/null || true
+        elif [ -f "$path" ] && [ ! -L "$path" ] && ! grep -q '[^[:space:]]' "$path"; then
+            rm -f "$path"
+            say "removed $path (venvd made it; it is empty now)"
+        elif [ -f "$path" ] && grep -qxF "$completion_mark" "$path"; then
+            rm -f "$path"
+            say "removed $path"
+        fi
+    done
+}
+
 if [ "$uninstall" = 1 ]; then
     if [ -x "$venv/bin/venvd" ] && "$venv/bin/venvd" daemon status >/dev/null 2>&1; then
         "$venv/bin/venvd" daemon stop >/dev/null 2>&1 || true
         say "stopped the daemon"
     fi
-    if [ -x "$venv/bin/venvd" ]; then
-        listing=$(shells) || listing=
-    else
-        listing=
+    # The hook of a shell still open runs $venv/bin/python by its path, and would start the
+    # daemon again (which would put the projects' links back): renamed, the venv is out of
+    # its reach, and venvd runs from the new name until it is removed.
+    leaving=$venv.uninstalling
+    if [ -d "$venv" ]; then
+        rm -rf "$leaving"
+        mv "$venv" "$leaving"
     fi
-    [ -n "$listing" ] || say "venvd in $venv does not run: no rc file changed"
-    printf '%s\n' "$listing" | while IFS='	' read -r _ file _; do
-        if [ -n "$file" ] && [ -f "$file" ] && grep -qxF "$begin" "$file"; then
-            strip_block "$file"
-            say "removed the hook from $file"
-        fi
-    done
+    old_venvd() { "$leaving/bin/python" -m venvd.client "$@"; }
     if our_link; then
         rm -f "$link"
         say "removed $link"
     elif [ -e "$link" ] || [ -L "$link" ]; then
         say "left $link alone (it is not a link into $venv)"
     fi
-    if [ -d "$venv" ]; then
-        rm -rf "$venv"
-        rmdir "$data_home/venvd" 2>/dev/null || true
+    listing='' completions='' report=''
+    if [ -x "$leaving/bin/python" ] && listing=$(old_venvd hook --list); then
+        completions=$(old_venvd completions --list) || completions=
+        # printed last, where a person reads it: what became of the projects and the data
+        if [ "$purge" = 1 ]; then
+            report=$(old_venvd forget --all --purge --keep "$leaving" --keep "$created" \
+                --keep "$blocks" 2>&1) || report="$report
+venvd: could not give every project back or remove venvd's data (see above)"
+        else
+            report=$(old_venvd forget --all --keep "$leaving" --keep "$created" \
+                --keep "$blocks" 2>&1) || report="$report
+venvd: could not give every project back (see above)"
+        fi
+    else
+        say "venvd in $venv does not run: your projects' .venv links, its service, Jupyter kernels and data are left as they were"
+    fi
+    { printf '%s\n' "$listing" | cut -f 2; printf '%s\n' "$login_files"; cat "$blocks" 2>/dev/null; } \
+        | while IFS= read -r file; do
+            if [ -n "$file" ] && [ -f "$file" ] && grep -qxF "$begin" "$file"; then
+                strip_block "$file"
+                say "removed venvd's block from $file"
+            fi
+        done
+    printf '%s\n' "$completions" | while IFS='	' read -r _ file; do
+        if [ -n "$file" ] && [ -f "$file" ] && grep -qxF "$completion_mark" "$file"; then
+            rm -f "$file"
+            say "removed $file"
+        fi
+    done
+    made=$(cat "$created" 2>/dev/null) || made=
+    rm -f "$created" "$blocks"
+    if [ -d "$leaving" ]; then
+        rm -rf "$leaving"
         say "removed $venv"
     fi
-    say "uninstalled (your projects' .venv folders and venvd's state and config are left as they were)"
+    remove_created "$made"
+    rmdir "$data_home/venvd" 2>/dev/null || true
+    [ -z "$report" ] || printf '%s\n' "$report"
+    say "uninstalled (a shell still open keeps the hook until it exits)"
     exit 0
 fi
 
@@ -170,7 +265,7 @@ if [ -x "$venv/bin/python" ] && "$venv/bin/python" -m pip --version >/dev/null 2
     say "upgrading the install in $venv"
 else
     rm -rf "$venv"
-    mkdir -p "$(dirname "$venv")"
+    make_dir "$(dirname "$venv")"
     "$python" -m venv "$venv" || { rm -rf "$venv"; die "could not create $venv with $python"; }
     say "created $venv (Python $("$venv/bin/python" -c 'import platform; print(platform.python_version())'))"
 fi
@@ -195,16 +290,62 @@ pip install --upgrade pip >/dev/null 2>&1 || true
 pip wheel --no-deps --wheel-dir "$work/dist" "$work/src" >/dev/null
 set -- "$work"/dist/venvd-*.whl
 [ -f "$1" ] || die "building the venvd wheel failed"
-pip install --upgrade "$1"                  # venvd and its dependencies
+# venvd and its dependencies, with shtab for the completions; without it if it cannot be had
+pip install --upgrade "$1[completions]" 2>/dev/null || pip install --upgrade "$1"
 pip install --force-reinstall --no-deps "$1"  # the same version number still replaces the files
 # the command starts as lean as the hooks' client (python -I -S), over pip's console script
 "$venv/bin/python" -I -m venvd.client.launcher "$venv/bin/venvd" \
     || say "kept pip's venvd command (a slower start)"
 say "installed $("$venv/bin/venvd" --version 2>/dev/null || echo venvd) into $venv"
 
-mkdir -p "$bin_dir"
+make_dir "$bin_dir"
 ln -sfn "$venv/bin/venvd" "$link"
 say "linked $link -> $venv/bin/venvd"
+
+# Tab completions, made from venvd's own command definition, for each shell that is here,
+# in the folder that shell loads them from (zsh: a folder the rc block puts on fpath).
+install_completions() {
+    "$venv/bin/venvd" completions --list >"$work/completions" \
+        || { say "could not make the tab completions (venvd completions --list failed)"; return 0; }
+    while IFS='	' read -r name file; do
+        command -v "$name" >/dev/null 2>&1 || continue
+        if [ -e "$file" ] && ! grep -qxF "$completion_mark" "$file"; then
+            say "left $file alone (venvd did not write it): no $name completions"
+            continue
+        fi
+        new=0
+        [ -e "$file" ] || new=1
+        make_dir "$(dirname "$file")"
+        if ! "$venv/bin/venvd" completions "$name" >"$work/script"; then
+            say "could not make the $name completions"
+            continue
+        fi
+        cat "$work/script" >"$file"
+        [ "$new" = 0 ] || note_created "$file"
+        say "installed the $name completions in $file"
+    done <"$work/completions"
+}
+install_completions
+
+# A login bash (a console, ssh, macOS Terminal) reads the first of $login_files, and not
+# ~/.bashrc unless that file says so: with none of them there, one is made that does, as
+# Debian's default ~/.profile; with one that does not, the user is told what to add.
+login_bash() {
+    bashrc=$1
+    while IFS= read -r profile; do
+        [ -f "$profile" ] || continue
+        grep -q 'bashrc' "$profile" || say "a login bash reads $profile, which does not read \
+$bashrc (where the hook is): add this line to $profile: [ -f ~/.bashrc ] && . ~/.bashrc"
+        return 0
+    done <<EOF
+$login_files
+EOF
+    # shellcheck disable=SC2016 # written for the login shell to expand
+    add_block "$HOME/.profile" '# a login bash reads this file, not ~/.bashrc (where the hook is)
+if [ -n "${BASH_VERSION:-}" ]; then
+    case $- in *i*) [ -f "$HOME/.bashrc" ] && . "$HOME/.bashrc" ;; esac
+fi' "a block reading ~/.bashrc (for a login bash)"
+}
 
 hooked=0
 listing=$(shells) || die "venvd hook --list failed"
@@ -216,6 +357,7 @@ if [ "$modify_rc" = 1 ]; then
         seen="$seen$name "
         command -v "$name" >/dev/null 2>&1 || continue
         add_block "$file" "$("$venv/bin/venvd" hook "$name" --rc-block)"
+        [ "$name" != bash ] || [ "$file" != "$HOME/.bashrc" ] || login_bash "$file"
         hooked=1
     done <<EOF
 $listing

@@ -41,7 +41,11 @@ def _hook(args: argparse.Namespace) -> int:
     if args.shell is None:
         raise UsageError(f"hook: name a shell ({', '.join(SHELLS)}) or use --list")
     if args.rc_block:
-        print(get_shell(args.shell).rc_block())
+        from venvd.client import completions  # not at every shell start (`venvd hook`)
+
+        block = get_shell(args.shell).rc_block()
+        extra = completions.rc_lines(args.shell, os.environ)  # loads the installed ones
+        print(f"{block}\n{extra}" if extra else block)
         return 0
     return commands.hook(args)
 
@@ -49,7 +53,7 @@ def _hook(args: argparse.Namespace) -> int:
 def parser() -> argparse.ArgumentParser:
     import argparse
 
-    from venvd.client import commands, daemonctl, run
+    from venvd.client import commands, completions, daemonctl, forget, run
     from venvd.shell import SHELLS
 
     class Version(argparse.Action):
@@ -105,6 +109,8 @@ def parser() -> argparse.ArgumentParser:
     add("prune", commands.prune, "remove cached environments no project uses")
     add("doctor", commands.doctor, "check the setup and say what to fix")
     run.register(add)
+    completions.register(add)
+    forget.register(add)
     return top
 
 

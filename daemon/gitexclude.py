@@ -15,6 +15,9 @@ from typing import Optional
 from venvd.daemon import projectfile, projects
 from venvd.daemon.errors import VenvdError
 
+#: The line above venvd's patterns (``install.sh --uninstall`` takes out both).
+NOTE = "# added by venvd: the project's env"
+
 
 def _in_a_repository(project: Path) -> bool:
     """Whether git could see *project* as part of a repository: a ``.git`` in it or above
@@ -74,7 +77,7 @@ def keep_out_of_git(project: Path, names: tuple[str, ...] = (projects.ENV_NAME,)
         if not patterns:
             return None
         _append(exclude_path, ("" if not text or text.endswith("\n") else "\n")
-                + "# added by venvd: the project's env\n" + "".join(p + "\n" for p in patterns))
+                + NOTE + "\n" + "".join(p + "\n" for p in patterns))
     except (OSError, VenvdError):
         return None
     return str(exclude_path)
