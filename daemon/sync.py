@@ -18,13 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from venvd.daemon import drift, projects, pythons, turns
+from venvd.daemon import clone, drift, projects, turns
 from venvd.daemon.config import read_toml
 from venvd.daemon.engines import pyproject
 from venvd.daemon.engines.base import Job, Progress
 from venvd.daemon.errors import CommandFailed, VenvdError
 from venvd.daemon.plans import Plan, fingerprint
-from venvd.daemon.seeding import has_pip, pyvenv_cfg, seed
+from venvd.daemon.seeding import has_pip, seed
 from venvd.daemon.states import (
     COMPLETE,
     KEEP_STATES,
@@ -84,7 +84,9 @@ def run(plan: Plan, envs: Path, uv: str, progress: Progress,
             live.is_symlink() and os.readlink(live) == str(target)):
         target = store / f"{plan.fingerprint[:16]}-{time.time_ns():x}"
     store.mkdir(parents=True, exist_ok=True)
-    job = build(plan, target, uv, progress, cancel, offline=False, envs=envs)
+    source = None if plan.engine.creates_env or plan.engine.clone == "never" else (
+        clone.nearest(store, live, plan.interpreter))
+    job = build(plan, target, uv, progress, cancel, offline=False, envs=envs, source=source)
     now = drift.record(target)
     (target / COMPLETE).write_text(plan.fingerprint + "\n")
     before = drift.installed(live.resolve()) if projects.env_is_usable(str(live)) else {}
@@ -125,7 +127,7 @@ def adopt(plan: Plan, envs: Path, uv: str, progress: Progress,
     target = live.resolve()
     if target.parent != env_store(envs, plan.project) or not is_complete(target):
         return None  # not one of venvd's states
-    if not _same_interpreter(target, plan.interpreter):
+    if not clone.same_interpreter(target, plan.interpreter):
         return None
     job = Job(plan.project, target, plan.interpreter.path, plan.config, uv, plan.inputs,
               progress, cancel)
@@ -149,15 +151,6 @@ def adopt(plan: Plan, envs: Path, uv: str, progress: Progress,
                    counts.changed, output=job.output, adopted=True)
 
 
-def _same_interpreter(env: Path, interpreter: pythons.Interpreter) -> bool:
-    cfg = pyvenv_cfg(env)
-    if cfg.get("version_info") != interpreter.version_str:
-        return False
-    home = os.path.realpath(cfg.get("home", ""))
-    real = os.path.realpath(interpreter.path)
-    return home in (os.path.dirname(real), os.path.realpath(os.path.dirname(interpreter.path)))
-
-
 #: What uv prints when it cannot reach an index (then the cache may still have everything).
 _NETWORK = re.compile(r"(?i)(failed to fetch|error sending request|dns error|connection refused|"
                       r"network is unreachable|timed out|could not connect|tcp connect)")
@@ -177,10 +170,13 @@ def _prompt_is_safe(project: Path) -> bool:
 
 
 def build(plan: Plan, target: Path, uv: str, progress: Progress, cancel: threading.Event,
-          offline: bool, envs: Optional[Path] = None) -> Job:
+          offline: bool, envs: Optional[Path] = None, source: Optional[Path] = None) -> Job:
     """Create the env in *target* and install into it; on any failure nothing is left.
 
-    When the index cannot be reached, the build is tried once more offline, from uv's cache.
+    With a *source* (a complete state of the same interpreter), *target* starts as its clone
+    and the engine's exact sync applies only the difference; a clone that cannot be made
+    falls back to a fresh env. When the index cannot be reached, the build is tried once more
+    offline, from uv's cache.
     """
     environ = dict(os.environ, UV_OFFLINE="1") if offline else dict(os.environ)
     job = Job(plan.project, target, plan.interpreter.path, plan.config, uv, plan.inputs,
@@ -189,7 +185,7 @@ def build(plan: Plan, target: Path, uv: str, progress: Progress, cancel: threadi
     try:
         if plan.engine.creates_env:
             plan.engine.resolve(job)
-        elif plan.engine.makes_venv and _prompt_is_safe(plan.project):
+        elif plan.engine.makes_venv and source is None and _prompt_is_safe(plan.project):
             # the tool creates the env as it would by hand (one process less), then pip
             # is linked in from the interpreter's seed folder
             plan.engine.resolve(job)
@@ -201,8 +197,10 @@ def build(plan: Plan, target: Path, uv: str, progress: Progress, cancel: threadi
             with ThreadPoolExecutor(max_workers=1) as meanwhile:
                 resolved = meanwhile.submit(plan.engine.resolve, job)
                 try:
-                    make_venv(job, plan)
-                    seeded = seed(job, envs)
+                    seeded = _from(job, source, plan.engine.clone)
+                    if not seeded:
+                        make_venv(job, plan)
+                        seeded = seed(job, envs)
                 finally:
                     resolved.result()
         plan.engine.install(job)
@@ -214,7 +212,8 @@ def build(plan: Plan, target: Path, uv: str, progress: Progress, cancel: threadi
             raise
         progress("venvd: the package index is unreachable; trying again offline from the cache")
         try:
-            retry = build(plan, target, uv, progress, cancel, offline=True, envs=envs)
+            retry = build(plan, target, uv, progress, cancel, offline=True, envs=envs,
+                          source=source)
         except CommandFailed:
             raise exc from None  # what could not be reached, not what the cache lacks
         retry.output[:0] = [*job.output, "venvd: index unreachable; retried offline"]
@@ -225,3 +224,18 @@ def build(plan: Plan, target: Path, uv: str, progress: Progress, cancel: threadi
     finally:
         shutil.rmtree(job.scratch, ignore_errors=True)
     return job
+
+
+def _from(job: Job, source: Optional[Path], mode: str) -> bool:
+    """Start *job.env* as a clone of *source*; whether it did (else nothing is left of it)."""
+    if source is None:
+        return False
+    try:
+        clone.clone(source, job.env, mode)
+    except OSError as exc:
+        shutil.rmtree(job.env, ignore_errors=True)
+        job.output.append(f"venvd: could not start from {source.name} ({exc}); "
+                          "building a fresh env")
+        return False
+    job.output.append(f"venvd: started from the lock state {source.name} (its {mode})")
+    return True

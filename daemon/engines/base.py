@@ -127,6 +127,10 @@ class Engine:
     #: Whether ``install`` creates the virtualenv itself when *job.env* does not exist yet
     #: (given the interpreter and the prompt), so venvd need not run ``uv venv`` first.
     makes_venv: ClassVar[bool] = False
+    #: How a new lock state starts from the nearest one built (``clone``): ``links`` (hard
+    #: links, for tools that never write into an existing file), ``copies`` (for those that
+    #: may), ``never`` (a fresh build each time).
+    clone: ClassVar[str] = "links"
     #: The tool's words for a lockfile older than its manifest: the project then waits for a
     #: relock (``lock_hint`` says so) instead of failing.
     stale_lock: ClassVar[Optional[re.Pattern[str]]] = None
