@@ -39,7 +39,7 @@ from support.realproj import CATALOGUE, FIXTURES  # noqa: E402
 from support.wheels import build_wheel  # noqa: E402
 
 #: The parts of a run, for ``bench/run --only PART``.
-PARTS = ("prompt", "daemon", "sync", "real-project")
+PARTS = ("prompt", "daemon", "sync", "real-project", "lock-states")
 
 
 def log(text: str) -> None:
@@ -633,8 +633,8 @@ def ratio(ours: Optional[float], theirs: Optional[float]) -> str:
 
 
 def report(costs: dict[tuple[str, str, str], Optional[float]], daemon: dict[str, str],
-           syncs: dict[str, str], real: dict[str, str], missing: dict[str, str],
-           env: dict[str, str], seconds: float) -> str:
+           syncs: dict[str, str], real: dict[str, str], states: dict[str, str],
+           missing: dict[str, str], env: dict[str, str], seconds: float) -> str:
     """The results as markdown; a part that was not run (``--only``) has no section."""
     intro = (f"Prompt and cd: medians of {RUNS} runs x {ITERATIONS} iterations, minus the same "
              "loop with no tool loaded. " if costs else "")
@@ -652,7 +652,9 @@ def report(costs: dict[tuple[str, str, str], Optional[float]], daemon: dict[str,
             out.append(f"| {shell} | {m} | {fmt(v)} | {fmt(d)} | {fmt(mi)} | "
                        f"{ratio(v, d)} | {ratio(v, mi)} |")
     for title, head, figures in (("The daemon", "venvd", daemon), ("Sync", "figure", syncs),
-                                 ("A real project (uv)", "figure", real)):
+                                 ("A real project (uv)", "figure", real),
+                                 ("A new lock state built from the nearest one (issue 14)",
+                                  "figure", states)):
         if figures:
             out += ["", f"## {title}", "", f"| measure | {head} |", "| --- | --- |"]
             out += [f"| {k} | {v} |" for k, v in figures.items()]
@@ -682,6 +684,7 @@ def main(chosen: tuple[str, ...]) -> int:
     daemon: dict[str, str] = {}
     syncs: dict[str, str] = {}
     real: dict[str, str] = {}
+    states: dict[str, str] = {}
     try:
         run(["venvd", "daemon", "start"], env=env)
         if "prompt" in chosen:
@@ -694,9 +697,12 @@ def main(chosen: tuple[str, ...]) -> int:
             syncs = sync_figures(env, venv)
         if "real-project" in chosen:
             real = real_project_figures(env, venv)
+        if "lock-states" in chosen:
+            import lockstates  # imports this module: not at the top
+            states = lockstates.figures(env, venv)
     finally:
         run(["venvd", "daemon", "stop"], env=env, check=False)
-    text = report(costs, daemon, syncs, real, missing, env, time.monotonic() - started)
+    text = report(costs, daemon, syncs, real, states, missing, env, time.monotonic() - started)
     if chosen == PARTS:
         (REPO / "bench" / "results.md").write_text(text)
     else:

@@ -58,11 +58,12 @@ class Outcome:
 
 
 def run(plan: Plan, envs: Path, uv: str, progress: Progress,
-        cancel: threading.Event, keep: int = KEEP_STATES) -> Outcome:
+        cancel: threading.Event) -> Outcome:
     """Bring the project's env to *plan*: switch to a built lock state, or build and switch.
 
     A built state that drifted (packages changed by hand) is not reused: a fresh one is built
-    beside it, switched in, and the drifted one removed.
+    beside it, switched in, and the drifted one removed. The states beyond those kept are
+    left for ``tidy``, once the sync is reported.
     """
     start = time.monotonic()
     store = env_store(envs, plan.project)
@@ -73,7 +74,6 @@ def run(plan: Plan, envs: Path, uv: str, progress: Progress,
             seed(Job(plan.project, built, plan.interpreter.path, plan.config, uv, plan.inputs,
                      progress, cancel), envs)
         aside = switch(plan.project, built)
-        prune_states(store, keep=keep, current=built)
         return Outcome(plan, "ok", time.monotonic() - start, switched_only=True,
                        moved_aside=aside)
     target = store / plan.fingerprint[:16]
@@ -93,10 +93,17 @@ def run(plan: Plan, envs: Path, uv: str, progress: Progress,
     aside = switch(plan.project, target)
     if built is not None:
         shutil.rmtree(built, ignore_errors=True)
-    prune_states(store, keep=keep, current=target)
     counts = drift.changes(before, now)  # what was recorded: nothing changed it since
     return Outcome(plan, "ok", time.monotonic() - start, counts.added, counts.removed,
                    counts.changed, output=job.output, moved_aside=aside)
+
+
+def tidy(plan: Plan, envs: Path, keep: int = KEEP_STATES) -> None:
+    """Remove the project's lock states beyond the *keep* most recently used (never the live
+    one): after the sync is reported, since removing an env takes as long as cloning it."""
+    live = Path(projects.env_path(str(plan.project)))
+    current = live.resolve() if live.is_symlink() else None
+    prune_states(env_store(envs, plan.project), keep=keep, current=current)
 
 
 def up_to_date(plan: Plan) -> bool:

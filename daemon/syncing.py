@@ -126,8 +126,7 @@ class Syncer:
             if not asked and self._in_step(project, plan):
                 return  # a second event of a change already followed: nothing to say
             outcome = (sync.adopt(plan, self.paths.envs, self.uv, progress, cancel)
-                       or sync.run(plan, self.paths.envs, self.uv, progress, cancel,
-                                   self.config.keep_states))
+                       or sync.run(plan, self.paths.envs, self.uv, progress, cancel))
         except sync.Superseded:
             self.queue.request(project)  # one more sync, of what the files say now
         except Cancelled:
@@ -148,6 +147,8 @@ class Syncer:
             self.outcomes.failed(project, started, f"internal error: {exc!r}", repr(exc), plan)
         else:
             self.outcomes.done(project, plan, outcome, started)
+            with contextlib.suppress(OSError):  # a state left over goes at the next sync
+                sync.tidy(plan, self.paths.envs, self.config.keep_states)
 
     def _waiting_for(self, project: str, what: Optional[str],
                      progress: Callable[[str], None]) -> None:
