@@ -84,9 +84,11 @@ def run(plan: Plan, envs: Path, uv: str, progress: Progress,
             live.is_symlink() and os.readlink(live) == str(target)):
         target = store / f"{plan.fingerprint[:16]}-{time.time_ns():x}"
     store.mkdir(parents=True, exist_ok=True)
-    source = None if plan.engine.creates_env or plan.engine.clone == "never" else (
-        clone.nearest(store, live, plan.interpreter))
-    job = build(plan, target, uv, progress, cancel, offline=False, envs=envs, source=source)
+    mode = "never" if plan.engine.creates_env else plan.engine.clone_mode(plan.project,
+                                                                           plan.config)
+    source = None if mode == "never" else clone.nearest(store, live, plan.interpreter)
+    job = build(plan, target, uv, progress, cancel, offline=False, envs=envs, source=source,
+                mode=mode)
     now = drift.record(target)
     (target / COMPLETE).write_text(plan.fingerprint + "\n")
     before = drift.installed(live.resolve()) if projects.env_is_usable(str(live)) else {}
@@ -177,13 +179,14 @@ def _prompt_is_safe(project: Path) -> bool:
 
 
 def build(plan: Plan, target: Path, uv: str, progress: Progress, cancel: threading.Event,
-          offline: bool, envs: Optional[Path] = None, source: Optional[Path] = None) -> Job:
+          offline: bool, envs: Optional[Path] = None, source: Optional[Path] = None,
+          mode: str = "links") -> Job:
     """Create the env in *target* and install into it; on any failure nothing is left.
 
     With a *source* (a complete state of the same interpreter), *target* starts as its clone
-    and the engine's exact sync applies only the difference; a clone that cannot be made
-    falls back to a fresh env. When the index cannot be reached, the build is tried once more
-    offline, from uv's cache.
+    (*mode*: ``links`` or ``copies``) and the engine's exact sync applies only the difference;
+    a clone that cannot be made falls back to a fresh env. When the index cannot be reached,
+    the build is tried once more offline, from uv's cache.
     """
     environ = dict(os.environ, UV_OFFLINE="1") if offline else dict(os.environ)
     job = Job(plan.project, target, plan.interpreter.path, plan.config, uv, plan.inputs,
@@ -204,7 +207,7 @@ def build(plan: Plan, target: Path, uv: str, progress: Progress, cancel: threadi
             with ThreadPoolExecutor(max_workers=1) as meanwhile:
                 resolved = meanwhile.submit(plan.engine.resolve, job)
                 try:
-                    seeded = _from(job, source, plan.engine.clone)
+                    seeded = _from(job, source, mode)
                     if not seeded:
                         make_venv(job, plan)
                         seeded = seed(job, envs)
@@ -220,7 +223,7 @@ def build(plan: Plan, target: Path, uv: str, progress: Progress, cancel: threadi
         progress("venvd: the package index is unreachable; trying again offline from the cache")
         try:
             retry = build(plan, target, uv, progress, cancel, offline=True, envs=envs,
-                          source=source)
+                          source=source, mode=mode)
         except CommandFailed:
             raise exc from None  # what could not be reached, not what the cache lacks
         retry.output[:0] = [*job.output, "venvd: index unreachable; retried offline"]

@@ -147,6 +147,10 @@ class Engine:
         """Make *job.env* (a fresh virtualenv) match the inputs exactly."""
         raise NotImplementedError
 
+    def clone_mode(self, project: Path, config: ProjectConfig) -> str:
+        """How a new lock state of *project* starts: ``clone``, unless its inputs need more."""
+        return self.clone
+
     def matches(self, job: Job) -> Optional[bool]:
         """Whether *job.env* (the live env, which the project's tool may have synced itself)
         already holds exactly the lock; ``None``: this engine cannot tell."""
