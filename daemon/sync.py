@@ -102,10 +102,18 @@ def run(plan: Plan, envs: Path, uv: str, progress: Progress,
 
 def tidy(plan: Plan, envs: Path, keep: int = KEEP_STATES) -> None:
     """Remove the project's lock states beyond the *keep* most recently used (never the live
-    one): after the sync is reported, since removing an env takes as long as cloning it."""
+    one). Removing an env takes as long as cloning it: they are moved aside, out of every
+    project's store, and removed by a thread of their own, so the sync ends without waiting."""
     live = Path(projects.env_path(str(plan.project)))
     current = live.resolve() if live.is_symlink() else None
-    prune_states(env_store(envs, plan.project), keep=keep, current=current)
+    trash = envs / TRASH
+    if prune_states(env_store(envs, plan.project), keep=keep, current=current, trash=trash):
+        threading.Thread(target=shutil.rmtree, args=(trash,), kwargs={"ignore_errors": True},
+                         name="venvd-tidy", daemon=True).start()
+
+
+#: Where pruned lock states wait to be removed (a leftover goes with the next one).
+TRASH = ".trash"
 
 
 def up_to_date(plan: Plan) -> bool:
