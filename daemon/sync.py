@@ -255,5 +255,6 @@ def _from(job: Job, source: Optional[Path], mode: str) -> bool:
         job.output.append(f"venvd: could not start from {source.name} ({exc}); "
                           "building a fresh env")
         return False
-    job.output.append(f"venvd: started from the lock state {source.name} (its {mode})")
+    how = "its files hard-linked" if mode == "links" else "its files copied"
+    job.output.append(f"venvd: started from the lock state {source.name} ({how})")
     return True

@@ -207,8 +207,9 @@ def test_every_edit_gives_the_env_a_fresh_build_gives(kind: str, offline: Sandbo
         outcome = sync.run(plan, envs, UV, lambda _: None, threading.Event())
         live = (project / ".venv").resolve()
         mode = plan.engine.clone_mode(project, plan.config)
-        assert started_from(outcome) == ([] if previous is None or mode == "never" else [
-            f"venvd: started from the lock state {previous.name} (its {mode})"])
+        how = {"links": "hard-linked", "copies": "copied"}.get(mode)
+        assert started_from(outcome) == ([] if previous is None or how is None else [
+            f"venvd: started from the lock state {previous.name} (its files {how})"])
         assert freeze(live) == expected(step), f"step {n}"
         fresh = tmp_path / "fresh" / str(n)
         fresh.parent.mkdir(exist_ok=True)
@@ -335,6 +336,6 @@ def test_the_daemon_builds_a_new_lock_state_from_the_live_one(daemon: Sandbox,
              and daemon.status(project)["state"] == "synced", 120, "the new lock state")
     new = (project / ".venv").resolve()
     logs = daemon.venvd("logs", str(project)).stdout
-    assert f"venvd: started from the lock state {old.name} (its links)" in logs
+    assert f"venvd: started from the lock state {old.name} (its files hard-linked)" in logs
     assert script(project / ".venv", "cl-tool") == f"cl-tool 2.0 {new}/bin/python"
     assert script(old, "cl-tool") == f"cl-tool 1.0 {old}/bin/python"
