@@ -12,6 +12,7 @@ import base64
 import csv
 import hashlib
 import os
+import shlex
 import subprocess
 import threading
 from collections.abc import Callable, Iterator
@@ -57,7 +58,7 @@ def offline(sandbox: Sandbox, clone_wheels: Path, monkeypatch: pytest.MonkeyPatc
     """This process runs the syncs, in the sandbox's environment (offline uv, fresh HOME)."""
     use_wheels(sandbox, clone_wheels)
     for name in list(os.environ):
-        if name not in sandbox.env:
+        if name not in sandbox.env and not name.startswith(("PYTEST_", "COV_CORE_")):
             monkeypatch.delenv(name)
     for name, value in sandbox.env.items():
         monkeypatch.setenv(name, value)
@@ -297,6 +298,31 @@ def test_another_interpreter_builds_afresh(offline: Sandbox, two_pythons: tuple[
     assert clone.nearest(store, project / ".venv", make_plan(project).interpreter) == new
     (project / ".python-version").write_text(first.version + "\n")
     assert clone.nearest(store, project / ".venv", make_plan(project).interpreter) == old
+
+
+def test_a_hostile_data_folder_is_renamed_in_every_script(offline: Sandbox, pythons: list[Py],
+                                                           tmp_path: Path) -> None:
+    """The activate scripts quote the env's path each in its own way: with a quote, a space
+    and a ``$`` in it, the clone's scripts are still those a fresh build writes there."""
+    project = new_project(offline, "hostile", pythons[-1])
+    envs = tmp_path / "it's a $HOME dir" / "envs"
+    (project / "requirements.txt").write_text("cl-tool==1.0\n")
+    sync_now(project, envs)
+    (project / "requirements.txt").write_text("cl-tool==1.0\ncl-lib==1.0\n")
+    outcome = sync_now(project, envs)
+    assert started_from(outcome)
+    live = (project / ".venv").resolve()
+    # a fresh build beside it, so that the two paths differ in the state's name alone
+    fresh = live.with_name("f" * 16)
+    sync.build(make_plan(project), fresh, UV, lambda _: None, threading.Event(), offline=False,
+               envs=envs)
+    renamed = {k: v.replace(os.fsencode(fresh.name), os.fsencode(live.name))
+               for k, v in snapshot(fresh).items()}
+    assert_same(snapshot(live), renamed, "hostile folder")
+    shown = subprocess.run(["bash", "-c", f"source {shlex.quote(str(live))}/bin/activate && "
+                            'echo "$VIRTUAL_ENV" && cl-tool'],
+                           capture_output=True, text=True, check=True).stdout.splitlines()
+    assert shown == [str(live), f"cl-tool 1.0 {live}/bin/python"]
 
 
 def test_a_clone_that_fails_falls_back_to_a_fresh_build(offline: Sandbox, pythons: list[Py],
