@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Optional
 
 from venvd.daemon import pythons
-from venvd.daemon.seeding import pyvenv_cfg
+from venvd.daemon.seeding import pyvenv_cfg, shebang
 from venvd.daemon.states import COMPLETE, is_complete
 
 #: What a new state never takes from the old one: its completion mark, the engine's derived
@@ -157,27 +157,19 @@ def _bin(src: str, dst: str, names: _Names, mode: str) -> None:
 
 
 def _reshebang(data: bytes, names: _Names) -> Optional[bytes]:
-    """A console script naming the old env's python, under the ``#!`` line uv writes for the
-    new one (the long form when the path is too long for the kernel, or has a space: a
-    longer folder name can cross that line); ``None`` when *data* is not such a script."""
+    """A console script naming the old env's python, with the ``#!`` line written anew when
+    the new path needs the other form (a longer folder name can cross the kernel's limit:
+    the form uv writes then); ``None`` when the form stays (the name is replaced as it is,
+    in the quoting of the installer that wrote it) or *data* is not such a script."""
     lines = data.split(b"\n")
-    if lines[0] == b"#!" + names.old_python:
-        body = lines[1:]
-    elif lines[0] == b"#!/bin/sh" and len(lines) > 2 and lines[1].startswith(b"'''exec' ") \
-            and names.names(lines[1]) and lines[2] == b"' '''":
-        body = lines[3:]
-    else:
+    short = lines[0] == b"#!" + names.old_python
+    long = (lines[0] == b"#!/bin/sh" and len(lines) > 2 and lines[1].startswith(b"'''exec' ")
+            and names.names(lines[1]) and lines[2] == b"' '''")
+    head = shebang(str(names.target / "bin" / "python"))
+    fits = len(head) == 1
+    if not ((short and not fits) or (long and fits)):
         return None
-    return b"\n".join([*shebang(str(names.target / "bin" / "python")), *body])
-
-
-def shebang(python: str) -> list[bytes]:
-    """The lines uv starts a console script with, for *python*: ``#!<python>`` when the
-    kernel takes it (127 bytes in all, no space), else a ``/bin/sh`` trampoline."""
-    if len(os.fsencode(python)) <= 124 and " " not in python:
-        return [b"#!" + os.fsencode(python)]
-    quoted = "'" + python.replace("'", "'\"'\"'") + "'"
-    return [b"#!/bin/sh", b"'''exec' " + os.fsencode(quoted) + b' "$0" "$@"', b"' '''"]
+    return b"\n".join([*head, *lines[1 if short else 3:]])
 
 
 def _fix_records(target: Path, scripts: dict[str, bytes]) -> None:

@@ -13,6 +13,7 @@ import csv
 import hashlib
 import os
 import shlex
+import shutil
 import subprocess
 import threading
 from collections.abc import Callable, Iterator
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from venvd.daemon import clone, sync
+from venvd.daemon import clone, seeding, sync
 from venvd.daemon.plans import make_plan
 from venvd.daemon.states import COMPLETE, env_store
 
@@ -212,8 +213,8 @@ def test_every_edit_gives_the_env_a_fresh_build_gives(kind: str, offline: Sandbo
         assert started_from(outcome) == ([] if previous is None or how is None else [
             f"venvd: started from the lock state {previous.name} (its files {how})"])
         assert freeze(live) == expected(step), f"step {n}"
-        fresh = tmp_path / "fresh" / str(n)
-        fresh.parent.mkdir(exist_ok=True)
+        # beside it, a name of the same length: a script's first line depends on the length
+        fresh = live.with_name("f" * len(live.name))
         sync.build(plan, fresh, UV, lambda _: None, threading.Event(), offline=False, envs=envs)
         assert freeze(fresh) == expected(step)
         # PDM leaves a package it keeps as it was installed: its REQUESTED marker (written for
@@ -222,6 +223,7 @@ def test_every_edit_gives_the_env_a_fresh_build_gives(kind: str, offline: Sandbo
         skip = ("REQUESTED",) if kind == "pdm" else ()
         assert_same(snapshot(live, skip), snapshot(fresh, skip), f"step {n}")
         assert_records_true(live)
+        shutil.rmtree(fresh)
         previous = live
 
 
@@ -261,7 +263,8 @@ def test_the_old_state_is_left_as_it_was(offline: Sandbox, pythons: list[Py],
     new = (project / ".venv").resolve()
     assert new != old
     # carried over, not installed again: the script names the new state's python
-    assert (new / "bin/cl-tool").read_text().splitlines()[0] == f"#!{new}/bin/python"
+    assert (new / "bin/cl-tool").read_bytes().startswith(
+        b"\n".join(seeding.shebang(f"{new}/bin/python")) + b"\n")
     assert script(new, "cl-tool") == f"cl-tool 1.0 {new}/bin/python"
     # unchanged packages are shared by hard link, not copied
     lib = site / "cl_lib" / "__init__.py"
@@ -323,6 +326,28 @@ def test_a_hostile_data_folder_is_renamed_in_every_script(offline: Sandbox, pyth
                             'echo "$VIRTUAL_ENV" && cl-tool'],
                            capture_output=True, text=True, check=True).stdout.splitlines()
     assert shown == [str(live), f"cl-tool 1.0 {live}/bin/python"]
+
+
+def test_a_name_across_the_kernels_limit_changes_the_scripts_form(offline: Sandbox,
+                                                                   pythons: list[Py],
+                                                                   tmp_path: Path) -> None:
+    """A script's ``#!`` line holds 127 bytes: a clone whose python path crosses that
+    length gets the ``/bin/sh`` form (and back again), its RECORD hashes follow, it runs."""
+    room = 124 - len(str(tmp_path / "s" / "bin" / "python"))
+    short = tmp_path / ("s" + "x" * room)  # its python's path: exactly 124 bytes
+    run([UV, "venv", "--quiet", "--python", pythons[-1].path, str(short)], tmp_path)
+    run([UV, "pip", "install", "--quiet", "--python", str(short / "bin/python"), "cl-tool==1.0"],
+        tmp_path)
+    assert (short / "bin/cl-tool").read_bytes().startswith(b"#!" + os.fsencode(short))
+    long = short.with_name(short.name + "y")
+    shorter = short.with_name(short.name[:-1])
+    clone.clone(short, long)
+    clone.clone(long, shorter)
+    trampoline = b"#!/bin/sh\n'''exec' '" + os.fsencode(long)
+    for env, head in ((long, trampoline), (shorter, b"#!" + os.fsencode(shorter))):
+        assert (env / "bin/cl-tool").read_bytes().startswith(head)
+        assert script(env, "cl-tool") == f"cl-tool 1.0 {env}/bin/python"
+        assert_records_true(env)
 
 
 def test_a_clone_that_fails_falls_back_to_a_fresh_build(offline: Sandbox, pythons: list[Py],
