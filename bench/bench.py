@@ -42,7 +42,7 @@ from support.realproj import CATALOGUE, FIXTURES  # noqa: E402
 from support.wheels import build_wheel  # noqa: E402
 
 #: The parts of a run, for ``bench/run --only PART`` ("more-shells": nushell and xonsh).
-PARTS = ("prompt", "more-shells", "daemon", "sync", "real-project")
+PARTS = ("prompt", "more-shells", "daemon", "sync", "real-project", "lock-states")
 
 
 def log(text: str) -> None:
@@ -650,8 +650,8 @@ def ratio(ours: Optional[float], theirs: Optional[float]) -> str:
 
 
 def report(costs: dict[tuple[str, str, str], Optional[float]], daemon: dict[str, str],
-           syncs: dict[str, str], real: dict[str, str], missing: dict[str, str],
-           env: dict[str, str], seconds: float) -> str:
+           syncs: dict[str, str], real: dict[str, str], states: dict[str, str],
+           missing: dict[str, str], env: dict[str, str], seconds: float) -> str:
     """The results as markdown; a part that was not run (``--only``) has no section."""
     intro = (f"Prompt and cd: medians of {RUNS} runs x {ITERATIONS} iterations, minus the same "
              "loop with no tool loaded. " if costs else "")
@@ -671,7 +671,9 @@ def report(costs: dict[tuple[str, str, str], Optional[float]], daemon: dict[str,
             out.append(f"| {shell} | {m} | {fmt(v)} | {fmt(d)} | {fmt(mi)} | "
                        f"{ratio(v, d)} | {ratio(v, mi)} |")
     for title, head, figures in (("The daemon", "venvd", daemon), ("Sync", "figure", syncs),
-                                 ("A real project (uv)", "figure", real)):
+                                 ("A real project (uv)", "figure", real),
+                                 ("A new lock state built from the nearest one (issue 14)",
+                                  "figure", states)):
         if figures:
             out += ["", f"## {title}", "", f"| measure | {head} |", "| --- | --- |"]
             out += [f"| {k} | {v} |" for k, v in figures.items()]
@@ -703,6 +705,7 @@ def main(chosen: tuple[str, ...]) -> int:
     syncs: dict[str, str] = {}
     real: dict[str, str] = {}
     fixtures: dict[str, Path] = {}
+    states: dict[str, str] = {}
     try:
         run(["venvd", "daemon", "start"], env=env)
         if prompts:
@@ -719,11 +722,14 @@ def main(chosen: tuple[str, ...]) -> int:
             syncs = sync_figures(env, venv)
         if "real-project" in chosen:
             real = real_project_figures(env, venv)
+        if "lock-states" in chosen:
+            import lockstates  # imports this module: not at the top
+            states = lockstates.figures(env, venv)
     finally:
         run(["venvd", "daemon", "stop"], env=env, check=False)
         if fixtures:  # the temporary folder make_fixtures made
             shutil.rmtree(fixtures["outside"].parents[1], ignore_errors=True)
-    text = report(costs, daemon, syncs, real, missing, env, time.monotonic() - started)
+    text = report(costs, daemon, syncs, real, states, missing, env, time.monotonic() - started)
     if chosen == PARTS:
         (REPO / "bench" / "results.md").write_text(text)
     else:

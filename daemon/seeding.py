@@ -8,7 +8,6 @@ import csv
 import glob
 import hashlib
 import os
-import shlex
 import shutil
 import threading
 from pathlib import Path
@@ -211,14 +210,19 @@ def _rewrite_script(source: Path, dest: Path, reference: Path, env: Path) -> Non
     under another name: its own line is not kept)."""
     lines = source.read_bytes().split(b"\n")
     body = lines[3:] if lines[0] == b"#!/bin/sh" else lines[1:]  # the long-path form
-    python = str(env / "bin" / "python")
-    if len(python) < 126 and " " not in python:
-        head = [b"#!" + os.fsencode(python)]
-    else:  # too long (or spaced) for the kernel: as pip and uv write it then
-        head = [b"#!/bin/sh", b"'''exec' " + os.fsencode(shlex.quote(python)) + b' "$0" "$@"',
-                b"' '''"]
+    head = shebang(str(env / "bin" / "python"))
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.venvd")
     tmp.write_bytes(b"\n".join(head + body))
     tmp.chmod(0o755)
     os.replace(tmp, dest)
+
+
+def shebang(python: str) -> list[bytes]:
+    """The lines uv starts a console script with, for *python*: ``#!<python>`` when the
+    kernel takes it (127 bytes in all, no space), else a ``/bin/sh`` trampoline with the path
+    in single quotes (so that pip's scripts and a clone's are written as uv writes them)."""
+    if len(os.fsencode(python)) <= 124 and " " not in python:
+        return [b"#!" + os.fsencode(python)]
+    quoted = "'" + python.replace("'", "'\"'\"'") + "'"
+    return [b"#!/bin/sh", b"'''exec' " + os.fsencode(quoted) + b' "$0" "$@"', b"' '''"]

@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import threading
+import time
 from pathlib import Path
 from typing import Optional
 
@@ -43,8 +44,10 @@ def find_built(store: Path, fingerprint: str) -> Optional[Path]:
     return None
 
 
-def prune_states(store: Path, keep: int, current: Optional[Path]) -> list[Path]:
-    """Remove all but the *keep* most recently used lock states (never *current*)."""
+def prune_states(store: Path, keep: int, current: Optional[Path],
+                 trash: Optional[Path] = None) -> list[Path]:
+    """Remove all but the *keep* most recently used lock states (never *current*); with
+    *trash*, move them into it instead (one rename each), for a slower removal later."""
     states = [f for f in store.iterdir() if f.is_dir()] if store.is_dir() else []
     states.sort(key=lambda f: _last_used(f), reverse=True)
     removed = []
@@ -55,9 +58,20 @@ def prune_states(store: Path, keep: int, current: Optional[Path]) -> list[Path]:
         if kept < keep and is_complete(folder):
             kept += 1
             continue
-        shutil.rmtree(folder, ignore_errors=True)
+        _discard(folder, trash)
         removed.append(folder)
     return removed
+
+
+def _discard(folder: Path, trash: Optional[Path]) -> None:
+    if trash is not None:
+        try:
+            trash.mkdir(exist_ok=True)
+            os.rename(folder, trash / f"{folder.parent.name}-{folder.name}-{time.time_ns():x}")
+            return
+        except OSError:
+            pass
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def _last_used(folder: Path) -> float:

@@ -18,13 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from venvd.daemon import drift, projects, pythons, seedstage, turns
+from venvd.daemon import clone, drift, projects, seedstage, turns
 from venvd.daemon.config import read_toml
 from venvd.daemon.engines import pyproject
 from venvd.daemon.engines.base import Job, Progress
 from venvd.daemon.errors import CommandFailed, VenvdError
 from venvd.daemon.plans import Plan, fingerprint
-from venvd.daemon.seeding import has_pip, pyvenv_cfg, seed
+from venvd.daemon.seeding import has_pip, seed
 from venvd.daemon.states import (
     COMPLETE,
     KEEP_STATES,
@@ -58,11 +58,12 @@ class Outcome:
 
 
 def run(plan: Plan, envs: Path, uv: str, progress: Progress,
-        cancel: threading.Event, keep: int = KEEP_STATES) -> Outcome:
+        cancel: threading.Event) -> Outcome:
     """Bring the project's env to *plan*: switch to a built lock state, or build and switch.
 
     A built state that drifted (packages changed by hand) is not reused: a fresh one is built
-    beside it, switched in, and the drifted one removed.
+    beside it, switched in, and the drifted one removed. The states beyond those kept are
+    left for ``tidy``, once the sync is reported.
     """
     start = time.monotonic()
     store = env_store(envs, plan.project)
@@ -74,7 +75,6 @@ def run(plan: Plan, envs: Path, uv: str, progress: Progress,
                      progress, cancel), envs)
         before = _live_packages(plan)
         aside = switch(plan.project, built)
-        prune_states(store, keep=keep, current=built)
         counts = drift.changes(before, drift.recorded(built))  # what the switch changed
         return Outcome(plan, "ok", time.monotonic() - start, counts.added, counts.removed,
                        counts.changed, switched_only=True, moved_aside=aside)
@@ -86,14 +86,17 @@ def run(plan: Plan, envs: Path, uv: str, progress: Progress,
             live.is_symlink() and os.readlink(live) == str(target)):
         target = store / f"{plan.fingerprint[:16]}-{time.time_ns():x}"
     store.mkdir(parents=True, exist_ok=True)
-    job = build(plan, target, uv, progress, cancel, offline=False, envs=envs)
+    mode = "never" if plan.engine.creates_env else plan.engine.clone_mode(plan.project,
+                                                                           plan.config)
+    source = None if mode == "never" else clone.nearest(store, live, plan.interpreter)
+    job = build(plan, target, uv, progress, cancel, offline=False, envs=envs, source=source,
+                mode=mode)
     now = drift.record(target)
     (target / COMPLETE).write_text(plan.fingerprint + "\n")
-    before = drift.installed(live.resolve()) if projects.env_is_usable(str(live)) else {}
+    before = _live_packages(plan)
     aside = switch(plan.project, target)
     if built is not None:
         shutil.rmtree(built, ignore_errors=True)
-    prune_states(store, keep=keep, current=target)
     counts = drift.changes(before, now)  # what was recorded: nothing changed it since
     return Outcome(plan, "ok", time.monotonic() - start, counts.added, counts.removed,
                    counts.changed, output=job.output, moved_aside=aside)
@@ -103,6 +106,22 @@ def _live_packages(plan: Plan) -> dict[str, str]:
     """What the live env has installed (nothing when there is none)."""
     live = projects.env_path(str(plan.project))
     return drift.installed(Path(live).resolve()) if projects.env_is_usable(live) else {}
+
+
+def tidy(plan: Plan, envs: Path, keep: int = KEEP_STATES) -> None:
+    """Remove the project's lock states beyond the *keep* most recently used (never the live
+    one). Removing an env takes as long as cloning it: they are moved aside, out of every
+    project's store, and removed by a thread of their own, so the sync ends without waiting."""
+    live = Path(projects.env_path(str(plan.project)))
+    current = live.resolve() if live.is_symlink() else None
+    trash = envs / TRASH
+    if prune_states(env_store(envs, plan.project), keep=keep, current=current, trash=trash):
+        threading.Thread(target=shutil.rmtree, args=(trash,), kwargs={"ignore_errors": True},
+                         name="venvd-tidy", daemon=True).start()
+
+
+#: Where pruned lock states wait to be removed (a leftover goes with the next one).
+TRASH = ".trash"
 
 
 def up_to_date(plan: Plan) -> bool:
@@ -133,7 +152,7 @@ def adopt(plan: Plan, envs: Path, uv: str, progress: Progress,
     target = live.resolve()
     if target.parent != env_store(envs, plan.project) or not is_complete(target):
         return None  # not one of venvd's states
-    if not _same_interpreter(target, plan.interpreter):
+    if not clone.same_interpreter(target, plan.interpreter):
         return None
     job = Job(plan.project, target, plan.interpreter.path, plan.config, uv, plan.inputs,
               progress, cancel)
@@ -157,15 +176,6 @@ def adopt(plan: Plan, envs: Path, uv: str, progress: Progress,
                    counts.changed, output=job.output, adopted=True)
 
 
-def _same_interpreter(env: Path, interpreter: pythons.Interpreter) -> bool:
-    cfg = pyvenv_cfg(env)
-    if cfg.get("version_info") != interpreter.version_str:
-        return False
-    home = os.path.realpath(cfg.get("home", ""))
-    real = os.path.realpath(interpreter.path)
-    return home in (os.path.dirname(real), os.path.realpath(os.path.dirname(interpreter.path)))
-
-
 #: What uv prints when it cannot reach an index (then the cache may still have everything).
 _NETWORK = re.compile(r"(?i)(failed to fetch|error sending request|dns error|connection refused|"
                       r"network is unreachable|timed out|could not connect|tcp connect)")
@@ -185,10 +195,14 @@ def _prompt_is_safe(project: Path) -> bool:
 
 
 def build(plan: Plan, target: Path, uv: str, progress: Progress, cancel: threading.Event,
-          offline: bool, envs: Optional[Path] = None) -> Job:
+          offline: bool, envs: Optional[Path] = None, source: Optional[Path] = None,
+          mode: str = "links") -> Job:
     """Create the env in *target* and install into it; on any failure nothing is left.
 
-    When the index cannot be reached, the build is tried once more offline, from uv's cache.
+    With a *source* (a complete state of the same interpreter), *target* starts as its clone
+    (*mode*: ``links`` or ``copies``) and the engine's exact sync applies only the difference;
+    a clone that cannot be made falls back to a fresh env. When the index cannot be reached,
+    the build is tried once more offline, from uv's cache.
     """
     environ = dict(os.environ, UV_OFFLINE="1") if offline else dict(os.environ)
     job = Job(plan.project, target, plan.interpreter.path, plan.config, uv, plan.inputs,
@@ -197,7 +211,7 @@ def build(plan: Plan, target: Path, uv: str, progress: Progress, cancel: threadi
     try:
         if plan.engine.creates_env:
             plan.engine.resolve(job)
-        elif plan.engine.makes_venv and _prompt_is_safe(plan.project):
+        elif plan.engine.makes_venv and source is None and _prompt_is_safe(plan.project):
             # the tool creates the env as it would by hand (one process less), while pip is
             # linked from the interpreter's seed folder into a staging folder; then moved in
             with ThreadPoolExecutor(max_workers=1) as meanwhile:
@@ -212,8 +226,10 @@ def build(plan: Plan, target: Path, uv: str, progress: Progress, cancel: threadi
             with ThreadPoolExecutor(max_workers=1) as meanwhile:
                 resolved = meanwhile.submit(plan.engine.resolve, job)
                 try:
-                    make_venv(job, plan)
-                    seeded = seed(job, envs)
+                    seeded = _from(job, source, mode)
+                    if not seeded:
+                        make_venv(job, plan)
+                        seeded = seed(job, envs)
                 finally:
                     resolved.result()
         plan.engine.install(job)
@@ -225,7 +241,8 @@ def build(plan: Plan, target: Path, uv: str, progress: Progress, cancel: threadi
             raise
         progress("venvd: the package index is unreachable; trying again offline from the cache")
         try:
-            retry = build(plan, target, uv, progress, cancel, offline=True, envs=envs)
+            retry = build(plan, target, uv, progress, cancel, offline=True, envs=envs,
+                          source=source, mode=mode)
         except CommandFailed:
             raise exc from None  # what could not be reached, not what the cache lacks
         retry.output[:0] = [*job.output, "venvd: index unreachable; retried offline"]
@@ -236,3 +253,19 @@ def build(plan: Plan, target: Path, uv: str, progress: Progress, cancel: threadi
     finally:
         shutil.rmtree(job.scratch, ignore_errors=True)
     return job
+
+
+def _from(job: Job, source: Optional[Path], mode: str) -> bool:
+    """Start *job.env* as a clone of *source*; whether it did (else nothing is left of it)."""
+    if source is None:
+        return False
+    try:
+        clone.clone(source, job.env, mode)
+    except OSError as exc:
+        shutil.rmtree(job.env, ignore_errors=True)
+        job.output.append(f"venvd: could not start from {source.name} ({exc}); "
+                          "building a fresh env")
+        return False
+    how = "its files hard-linked" if mode == "links" else "its files copied"
+    job.output.append(f"venvd: started from the lock state {source.name} ({how})")
+    return True

@@ -140,8 +140,7 @@ class Syncer:
                 # failed (the same files would fail the same way): nothing new to say
                 return
             outcome = (sync.adopt(plan, self.paths.envs, self.uv, progress, cancel)
-                       or sync.run(plan, self.paths.envs, self.uv, progress, cancel,
-                                   self.config.keep_states))
+                       or sync.run(plan, self.paths.envs, self.uv, progress, cancel))
         except sync.Superseded:
             self.queue.request(project)  # one more sync, of what the files say now
         except Cancelled:
@@ -165,6 +164,8 @@ class Syncer:
         else:
             self.outcomes.done(project, plan, outcome, started)
             self.kernels.refresh(project, plan)  # before the sync is over (status says so)
+            with contextlib.suppress(OSError):  # a state left over goes at the next sync
+                sync.tidy(plan, self.paths.envs, self.config.keep_states)
 
     def _waiting_for(self, project: str, what: Optional[str],
                      progress: Callable[[str], None]) -> None:

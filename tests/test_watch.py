@@ -345,8 +345,9 @@ def test_lock_states_are_bounded_and_prune_removes_unused_ones(sandbox: Sandbox)
         (project / "requirements.txt").write_text(pins)
         wait_for(lambda m=module, v=version: installed(project, m) == v, 60, pins)
         wait_for(lambda: sandbox.status(project)["state"] == "synced", 60, "synced")
-    states = [p for p in store.iterdir() if p.is_dir()]
-    assert len(states) == 2, states  # the live one and the one before
+    # the live one and the one before (the others go once the sync is reported)
+    states = wait_for(lambda: (lambda found: found if len(found) == 2 else None)(
+        [p for p in store.iterdir() if p.is_dir()]), 30, "two lock states")
     assert (project / ".venv").resolve() in states
     gone_store = (gone / ".venv").resolve().parent
     shutil.rmtree(gone)

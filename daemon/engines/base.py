@@ -127,6 +127,10 @@ class Engine:
     #: Whether ``install`` creates the virtualenv itself when *job.env* does not exist yet
     #: (given the interpreter and the prompt), so venvd need not run ``uv venv`` first.
     makes_venv: ClassVar[bool] = False
+    #: How a new lock state starts from the nearest one built (``clone``): ``links`` (hard
+    #: links, for tools that never write into an existing file), ``copies`` (for those that
+    #: may), ``never`` (a fresh build each time).
+    clone: ClassVar[str] = "links"
     #: The tool's words for a lockfile older than its manifest: the project then waits for a
     #: relock (``lock_hint`` says so) instead of failing.
     stale_lock: ClassVar[Optional[re.Pattern[str]]] = None
@@ -142,6 +146,10 @@ class Engine:
     def install(self, job: Job) -> None:
         """Make *job.env* (a fresh virtualenv) match the inputs exactly."""
         raise NotImplementedError
+
+    def clone_mode(self, project: Path, config: ProjectConfig) -> str:
+        """How a new lock state of *project* starts: ``clone``, unless its inputs need more."""
+        return self.clone
 
     def matches(self, job: Job) -> Optional[bool]:
         """Whether *job.env* (the live env, which the project's tool may have synced itself)

@@ -35,6 +35,7 @@ class Conda(Engine):
     name = "conda"
     markers = FILES
     creates_env = True  # the tool makes the env itself; no ``uv venv`` first
+    clone = "never"
 
     def inputs(self, project: Path, config: ProjectConfig) -> Optional[tuple[str, ...]]:
         for name in FILES:

@@ -16,6 +16,9 @@ from venvd.daemon.errors import CommandFailed
 class Pdm(Engine):
     name = "pdm"
     markers = ("pdm.lock",)
+    #: PDM installs with its own installer (it unlinks a file before writing it, but not
+    #: every path of it was checked): a new lock state starts from a copy, not from links.
+    clone = "copies"
     #: PDM's word for a lock older than pyproject.toml (only a warning, after which it syncs
     #: the old lock): venvd waits for ``pdm lock`` instead.
     stale_lock = re.compile(r"(?i)lock ?file (doesn't satisfy the project requirements|"

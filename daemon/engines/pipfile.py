@@ -144,6 +144,9 @@ class Pipfile(Engine):
     name = "pipfile-lock"
     #: a Pipfile not locked yet makes a project too (it fails, saying there is no lock)
     markers = ("Pipfile.lock", "Pipfile")
+    #: Every entry's hashes are checked as it is installed, and uv keeps a package already
+    #: installed without a look at them: a clone could keep a file the lock no longer names.
+    clone = "never"
 
     def inputs(self, project: Path, config: ProjectConfig) -> Optional[tuple[str, ...]]:
         if not projectfile.present(project / "Pipfile.lock"):

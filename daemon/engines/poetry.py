@@ -15,6 +15,9 @@ from venvd.daemon.engines.base import Engine, Job
 class Poetry(Engine):
     name = "poetry"
     markers = ("poetry.lock",)
+    #: Poetry's installer writes over an existing file in place (``open("wb")``) and appends
+    #: to RECORD: a new lock state starts from a copy, never from links to the old one.
+    clone = "copies"
     #: Poetry's word for a lock older than pyproject.toml: venvd waits for ``poetry lock``.
     stale_lock = re.compile(r"pyproject\.toml changed significantly since poetry\.lock")
     lock_hint = "poetry.lock is out of date with pyproject.toml; run 'poetry lock'"

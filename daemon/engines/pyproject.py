@@ -12,7 +12,8 @@ git, URL, index, workspace). ``uv lock`` can write its lock nowhere but the proj
    only is pinned lower here too, as in the lock);
 2. ``uv pip install`` of the same requests, constrained to those pins, into the fresh env the
    sync made: it applies the sources (an index-pinned package comes from its index) and
-   installs the project and workspace members editable. The env is fresh: the set is exact.
+   installs the project and workspace members editable; ``--exact`` removes what else the env
+   holds (it may start as a copy of another lock state), so the set is exact.
 
 The extras and groups ``.venvd.toml`` / ``[tool.venvd]`` name are added to both.
 """
@@ -48,12 +49,23 @@ class Pyproject(Engine):
         project, groups = requested(data, job.config)
         if not project and not groups:
             job.progress("venvd: pyproject.toml asks for nothing to install")
+            if _holds_packages(job.env):  # a copy of another lock state's env: emptied
+                nothing = job.work / "nothing.txt"
+                nothing.write_text("")
+                job.run(job.pip_sync(*job.python_args, str(nothing)))
             return
         settings = _uv_setting_files(job.work, data)
         pins = universal_pins(job, data, groups, settings)
         install = install_requests(data, job.config) if project else []
-        job.run([job.uv, "pip", "install", *job.python_args, *install, *groups,
+        # exact: the env may be a clone of another lock state's (packages to remove)
+        job.run([job.uv, "pip", "install", "--exact", *job.python_args, *install, *groups,
                  *settings, "--constraint", str(pins)], _NO_BYTECODE)
+
+
+def _holds_packages(env: Path) -> bool:
+    """Whether *env* holds a package besides its own pip and setuptools."""
+    return any(not info.name.startswith(("pip-", "setuptools-", "wheel-"))
+               for info in env.glob("lib/python*/site-packages/*.dist-info"))
 
 
 def requested(data: dict[str, Any], config: ProjectConfig) -> tuple[bool, list[str]]:

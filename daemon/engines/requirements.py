@@ -67,6 +67,14 @@ class Requirements(Engine):
             raise VenvdError(f"requirement file not found: {', '.join(missing)}")
         return tuple(_relative(f, project) for f in files)
 
+    def clone_mode(self, project: Path, config: ProjectConfig) -> str:
+        """Hashes are checked as a package is installed, and uv keeps one already installed
+        without a look at them: a clone could keep a file the lock's hashes no longer name,
+        so hashed files build afresh, as a new contributor's env would."""
+        top = [(project / n).resolve() for n in (config.requirements or ("requirements.txt",))]
+        seen: set[Path] = set()
+        return "never" if _hashed([f for t in top for f in includes(t, seen)]) else self.clone
+
     def resolve(self, job: Job) -> None:
         """Compile the complete pin set; needs only the interpreter, so it runs while the
         env is being created."""

@@ -1,0 +1,172 @@
+"""Issue 14's figures (``bench/run --only lock-states``): a new lock state is built from the
+nearest one, so a one-package edit should cost about what ``uv pip sync`` of that change costs
+by hand, whatever the size of the env.
+
+(a) a one-package edit in an 11-package env, and (b) in a 200-package env: lockfile written ->
+``.venv`` points at the new state (its debounce included; the daemon's report of it, the
+status it answers, is timed apart), median of RUNS,
+beside ``uv pip sync`` of the same change by hand in a venv of the same packages;
+(c) switching back to a state built before (200 packages); (d) what a new state of the
+200-package env adds on disk (blocks of files it does not share with the old state).
+The packages are small wheels built here (12 modules of about 3 KiB each, a package folder).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import shutil
+import statistics
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+import bench as b
+
+
+def figures(env: dict[str, str], venv: Path) -> dict[str, str]:
+    small = edits(env, venv, 11)
+    large = edits(env, venv, 200)
+    a = small["new"] - small["hand"]
+    bb = large["new"] - large["hand"]
+    return {
+        f"(a) 11 packages: lockfile edit → in sync, a new lock state (median of {b.RUNS})":
+            f"{small['new']:.0f} ms",
+        "(a) 11 packages: `uv pip sync` of the same change by hand": f"{small['hand']:.0f} ms",
+        "(a) venvd minus by hand (target: at most 50 ms)": f"{a:.0f} ms",
+        "(a) until the daemon reports it synced": f"{small['reported']:.0f} ms",
+        f"(b) 200 packages: lockfile edit → in sync, a new lock state (median of {b.RUNS})":
+            f"{large['new']:.0f} ms",
+        "(b) 200 packages: `uv pip sync` of the same change by hand": f"{large['hand']:.0f} ms",
+        "(b) venvd minus by hand (target: at most 80 ms)": f"{bb:.0f} ms",
+        "(b) until the daemon reports it synced": f"{large['reported']:.0f} ms",
+        "(b) / (a), venvd's times (target: at most 1.5)": b.ratio(large["new"], small["new"]),
+        "(c) 200 packages: lockfile edit → in sync, switching back to a state built before "
+        "(target: under 50 ms)": f"{large['switch']:.0f} ms",
+        "(d) 200 packages: disk a new lock state adds / the env's size (target: under 10%)":
+            f"{large['added'] / 1024:.0f} KiB / {large['size'] / 1024:.0f} KiB = "
+            f"{100 * large['added'] / large['size']:.1f}%",
+    }
+
+
+def edits(env: dict[str, str], venv: Path, packages: int) -> dict[str, float]:
+    """The figures of one env size: a project of *packages* pins, edited RUNS times (each
+    edit a new version of one package: a new lock state), then switched back and forth."""
+    # outside this checkout: a folder whose only marker is requirements.txt, inside a
+    # project (this repository), belongs to that project
+    work = Path(tempfile.gettempdir()) / f"venvd-bench-{os.getuid()}" / f"lock-states-{packages}"
+    shutil.rmtree(work, ignore_errors=True)
+    wheels = work / "wheels"
+    wheels.mkdir(parents=True)
+    versions = [f"{1 + i}.0" for i in range(b.RUNS + 1)]
+    for version in versions:
+        package_wheel(wheels, "alpha", version)
+    deps = "".join(f"dep{i}==1.0\n" for i in range(packages - 1))
+    for i in range(packages - 1):
+        package_wheel(wheels, f"dep{i}", "1.0")
+    (work / "uv.toml").write_text(f'no-index = true\nfind-links = ["{wheels}"]\n')
+    env = {**env, "UV_CONFIG_FILE": str(work / "uv.toml"), "UV_CACHE_DIR": str(work / "cache")}
+    b.run(["venvd", "daemon", "restart"], env=env)
+    project = work / "project"
+    project.mkdir()
+    lock = project / "requirements.txt"
+    lock.write_text(deps + "alpha==1.0\n")
+    b.daemon_request(env, {"op": "allow", "dir": str(project)})
+    b.wait_for(lambda: b.project_state(env, project)["state"] == "synced", 120, "first sync")
+
+    link = project / ".venv"
+    reported: list[float] = []
+
+    def timed_edit(version: str) -> float:
+        """Edit -> ``.venv`` switched to the new state (the env is in sync; watched with
+        ``readlink``, which costs the daemon nothing, where a status request per poll would
+        compete with the sync); the daemon's report of it is timed apart."""
+        before = os.readlink(link)
+        t0 = time.perf_counter()
+        lock.write_text(deps + f"alpha=={version}\n")
+        b.wait_for(lambda: os.readlink(link) != before and _alpha(project) == version, 120,
+                   "the switch")
+        t1 = time.perf_counter()
+        b.wait_for(lambda: b.project_state(env, project)["state"] == "synced", 120, "synced")
+        reported.append((time.perf_counter() - t0) * 1e3)
+        return (t1 - t0) * 1e3
+
+    new, states = [], []
+    for version in versions[1:]:
+        new.append(timed_edit(version))
+        states.append(link.resolve())
+    new_reported = statistics.median(reported)
+    # the last state was made from the one before it, which is still kept (KEEP_STATES)
+    size, added = disk(states[-2]), disk(states[-1], states[-2])
+    switch = [timed_edit(v) for v in (versions[-2], versions[-1]) * 3]
+    return {"new": statistics.median(new), "switch": statistics.median(switch),
+            "reported": new_reported,
+            "hand": by_hand(env, venv, work, deps, versions), "size": size, "added": added}
+
+
+def package_wheel(folder: Path, name: str, version: str, modules: int = 12) -> Path:
+    """A wheel shaped more like a small real package than ``build_wheel``'s one-line module:
+    a package of *modules* modules of a few KiB (the clone's cost and its disk are per file
+    and per folder)."""
+    files = {f"{name}/__init__.py": f"__version__ = {version!r}\n"}
+    for i in range(modules):
+        body = "".join(f"def f{j}(x):\n    return x + {j}  # {name} {version}\n\n\n"
+                       for j in range(60))
+        files[f"{name}/m{i}.py"] = body
+    info = f"{name}-{version}.dist-info"
+    files[f"{info}/METADATA"] = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+    files[f"{info}/WHEEL"] = ("Wheel-Version: 1.0\nGenerator: venvd-bench\n"
+                              "Root-Is-Purelib: true\nTag: py3-none-any\n")
+    path = folder / f"{name}-{version}-py3-none-any.whl"
+    record = [f"{arc},{_hash(text.encode())},{len(text.encode())}" for arc, text in files.items()]
+    files[f"{info}/RECORD"] = "\n".join([*record, f"{info}/RECORD,,"]) + "\n"
+    with zipfile.ZipFile(path, "w") as zf:
+        for arc, text in files.items():
+            zf.writestr(arc, text)
+    return path
+
+
+def _hash(data: bytes) -> str:
+    digest = hashlib.sha256(data).digest()
+    return "sha256=" + base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def _alpha(project: Path) -> str:
+    site = next((project / ".venv").resolve().glob("lib/python*/site-packages"), None)
+    found = [p.name for p in site.glob("alpha-*.dist-info")] if site else []
+    return found[0].removesuffix(".dist-info").split("-")[1] if found else ""
+
+
+def by_hand(env: dict[str, str], venv: Path, work: Path, deps: str,
+            versions: list[str]) -> float:
+    """``uv pip sync`` of the same one-package change in a venv of the same packages."""
+    uv = str(venv / "bin" / "uv")
+    hand = work / "by-hand"
+    b.run([uv, "venv", "-q", str(hand)], env=env)
+    pins = work / "pins.txt"
+    times = []
+    for version in (versions[0], versions[1]) * 4:
+        pins.write_text(deps + f"alpha=={version}\n")
+        t0 = time.perf_counter()
+        b.run([uv, "pip", "sync", "-q", "--python", str(hand / "bin/python"), str(pins)],
+              env=env)
+        times.append((time.perf_counter() - t0) * 1e3)
+    return statistics.median(times[1:])  # the first one installs everything
+
+
+def disk(env: Path, beside: Path | None = None) -> float:
+    """Bytes of the blocks *env*'s files hold (each inode once); with *beside*, only those of
+    files *env* does not share with it (hard links)."""
+    shared = _inodes(beside) if beside is not None else {}
+    return float(sum(blocks for inode, blocks in _inodes(env).items() if inode not in shared))
+
+
+def _inodes(env: Path) -> dict[tuple[int, int], int]:
+    found = {}
+    for folder, dirs, files in os.walk(env):
+        for name in [*dirs, *files]:
+            info = os.lstat(os.path.join(folder, name))
+            found[(info.st_dev, info.st_ino)] = info.st_blocks * 512
+    return found

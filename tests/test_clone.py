@@ -1,0 +1,392 @@
+"""A new lock state built from the nearest one (issue 14): the old env cloned with hard links,
+what names its folder written anew, then the engine's exact sync of the difference. The env
+must equal a fresh build of the same lock, and the old state stay as it was.
+
+Most tests call the sync directly (real uv, Poetry and PDM, offline from the wheels built
+here); the last one goes through the real daemon.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import hashlib
+import os
+import shlex
+import shutil
+import subprocess
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from venvd.daemon import clone, seeding, sync
+from venvd.daemon.plans import make_plan
+from venvd.daemon.states import COMPLETE, env_store
+
+from conftest import Py, Sandbox, wait_for
+from support.clonewheels import (
+    STEPS,
+    UV,
+    Req,
+    build_clone_wheels,
+    expected,
+    pipfile_lock,
+    pyproject,
+    requirement,
+    run,
+)
+from support.index import serve
+from support.wheels import build_simple_index
+
+Writer = Callable[[Path, tuple[Req, ...]], None]
+
+
+@pytest.fixture(scope="session")
+def clone_wheels(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_clone_wheels(tmp_path_factory.mktemp("clone-wheels"))
+
+
+def use_wheels(box: Sandbox, wheels: Path) -> None:
+    """uv finds the clone tests' wheels (and no index) through the sandbox's config file."""
+    (box.root / "uv.toml").write_text(f'no-index = true\nfind-links = ["{wheels}"]\n'
+                                      'python-downloads = "never"\n')
+
+
+@pytest.fixture
+def offline(sandbox: Sandbox, clone_wheels: Path, monkeypatch: pytest.MonkeyPatch) -> Sandbox:
+    """This process runs the syncs, in the sandbox's environment (offline uv, fresh HOME)."""
+    use_wheels(sandbox, clone_wheels)
+    for name in list(os.environ):
+        if name not in sandbox.env and not name.startswith(("PYTEST_", "COV_CORE_")):
+            monkeypatch.delenv(name)
+    for name, value in sandbox.env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("POETRY_CACHE_DIR", str(sandbox.root / "poetry-cache"))
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.null.Keyring")
+    monkeypatch.setenv("PDM_CHECK_UPDATE", "false")
+    monkeypatch.setenv("PDM_NON_INTERACTIVE", "1")
+    return sandbox
+
+
+@pytest.fixture
+def local_index(clone_wheels: Path, tmp_path: Path) -> Iterator[str]:
+    """The wheels as a simple index over HTTP on 127.0.0.1 (Poetry reads no folder)."""
+    server = serve(build_simple_index(clone_wheels, tmp_path / "index"))
+    yield f"http://127.0.0.1:{server.server_address[1]}/simple/"
+    server.shutdown()
+    server.server_close()
+
+
+#: Where tests/run installs Poetry and PDM (read before a test's environment replaces ours).
+TOOLS = os.environ.get("VENVD_TEST_TOOLS", "")
+
+
+def need_tool(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = TOOLS
+    if not folder or not (Path(folder) / name).exists():
+        pytest.skip(f"{name} is not installed (tests/run installs it into VENVD_TEST_TOOLS)")
+    monkeypatch.setenv("PATH", folder + os.pathsep + os.environ["PATH"])
+
+
+def writer(kind: str, wheels: Path, index: str) -> Writer:
+    """How a project of *kind* comes to ask for a step's set (its lock made by its tool)."""
+    def write(project: Path, step: tuple[Req, ...]) -> None:
+        if kind == "requirements":
+            (project / "requirements.txt").write_text("".join(requirement(r) + "\n"
+                                                              for r in step))
+        elif kind == "pipfile":
+            (project / "Pipfile.lock").write_text(pipfile_lock(wheels, step))
+        else:
+            (project / "pyproject.toml").write_text(pyproject(project.name, step, TAILS[kind]
+                                                              .format(index=index,
+                                                                      wheels=wheels.as_uri())))
+        if kind in LOCKS:
+            run(LOCKS[kind], project)
+    return write
+
+
+TAILS = {"pyproject": "", "uvlock": "",
+         "poetry": '[tool.poetry]\npackage-mode = false\n\n[[tool.poetry.source]]\n'
+                   'name = "local"\nurl = "{index}"\npriority = "primary"\n',
+         "pdm": '[tool.pdm]\ndistribution = false\n\n[[tool.pdm.source]]\nname = "pypi"\n'
+                'url = "{wheels}"\ntype = "find_links"\n'}
+LOCKS = {"uvlock": [UV, "lock", "--quiet"], "poetry": ["poetry", "lock", "--no-interaction"],
+         "pdm": ["pdm", "lock"]}
+ENGINES = {"requirements": "uv-pip-sync", "pyproject": "uv-pyproject", "uvlock": "uv-sync",
+           "pipfile": "pipfile-lock", "poetry": "poetry", "pdm": "pdm"}
+
+
+def new_project(box: Sandbox, name: str, python: Py) -> Path:
+    project = box.root / "projects" / name
+    project.mkdir(parents=True)
+    (project / ".python-version").write_text(python.version + "\n")
+    return project
+
+
+def sync_now(project: Path, envs: Path) -> sync.Outcome:
+    return sync.run(make_plan(project), envs, UV, lambda _: None, threading.Event())
+
+
+def started_from(outcome: sync.Outcome) -> list[str]:
+    return [line for line in outcome.output if "started from the lock state" in line]
+
+
+def freeze(env: Path) -> dict[str, str]:
+    out = subprocess.run([UV, "pip", "freeze", "--python", str(env / "bin" / "python"),
+                          "--exclude", "pip", "--exclude", "setuptools"],
+                         capture_output=True, text=True, check=True).stdout
+    return dict(line.split("==") for line in out.splitlines())
+
+
+#: What is not part of an env's content: venvd's own bookkeeping, uv's lock, bytecode.
+IGNORED = {COMPLETE, ".venvd", ".lock", "__pycache__"}
+
+
+def snapshot(env: Path, skip: tuple[str, ...] = ()) -> dict[str, bytes]:
+    """Every file and link of *env* (relative path -> content, the env's own path replaced),
+    the hashes RECORD keeps of the scripts in ``bin`` left out (they hash the env's path:
+    ``assert_records_true`` checks them)."""
+    found = {}
+    me = os.fsencode(env)
+    for folder, dirs, files in os.walk(env):
+        dirs[:] = [d for d in dirs if d not in IGNORED]
+        for name in [*dirs, *files]:
+            path = os.path.join(folder, name)
+            rel = os.path.relpath(path, env)
+            if name in IGNORED or name in skip:
+                continue
+            if os.path.islink(path):
+                found[rel] = b"-> " + os.fsencode(os.readlink(path)).replace(me, b"<ENV>")
+            elif os.path.isfile(path):
+                data = Path(path).read_bytes().replace(me, b"<ENV>")
+                if name == "RECORD":
+                    data = b"\n".join(
+                        line.split(b",")[0] if line.startswith(b"../../../bin/") else line
+                        for line in data.split(b"\n")
+                        if not any(line.startswith(b"%s/%s," % (os.fsencode(os.path.basename(
+                            folder)), os.fsencode(s))) for s in skip))
+                found[rel] = data
+    return found
+
+
+def assert_same(cloned: dict[str, bytes], fresh: dict[str, bytes], what: str) -> None:
+    differ = sorted(k for k in cloned.keys() | fresh.keys() if cloned.get(k) != fresh.get(k))
+    assert not differ, f"{what}: " + "\n".join(
+        f"{k}:\n  cloned: {cloned.get(k)!r}\n  fresh:  {fresh.get(k)!r}" for k in differ)
+
+
+def assert_records_true(env: Path) -> None:
+    """Every file a RECORD of *env* lists with a hash has that hash and size."""
+    for record in env.glob("lib/*/site-packages/*.dist-info/RECORD"):
+        if record.parent.name.startswith(("pip-", "setuptools-")):
+            continue  # linked from the seed env, they hash its scripts (a seeding matter)
+        with record.open(newline="") as f:
+            for row in csv.reader(f):
+                if len(row) == 3 and row[1]:
+                    data = (record.parent.parent / row[0]).read_bytes()
+                    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest())
+                    assert row[1] == "sha256=" + digest.rstrip(b"=").decode(), (record, row)
+                    assert int(row[2]) == len(data), (record, row)
+
+
+@pytest.mark.parametrize("kind", list(ENGINES))
+def test_every_edit_gives_the_env_a_fresh_build_gives(kind: str, offline: Sandbox,
+                                                      pythons: list[Py], clone_wheels: Path,
+                                                      local_index: str, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    if kind in ("poetry", "pdm"):
+        need_tool(kind, monkeypatch)
+    project = new_project(offline, f"eq-{kind}", pythons[-1])
+    write = writer(kind, clone_wheels, local_index)
+    envs = tmp_path / "envs"
+    previous = None
+    for n, step in enumerate(STEPS):
+        write(project, step)
+        plan = make_plan(project)
+        assert plan.engine.name == ENGINES[kind]
+        outcome = sync.run(plan, envs, UV, lambda _: None, threading.Event())
+        live = (project / ".venv").resolve()
+        mode = plan.engine.clone_mode(project, plan.config)
+        how = {"links": "hard-linked", "copies": "copied"}.get(mode)
+        assert started_from(outcome) == ([] if previous is None or how is None else [
+            f"venvd: started from the lock state {previous.name} (its files {how})"])
+        assert freeze(live) == expected(step), f"step {n}"
+        # beside it, a name of the same length: a script's first line depends on the length
+        fresh = live.with_name("f" * len(live.name))
+        sync.build(plan, fresh, UV, lambda _: None, threading.Event(), offline=False, envs=envs)
+        assert freeze(fresh) == expected(step)
+        # PDM leaves a package it keeps as it was installed: its REQUESTED marker (written for
+        # a requirement without extras only) stays as the earlier lock had it, as with
+        # ``pdm sync`` by hand; that empty marker is the one difference allowed
+        skip = ("REQUESTED",) if kind == "pdm" else ()
+        assert_same(snapshot(live, skip), snapshot(fresh, skip), f"step {n}")
+        assert_records_true(live)
+        shutil.rmtree(fresh)
+        previous = live
+
+
+def files(env: Path) -> dict[str, tuple[int, bytes]]:
+    """Every file of *env* -> (inode, content); a link -> (0, its target)."""
+    found = {}
+    for folder, dirs, names in os.walk(env):
+        for name in [*names, *(d for d in dirs if os.path.islink(os.path.join(folder, d)))]:
+            path = os.path.join(folder, name)
+            rel = os.path.relpath(path, env)
+            if os.path.islink(path):
+                found[rel] = (0, os.fsencode(os.readlink(path)))
+            else:
+                found[rel] = (os.stat(path).st_ino, Path(path).read_bytes())
+    return found
+
+
+def script(env: Path, name: str) -> str:
+    return subprocess.run([str(env / "bin" / name)], capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
+def test_the_old_state_is_left_as_it_was(offline: Sandbox, pythons: list[Py],
+                                         tmp_path: Path) -> None:
+    """A package added (the console script carried over into the clone), then one upgraded:
+    the old state's files keep their inodes and content; its python and scripts still run."""
+    project = new_project(offline, "untouched", pythons[-1])
+    envs = tmp_path / "envs"
+    (project / "requirements.txt").write_text("cl-tool==1.0\ncl-lib==1.0\n")
+    sync_now(project, envs)
+    old = (project / ".venv").resolve()
+    before = files(old)
+    site = Path(next(old.glob("lib/*/site-packages"))).relative_to(old)
+
+    (project / "requirements.txt").write_text("cl-tool==1.0\ncl-lib==1.0\ncl-dep==1.0\n")
+    sync_now(project, envs)
+    new = (project / ".venv").resolve()
+    assert new != old
+    # carried over, not installed again: the script names the new state's python
+    assert (new / "bin/cl-tool").read_bytes().startswith(
+        b"\n".join(seeding.shebang(f"{new}/bin/python")) + b"\n")
+    assert script(new, "cl-tool") == f"cl-tool 1.0 {new}/bin/python"
+    # unchanged packages are shared by hard link, not copied
+    lib = site / "cl_lib" / "__init__.py"
+    assert (new / lib).stat().st_ino == (old / lib).stat().st_ino
+
+    (project / "requirements.txt").write_text("cl-tool==2.0\ncl-lib==1.0\ncl-dep==1.0\n")
+    sync_now(project, envs)
+    newer = (project / ".venv").resolve()
+    assert script(newer, "cl-tool") == f"cl-tool 2.0 {newer}/bin/python"
+    assert files(old) == before  # not one file of the first state written
+    assert script(old, "cl-tool") == f"cl-tool 1.0 {old}/bin/python"
+    imported = subprocess.run([str(old / "bin/python"), "-c",
+                               "import cl_tool, cl_lib; print(cl_tool.__version__)"],
+                              capture_output=True, text=True, check=True).stdout
+    assert imported.strip() == "1.0"
+
+
+def test_another_interpreter_builds_afresh(offline: Sandbox, two_pythons: tuple[Py, Py],
+                                           tmp_path: Path) -> None:
+    first, second = two_pythons
+    project = new_project(offline, "repython", first)
+    envs = tmp_path / "envs"
+    (project / "requirements.txt").write_text("cl-tool==1.0\ncl-lib==1.0\n")
+    sync_now(project, envs)
+    old = (project / ".venv").resolve()
+    (project / ".python-version").write_text(second.version + "\n")
+    outcome = sync_now(project, envs)
+    new = (project / ".venv").resolve()
+    assert started_from(outcome) == []  # (both share uv's cache by hard links: no inode test)
+    assert f"version_info = {second.version}" in (new / "pyvenv.cfg").read_text()
+    assert freeze(new) == {"cl-tool": "1.0", "cl-lib": "1.0"}
+    assert script(new, "cl-tool") == f"cl-tool 1.0 {new}/bin/python"
+    store = env_store(envs, project)
+    assert clone.nearest(store, project / ".venv", make_plan(project).interpreter) == new
+    (project / ".python-version").write_text(first.version + "\n")
+    assert clone.nearest(store, project / ".venv", make_plan(project).interpreter) == old
+
+
+def test_a_hostile_data_folder_is_renamed_in_every_script(offline: Sandbox, pythons: list[Py],
+                                                           tmp_path: Path) -> None:
+    """The activate scripts quote the env's path each in its own way: with a quote, a space
+    and a ``$`` in it, the clone's scripts are still those a fresh build writes there."""
+    project = new_project(offline, "hostile", pythons[-1])
+    envs = tmp_path / "it's a $HOME dir" / "envs"
+    (project / "requirements.txt").write_text("cl-tool==1.0\n")
+    sync_now(project, envs)
+    (project / "requirements.txt").write_text("cl-tool==1.0\ncl-lib==1.0\n")
+    outcome = sync_now(project, envs)
+    assert started_from(outcome)
+    live = (project / ".venv").resolve()
+    # a fresh build beside it, so that the two paths differ in the state's name alone
+    fresh = live.with_name("f" * 16)
+    sync.build(make_plan(project), fresh, UV, lambda _: None, threading.Event(), offline=False,
+               envs=envs)
+    renamed = {k: v.replace(os.fsencode(fresh.name), os.fsencode(live.name))
+               for k, v in snapshot(fresh).items()}
+    assert_same(snapshot(live), renamed, "hostile folder")
+    shown = subprocess.run(["bash", "-c", f"source {shlex.quote(str(live))}/bin/activate && "
+                            'echo "$VIRTUAL_ENV" && cl-tool'],
+                           capture_output=True, text=True, check=True).stdout.splitlines()
+    assert shown == [str(live), f"cl-tool 1.0 {live}/bin/python"]
+
+
+def test_a_name_across_the_kernels_limit_changes_the_scripts_form(offline: Sandbox,
+                                                                   pythons: list[Py],
+                                                                   tmp_path: Path) -> None:
+    """A script's ``#!`` line holds 127 bytes: a clone whose python path crosses that
+    length gets the ``/bin/sh`` form (and back again), its RECORD hashes follow, it runs."""
+    room = 124 - len(str(tmp_path / "s" / "bin" / "python"))
+    short = tmp_path / ("s" + "x" * room)  # its python's path: exactly 124 bytes
+    run([UV, "venv", "--quiet", "--python", pythons[-1].path, str(short)], tmp_path)
+    run([UV, "pip", "install", "--quiet", "--python", str(short / "bin/python"), "cl-tool==1.0"],
+        tmp_path)
+    assert (short / "bin/cl-tool").read_bytes().startswith(b"#!" + os.fsencode(short))
+    long = short.with_name(short.name + "y")
+    shorter = short.with_name(short.name[:-1])
+    clone.clone(short, long)
+    clone.clone(long, shorter)
+    trampoline = b"#!/bin/sh\n'''exec' '" + os.fsencode(long)
+    for env, head in ((long, trampoline), (shorter, b"#!" + os.fsencode(shorter))):
+        assert (env / "bin/cl-tool").read_bytes().startswith(head)
+        assert script(env, "cl-tool") == f"cl-tool 1.0 {env}/bin/python"
+        assert_records_true(env)
+
+
+def test_a_clone_that_fails_falls_back_to_a_fresh_build(offline: Sandbox, pythons: list[Py],
+                                                        tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A disk that fills up mid-clone cannot be had here: the clone is made to fail so."""
+    project = new_project(offline, "fallback", pythons[-1])
+    envs = tmp_path / "envs"
+    (project / "requirements.txt").write_text("cl-tool==1.0\n")
+    sync_now(project, envs)
+
+    def full(source: Path, target: Path, mode: str = "links") -> None:
+        os.mkdir(target)
+        (target / "half").write_text("")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(clone, "clone", full)
+    (project / "requirements.txt").write_text("cl-tool==2.0\n")
+    outcome = sync_now(project, envs)
+    assert outcome.result == "ok"
+    assert any("could not start from" in line and "No space left on device" in line
+               and "building a fresh env" in line for line in outcome.output), outcome.output
+    new = (project / ".venv").resolve()
+    assert not (new / "half").exists()
+    assert freeze(new) == {"cl-tool": "2.0"}
+
+
+def test_the_daemon_builds_a_new_lock_state_from_the_live_one(daemon: Sandbox,
+                                                              clone_wheels: Path) -> None:
+    use_wheels(daemon, clone_wheels)
+    project = daemon.project("cloned", requirements="cl-tool==1.0\ncl-lib==1.0\n")
+    daemon.venvd("allow", str(project))
+    assert daemon.wait_state(project)["state"] == "synced"
+    old = (project / ".venv").resolve()
+    (project / "requirements.txt").write_text("cl-tool==2.0\ncl-lib==1.0\n")
+    wait_for(lambda: (project / ".venv").resolve() != old
+             and daemon.status(project)["state"] == "synced", 120, "the new lock state")
+    new = (project / ".venv").resolve()
+    logs = daemon.venvd("logs", str(project)).stdout
+    assert f"venvd: started from the lock state {old.name} (its files hard-linked)" in logs
+    assert script(project / ".venv", "cl-tool") == f"cl-tool 2.0 {new}/bin/python"
+    assert script(old, "cl-tool") == f"cl-tool 1.0 {old}/bin/python"
