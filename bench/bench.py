@@ -457,7 +457,9 @@ def sync_figures(env: dict[str, str], venv: Path) -> dict[str, str]:
     uv_toml.write_text(f'no-index = true\nfind-links = ["{wheels}"]\n')
     env = {**env, "UV_CONFIG_FILE": str(uv_toml), "UV_CACHE_DIR": str(WORK / "uv-cache")}
     run(["venvd", "daemon", "restart"], env=env)
-    project = WORK / "projects" / "syncing"
+    # outside this checkout: a folder whose only marker is a requirements file belongs to the
+    # project of the repository it is in (venvd's own, here)
+    project = Path(tempfile.gettempdir()) / f"venvd-bench-{os.getuid()}" / "syncing"
     shutil.rmtree(project, ignore_errors=True)
     project.mkdir(parents=True)
     deps = "".join(f"dep{i}==1.0\n" for i in range(10))
