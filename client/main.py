@@ -127,6 +127,18 @@ def main(argv: list[str] | None = None) -> int:
 
         return trust(args[0], args[1] if len(args) > 1 else ".")
     try:
+        code = _command(args)
+        sys.stdout.flush()  # here rather than at exit: a reader gone is caught below
+        return code
+    except BrokenPipeError:
+        # the reader went away (`venvd hook bash --rc-block | head -1`): no traceback, and
+        # nothing more written (Python's own flush at exit would fail the same way)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # as a shell reports a command ended by SIGPIPE
+
+
+def _command(args: list[str]) -> int:
+    try:
         namespace = parser().parse_args(args)
     except SystemExit as exc:
         return int(exc.code or 0)

@@ -255,3 +255,19 @@ def test_install_without_rc_changes_names_the_login_shells_hook_line(sandbox: Sa
     rc = SHELLS[login].rc_paths(sandbox.env)[0]
     assert f"add the line '{SHELLS[login].hook_line()}' to {rc}" in result.stdout, result.stdout
     install(sandbox, "--uninstall")
+
+
+@pytest.mark.parametrize("args", [("hook", "bash", "--rc-block"), ("hook", "--list"),
+                                  ("--help",)])
+def test_a_reader_gone_is_no_traceback(sandbox: Sandbox, args: tuple[str, ...]) -> None:
+    # `venvd hook bash --rc-block | head -1`: the pipe's reader has gone when venvd writes
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        done = subprocess.run([str(sandbox.root / "bin" / "venvd"), *args], env=sandbox.env,
+                              stdout=write, stderr=subprocess.PIPE, text=True, timeout=60,
+                              stdin=subprocess.DEVNULL)
+    finally:
+        os.close(write)
+    assert "Traceback" not in done.stderr and "Error" not in done.stderr, done.stderr
+    assert done.returncode != 0  # it did not get its text out
