@@ -5,18 +5,24 @@ The env's own installer (pip, and setuptools on Pythons before 3.12, as ``python
 seeds them) is not part of any lock: it is never drift, and never counted as a change.
 
 A sync ends by recording what it installed (``<env>/.venvd/installed.json``); drift compares the
-env's ``*.dist-info`` folders with that record. Reading metadata from disk costs no process.
+env's ``*.dist-info`` folders with that record. Reading metadata from disk costs no process, but
+a file per package (18 ms for 200): the record also keeps the names of the ``*.dist-info``
+folders, which every install, upgrade or removal changes (each is named after its package and
+version), and an env whose site-packages still lists those is as recorded without reading more.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from importlib import metadata
 from pathlib import Path
 
 from venvd.daemon.engines.base import Counts
 
 RECORD = Path(".venvd") / "installed.json"
+#: The ``*.dist-info`` folders there when the record was made (see ``unchanged``).
+STAMP = Path(".venvd") / "installed.stamp"
 #: The packages a virtualenv is seeded with; a user may upgrade them freely.
 SEEDS = frozenset({"pip", "setuptools", "wheel"})
 
@@ -44,9 +50,35 @@ def record(env: Path) -> dict[str, str]:
     """Remember what the sync installed (called once the env is complete); returns it."""
     path = env / RECORD
     path.parent.mkdir(exist_ok=True)
+    stamp = _stamp(env)  # before reading: a change meanwhile then shows as one
     found = installed(env)
     path.write_text(json.dumps(found, sort_keys=True, indent=0) + "\n")
+    (env / STAMP).write_text(stamp)
     return found
+
+
+def _stamp(env: Path) -> str:
+    """The ``*.dist-info`` folders of *env*'s site-packages (one ``listdir`` each): their
+    names carry each installed package's name and version."""
+    found = []
+    for folder in site_packages(env):
+        found.append(folder)
+        found += sorted(n for n in os.listdir(folder) if n.endswith(".dist-info"))
+    return "\n".join(found) + "\n"
+
+
+def unchanged(env: Path) -> bool:
+    """Whether *env*'s site-packages folders are as ``record`` left them: nothing installed,
+    upgraded or removed since (without reading a package's metadata)."""
+    try:
+        return (env / STAMP).read_text() == _stamp(env)
+    except OSError:
+        return False
+
+
+def current(env: Path) -> dict[str, str]:
+    """What *env* has installed (as ``installed``): its record while nothing changed."""
+    return recorded(env) if (env / RECORD).is_file() and unchanged(env) else installed(env)
 
 
 def recorded(env: Path) -> dict[str, str]:
@@ -70,7 +102,7 @@ def changes(before: dict[str, str], after: dict[str, str]) -> Counts:
 def drift(env: Path) -> list[str]:
     """One line per difference: ``+ name 1.0`` extra, ``- name 1.0`` missing,
     ``~ name 1.0 -> 2.0`` changed. Empty when the env is as synced (or was never recorded)."""
-    if not (env / RECORD).is_file():
+    if not (env / RECORD).is_file() or unchanged(env):
         return []
     expected = recorded(env)
     now = installed(env)

@@ -105,7 +105,7 @@ def run(plan: Plan, envs: Path, uv: str, progress: Progress,
 def _live_packages(plan: Plan) -> dict[str, str]:
     """What the live env has installed (nothing when there is none)."""
     live = projects.env_path(str(plan.project))
-    return drift.installed(Path(live).resolve()) if projects.env_is_usable(live) else {}
+    return drift.current(Path(live).resolve()) if projects.env_is_usable(live) else {}
 
 
 def tidy(plan: Plan, envs: Path, keep: int = KEEP_STATES) -> None:
