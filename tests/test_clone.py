@@ -199,6 +199,10 @@ def test_every_edit_gives_the_env_a_fresh_build_gives(kind: str, offline: Sandbo
     if kind in ("poetry", "pdm"):
         need_tool(kind, monkeypatch)
     project = new_project(offline, f"eq-{kind}", pythons[-1])
+    # the tools that lock (uv lock) find the .python-version's interpreter as in a pyenv
+    # user's shell: on PATH (CI's PATH has no pyenv; venvd finds it through PYENV_ROOT)
+    monkeypatch.setenv("PATH", os.pathsep.join([str(Path(pythons[-1].path).parent),
+                                                os.environ.get("PATH", "")]))
     write = writer(kind, clone_wheels, local_index)
     envs = tmp_path / "envs"
     previous = None

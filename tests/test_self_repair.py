@@ -20,7 +20,6 @@ from watchdog.events import (
 from venvd.daemon.watch import env_gone
 
 from conftest import Sandbox
-from support.newshells import PROMPT as PACED
 from support.shells import Shell
 
 # How the env goes: the command typed at the prompt, in bash/zsh and in fish.
@@ -68,9 +67,10 @@ def test_broken_env_is_rebuilt_without_leaving(daemon: Sandbox, kind: str, how: 
     assert sh.run("python -c 'import gamma; print(gamma.__name__)'").strip() == "gamma"
 
     sh.run(BREAKS[how][1 if kind == "fish" else 0])
-    if kind not in PACED:  # (nushell and xonsh return at their next prompt, whose hook
-        # may already have had the env rebuilt; "in the background" below says it broke)
-        assert not os.access(project / ".venv/bin/python", os.X_OK)
+    # not checked here that the python is gone: a shell returns at its next prompt, whose
+    # hook (or the daemon, which watches .venv) may have had the env back already, a switch
+    # to the lock state still on disk taking some 40 ms; "in the background" below says it
+    # broke and was rebuilt
     sh.prompts_until(lambda: repaired(sh, project), 120, f"the env back after {how!r}")
     assert sh.run("python -c 'import gamma; print(gamma.__name__)'").strip() == "gamma"
     said = "".join(sh.transcript)
