@@ -174,11 +174,7 @@ class Elvish(Shell):
         words = (*config.export_argv, self.name, "--socket", config.socket,
                  "--state-db", config.state_db)
         return _HOOK % {
-            "python": quote(config.python),
-            "generation": quote(config.generation),
-            "ready": quote(config.ready),
-            "pid_file": quote(config.pid_file),
-            "wake": quote(posix.wake_prefix(config)),
+            **posix.hook_paths(config, quote, "elv"),
             "markers": " ".join(quote(m) for m in config.markers),
             "command": " ".join(quote(w) for w in words),
         }

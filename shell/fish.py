@@ -220,12 +220,7 @@ class Fish(Shell):
             ]
         )
         return _HOOK % {
-            "python": quote(config.python),
-            "generation": quote(config.generation),
-            "ready": quote(config.ready),
-            "pid_file": quote(config.pid_file),
-            "wake": quote(posix.wake_prefix(config)),
-            "news": quote(posix.news_file(config, "fish")),
+            **posix.hook_paths(config, quote, "fish"),
             "markers": " ".join(quote(m) for m in config.markers) or "''",
             "command": command,
             "deactivate": command + " --action deactivate",

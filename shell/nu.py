@@ -45,15 +45,8 @@ class Nu(Shell):
 
     def hook(self, config: HookConfig) -> str:
         return HOOK % {
-            "python": quote(config.python),
+            **posix.hook_paths(config, quote, data.SUFFIX),
             "argv": " ".join(quote(a) for a in config.export_argv),
-            "socket": quote(config.socket),
-            "state_db": quote(config.state_db),
-            "generation": quote(config.generation),
-            "ready": quote(config.ready),
-            "pid_file": quote(config.pid_file),
-            "wake": quote(posix.wake_prefix(config)),
-            "news": quote(posix.news_file(config, data.SUFFIX)),
             "user": quote(data.user_name()),
             "markers": " ".join(quote(m) for m in config.markers),
         }

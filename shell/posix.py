@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from venvd.shell.activation import SAVED_PATH_VAR, WAKE_NAME
@@ -224,6 +224,21 @@ def wake_prefix(config: HookConfig) -> str:
 def news_file(config: HookConfig, suffix: str) -> str:
     """The daemon's news file in the syntax of *suffix* (see venvd.shell.news)."""
     return os.path.join(os.path.dirname(config.generation), NEWS_NAME + suffix)
+
+
+def hook_paths(config: HookConfig, quote: Callable[[str], str],
+               news_suffix: str) -> dict[str, str]:
+    """The paths every hook template names, each quoted with the shell's own *quote*."""
+    return {
+        "python": quote(config.python),
+        "socket": quote(config.socket),
+        "state_db": quote(config.state_db),
+        "generation": quote(config.generation),
+        "ready": quote(config.ready),
+        "pid_file": quote(config.pid_file),
+        "wake": quote(wake_prefix(config)),
+        "news": quote(news_file(config, news_suffix)),
+    }
 
 
 def hook_prelude(config: HookConfig) -> str:

@@ -227,15 +227,8 @@ class Xonsh(Shell):
 
     def hook(self, config: HookConfig) -> str:
         return _HOOK % {
-            "python": quote(config.python),
+            **posix.hook_paths(config, quote, data.SUFFIX),
             "argv": ", ".join(quote(a) for a in config.export_argv),
-            "socket": quote(config.socket),
-            "state_db": quote(config.state_db),
-            "generation": quote(config.generation),
-            "ready": quote(config.ready),
-            "pid_file": quote(config.pid_file),
-            "wake": quote(posix.wake_prefix(config)),
-            "news": quote(posix.news_file(config, data.SUFFIX)),
             "markers": ", ".join(quote(m) for m in config.markers),
         }
 
