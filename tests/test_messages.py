@@ -113,10 +113,7 @@ problem    wanted Python {NOWHERE} (from <ROOT>/projects/miss/.python-version); 
 def test_an_edit_to_a_missing_python_is_said_once_and_so_is_its_fix(daemon: Sandbox,
                                                                      pythons: list[Py]) -> None:
     py = pythons[-1]
-    project = daemon.project("edit", py.minor, "alpha\n")
-    allow_and_sync(daemon, project)
-    sh = daemon.shell("bash", cwd=project)
-    wait_active(sh, project)
+    project, sh = active_in(daemon, "edit", py.minor, "alpha\n")
     # the visit of the last prompt looked at the files as they were: this is news to it
     wait_for(lambda: daemon.request({"op": "daemon-status"})["visits_pending"] == 0, 30,
              "the daemon to be done with the shell's visit")
@@ -177,10 +174,7 @@ kernel     none
 def test_a_switch_between_lock_states_counts_the_real_changes(daemon: Sandbox,
                                                               pythons: list[Py]) -> None:
     py = pythons[-1]
-    project = daemon.project("flip", py.minor, "alpha==1.0\n")
-    allow_and_sync(daemon, project)
-    sh = daemon.shell("bash", cwd=project)
-    wait_active(sh, project)
+    project, sh = active_in(daemon, "flip", py.minor, "alpha==1.0\n")
     (project / "requirements.txt").write_text("alpha==2.0\n")
     assert golden_lines(said_until(sh, "flip"), daemon) == [
         "venvd: synced flip in <S> s (+0 -0 ~1)"]
@@ -201,6 +195,15 @@ kernel     none
 """
 
 
+def active_in(box: Sandbox, name: str, *args: str, **kwargs: str) -> tuple[Path, Shell]:
+    """A project made with *args*/*kwargs*, allowed and synced; a bash active in it."""
+    project = box.project(name, *args, **kwargs)
+    allow_and_sync(box, project)
+    sh = box.shell("bash", cwd=project)
+    wait_active(sh, project)
+    return project, sh
+
+
 def golden_lines(lines: list[str], box: Sandbox) -> list[str]:
     return [golden(line, box) for line in lines]
 
@@ -208,10 +211,7 @@ def golden_lines(lines: list[str], box: Sandbox) -> list[str]:
 def test_a_broken_requirement_fails_once_and_its_revert_is_said(daemon: Sandbox,
                                                                 pythons: list[Py]) -> None:
     py = pythons[-1]
-    project = daemon.project("broken", py.minor, "alpha==1.0\n")
-    allow_and_sync(daemon, project)
-    sh = daemon.shell("bash", cwd=project)
-    wait_active(sh, project)
+    project, sh = active_in(daemon, "broken", py.minor, "alpha==1.0\n")
     (project / "requirements.txt").write_text("no-such-package\n")
     error = ("No solution found when resolving dependencies: Because no-such-package was "
              "not found in the provided package locations and you require no-such-package, "
@@ -247,10 +247,7 @@ kernel     none
 
 
 def test_deny_in_a_shell_is_one_line(daemon: Sandbox) -> None:
-    project = daemon.project("denied", requirements="alpha\n")
-    allow_and_sync(daemon, project)
-    sh = daemon.shell("bash", cwd=project)
-    wait_active(sh, project)
+    project, sh = active_in(daemon, "denied", requirements="alpha\n")
     assert said(sh, "venvd deny") == [
         f"venvd: denied {project}; it will not be activated or synced"]
     assert sh.var("VIRTUAL_ENV") == ""

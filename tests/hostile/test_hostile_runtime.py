@@ -59,6 +59,18 @@ def _snippet(box: Sandbox, project: Path, kind: str) -> Path:
     return Path(f"{_runtime(box)}/ready{os.path.realpath(project)}/{READY_NAME}.{suffix}")
 
 
+def _been_in(box: Sandbox, kind: str, name: str) -> tuple[Path, str, Shell]:
+    """An allowed, synced project; a *kind* shell that was active in it and is back in the
+    sandbox's root; its env's path."""
+    project = box.project(name, requirements="")
+    allow_and_sync(box, project)
+    sh = box.shell(kind, cwd=box.root)
+    sh.run(f"cd {project}")
+    wait_active(sh, project)
+    sh.run(f"cd {box.root}")
+    return project, f"{project}/.venv", sh
+
+
 def _venvd_lines(sh: Shell) -> list[str]:
     return [ln for ln in "".join(sh.transcript).splitlines() if "venvd:" in ln]
 
@@ -66,13 +78,7 @@ def _venvd_lines(sh: Shell) -> list[str]:
 def test_runtime_files_of_another_user_are_never_read_or_sourced(
         daemon: Sandbox, shell_kind: str, other_uid: int) -> None:
     _per_file_checks_only_in_the_first_three(shell_kind)
-    project = daemon.project("owned", requirements="")
-    allow_and_sync(daemon, project)
-    env = f"{project}/.venv"
-    sh = daemon.shell(shell_kind, cwd=daemon.root)
-    sh.run(f"cd {project}")
-    wait_active(sh, project)
-    sh.run(f"cd {daemon.root}")
+    project, env, sh = _been_in(daemon, shell_kind, "owned")
     sh.run("true")
     snippet = _snippet(daemon, project, shell_kind)
     wait_for(snippet.exists, 30, "the daemon's snippet for the project")
@@ -155,13 +161,7 @@ def test_a_runtime_folder_replaced_after_shell_start_is_refused_once(
     user made one at the same path (a /tmp cleaner removed the old one). The client says so
     once and activates from the user's own state; nothing in the new folder runs."""
     _per_file_checks_only_in_the_first_three(shell_kind)
-    project = daemon.project("replaced", requirements="")
-    allow_and_sync(daemon, project)
-    env = f"{project}/.venv"
-    sh = daemon.shell(shell_kind, cwd=daemon.root)
-    sh.run(f"cd {project}")
-    wait_active(sh, project)
-    sh.run(f"cd {daemon.root}")
+    project, env, sh = _been_in(daemon, shell_kind, "replaced")
     daemon.kill_daemon()
     _runtime(daemon).rename(_runtime(daemon).with_name("venvd.old"))
     marker = daemon.root / "SOURCED"

@@ -8,10 +8,9 @@ import json
 import os
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
 
-from support.wheels import _record_hash
+from support.wheels import write_wheel
 
 UV = str(Path(sys.executable).with_name("uv"))
 
@@ -62,16 +61,7 @@ def build_wheel(folder: Path, name: str, version: str, requires: tuple[str, ...]
     }
     if script:
         files[f"{info}/entry_points.txt"] = f"[console_scripts]\n{name} = {module}:main\n"
-    path = folder / f"{module}-{version}-py3-none-any.whl"
-    record = []
-    with zipfile.ZipFile(path, "w") as zf:
-        for arcname, text in files.items():
-            data = text.encode()
-            zf.writestr(arcname, data)
-            record.append(f"{arcname},{_record_hash(data)},{len(data)}")
-        record.append(f"{info}/RECORD,,")
-        zf.writestr(f"{info}/RECORD", "\n".join(record) + "\n")
-    return path
+    return write_wheel(folder / f"{module}-{version}-py3-none-any.whl", info, files)
 
 
 def build_clone_wheels(folder: Path) -> Path:

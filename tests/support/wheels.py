@@ -30,7 +30,11 @@ def build_wheel(folder: Path, name: str, version: str, requires: tuple[str, ...]
         f"{dist_info}/WHEEL": "Wheel-Version: 1.0\nGenerator: venvd-tests\n"
                               "Root-Is-Purelib: true\nTag: py3-none-any\n",
     }
-    path = folder / f"{module}-{version}-py3-none-any.whl"
+    return write_wheel(folder / f"{module}-{version}-py3-none-any.whl", dist_info, files)
+
+
+def write_wheel(path: Path, dist_info: str, files: dict[str, str]) -> Path:
+    """*files* (archive name -> text) zipped at *path*, with the ``RECORD`` of their hashes."""
     record_lines = []
     with zipfile.ZipFile(path, "w") as zf:
         for arcname, text in files.items():
