@@ -40,7 +40,7 @@ from venvd.daemon.states import COMPLETE, is_complete
 SKIP = frozenset({COMPLETE, ".venvd", ".lock"})
 #: Larger files in ``bin`` are programs, not scripts: linked without a look.
 _SCRIPT_MAX = 1 << 20
-_LINKS, _COPIES = "links", "copies"
+LINKS, COPIES = "links", "copies"
 
 
 def same_interpreter(env: Path, interpreter: pythons.Interpreter) -> bool:
@@ -75,7 +75,7 @@ def _last_used(folder: Path) -> float:
         return 0.0
 
 
-def clone(source: Path, target: Path, mode: str = _LINKS) -> None:
+def clone(source: Path, target: Path, mode: str = LINKS) -> None:
     """Make *target* (which must not exist) a copy of the env *source* for its new name:
     files hard-linked (*mode* ``links``) or copied (``copies``), what names *source* written
     anew. Raises OSError; then *target* may hold a part of the copy."""
@@ -199,7 +199,7 @@ def _digest(data: bytes) -> bytes:
 
 
 def _place(src: str, dest: str, mode: str) -> None:
-    if mode == _LINKS:
+    if mode == LINKS:
         try:
             os.link(src, dest)
             return

@@ -12,8 +12,15 @@ from collections.abc import Callable
 log = logging.getLogger("venvd.watch")
 
 
+#: The quiet time after a file was closed by its writer, or renamed into place: the file is
+#: whole, so only the other files of the same burst (a ``git checkout`` writes them
+#: microseconds apart) are waited for, not the whole debounce.
+SETTLE = 0.005
+
+
 class Debouncer:
-    """Calls ``on_change(project)`` *delay* seconds after the last ``poke`` of a burst."""
+    """Calls ``on_change(project)`` *delay* seconds after the last ``poke`` of a burst
+    (``SETTLE`` seconds when that poke saw a file written whole)."""
 
     def __init__(self, on_change: Callable[[str], None], delay: float) -> None:
         self.on_change = on_change
@@ -32,9 +39,11 @@ class Debouncer:
             self._stopped = True
             self._lock.notify_all()
 
-    def poke(self, project: str) -> None:
+    def poke(self, project: str, whole: bool = False) -> None:
+        """An event of *project*'s; *whole*: its file was closed after writing or renamed
+        into place (a write still under way shows as a modification)."""
         with self._lock:
-            due = time.monotonic() + self.delay
+            due = time.monotonic() + (min(self.delay, SETTLE) if whole else self.delay)
             self._pending[project] = due
             heapq.heappush(self._due, (due, project))
             self._lock.notify_all()

@@ -222,6 +222,7 @@ class Daemon:
         keeper and the watcher, then close the store no thread uses any more."""
         self.cancel_syncs()
         self.syncer.queue.shutdown()
+        self.syncer.spares.close()
         self.keeper.stop()
         self.watcher.stop()
         self.store.close()

@@ -18,6 +18,8 @@ from typing import Optional
 from venvd.daemon import projects
 
 COMPLETE = ".venvd-complete"
+#: The names of spare clones (``venvd.daemon.spares``; it imports this module).
+SPARE = "spare-"
 #: Lock states kept per project (the live one included), so a branch switch back is instant.
 KEEP_STATES = 3
 
@@ -53,8 +55,8 @@ def prune_states(store: Path, keep: int, current: Optional[Path],
     removed = []
     kept = 1 if current is not None else 0
     for folder in states:
-        if folder == current:
-            continue
+        if folder == current or (folder.name.startswith(SPARE) and not is_complete(folder)):
+            continue  # a spare clone is the next state's start (see spares)
         if kept < keep and is_complete(folder):
             kept += 1
             continue

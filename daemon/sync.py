@@ -25,6 +25,7 @@ from venvd.daemon.engines.base import Job, Progress
 from venvd.daemon.errors import CommandFailed, VenvdError
 from venvd.daemon.plans import Plan, fingerprint
 from venvd.daemon.seeding import has_pip, seed
+from venvd.daemon.spares import Spares
 from venvd.daemon.states import (
     COMPLETE,
     KEEP_STATES,
@@ -34,6 +35,9 @@ from venvd.daemon.states import (
     prune_states,
     switch,
 )
+
+#: The clone mode of a build whose target is already a clone (a spare, see ``spares``).
+READY = "ready"
 
 
 class Superseded(VenvdError):
@@ -58,7 +62,7 @@ class Outcome:
 
 
 def run(plan: Plan, envs: Path, uv: str, progress: Progress,
-        cancel: threading.Event) -> Outcome:
+        cancel: threading.Event, spares: Optional[Spares] = None) -> Outcome:
     """Bring the project's env to *plan*: switch to a built lock state, or build and switch.
 
     A built state that drifted (packages changed by hand) is not reused: a fresh one is built
@@ -89,6 +93,9 @@ def run(plan: Plan, envs: Path, uv: str, progress: Progress,
     mode = "never" if plan.engine.creates_env else plan.engine.clone_mode(plan.project,
                                                                            plan.config)
     source = None if mode == "never" else clone.nearest(store, live, plan.interpreter)
+    spare = spares.take(store, plan.interpreter) if spares and mode == clone.LINKS else None
+    if spare is not None:  # a clone made beforehand (its origin's name, for the output)
+        target, source, mode = spare[0], store / spare[1], READY
     job = build(plan, target, uv, progress, cancel, offline=False, envs=envs, source=source,
                 mode=mode)
     now = drift.record(target)
@@ -230,6 +237,7 @@ def build(plan: Plan, target: Path, uv: str, progress: Progress, cancel: threadi
                     if not seeded:
                         make_venv(job, plan)
                         seeded = seed(job, envs)
+                    plan.engine.install_early(job)
                 finally:
                     resolved.result()
         plan.engine.install(job)
@@ -242,7 +250,7 @@ def build(plan: Plan, target: Path, uv: str, progress: Progress, cancel: threadi
         progress("venvd: the package index is unreachable; trying again offline from the cache")
         try:
             retry = build(plan, target, uv, progress, cancel, offline=True, envs=envs,
-                          source=source, mode=mode)
+                          source=None if mode == READY else source, mode=mode)
         except CommandFailed:
             raise exc from None  # what could not be reached, not what the cache lacks
         retry.output[:0] = [*job.output, "venvd: index unreachable; retried offline"]
@@ -259,6 +267,10 @@ def _from(job: Job, source: Optional[Path], mode: str) -> bool:
     """Start *job.env* as a clone of *source*; whether it did (else nothing is left of it)."""
     if source is None:
         return False
+    if mode == READY:
+        job.output.append(f"venvd: started from a clone of the lock state {source.name} "
+                          "made beforehand (its files hard-linked)")
+        return True
     try:
         clone.clone(source, job.env, mode)
     except OSError as exc:

@@ -11,7 +11,7 @@ from typing import Callable, Optional
 
 import psutil
 
-from venvd.daemon import describe, plans, projects, sync, turns
+from venvd.daemon import clone, describe, plans, projects, states, sync, turns
 from venvd.daemon.config import UserConfig
 from venvd.daemon.engines.base import Cancelled
 from venvd.daemon.errors import CommandFailed, VenvdError
@@ -20,6 +20,7 @@ from venvd.daemon.outcomes import Outcomes, failed_plan, name
 from venvd.daemon.paths import Paths
 from venvd.daemon.queue import SyncQueue
 from venvd.daemon.shells import ShellInfo, ShellRegistry, plan_key
+from venvd.daemon.spares import Spares
 from venvd.daemon.store import Store
 from venvd.daemon.syncstate import SyncState
 from venvd.daemon.view import View
@@ -48,6 +49,7 @@ class Syncer:
         self.outcomes = Outcomes(store, self.state, shells, view, self.queue, track,
                                  is_trusted)
         self.kernels = Kernels(config.jupyter, is_trusted)
+        self.spares = Spares(uv)
 
     def ensure_synced(self, project: str, shell: Optional[ShellInfo] = None,
                       planned_only: bool = False) -> None:
@@ -140,7 +142,8 @@ class Syncer:
                 # failed (the same files would fail the same way): nothing new to say
                 return
             outcome = (sync.adopt(plan, self.paths.envs, self.uv, progress, cancel)
-                       or sync.run(plan, self.paths.envs, self.uv, progress, cancel))
+                       or sync.run(plan, self.paths.envs, self.uv, progress, cancel,
+                                   self.spares))
         except sync.Superseded:
             self.queue.request(project)  # one more sync, of what the files say now
         except Cancelled:
@@ -166,6 +169,20 @@ class Syncer:
             self.kernels.refresh(project, plan)  # before the sync is over (status says so)
             with contextlib.suppress(OSError):  # a state left over goes at the next sync
                 sync.tidy(plan, self.paths.envs, self.config.keep_states)
+            self._spare(plan)
+
+    def _spare(self, plan: plans.Plan) -> None:
+        """The next new lock state's start, cloned now while nobody waits (see spares)."""
+        if plan.engine.creates_env:
+            return
+        live = Path(projects.env_path(str(plan.project)))
+        try:
+            if plan.engine.clone_mode(plan.project, plan.config) != clone.LINKS \
+                    or not live.is_symlink() or not states.is_complete(live.resolve()):
+                return
+        except VenvdError:  # the files changed meanwhile: the sync that follows looks again
+            return
+        self.spares.prepare(states.env_store(self.paths.envs, plan.project), live.resolve())
 
     def _waiting_for(self, project: str, what: Optional[str],
                      progress: Callable[[str], None]) -> None:

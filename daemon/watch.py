@@ -58,7 +58,9 @@ class _Handler(FileSystemEventHandler):
                     if env_gone(event, path):
                         self.watcher.sawenv_gone(self.folder)
                 else:
-                    self.watcher.saw(self.folder, name)
+                    whole = event.event_type == "closed" or (
+                        event.event_type == "moved" and path != os.fsdecode(event.src_path))
+                    self.watcher.saw(self.folder, name, whole)
 
 
 def env_gone(event: FileSystemEvent, path: str) -> bool:
@@ -184,7 +186,9 @@ class Watcher:
             return sorted(self._folders)
 
     # events and debounce
-    def saw(self, folder: str, name: str) -> None:
+    def saw(self, folder: str, name: str, whole: bool = False) -> None:
+        """*name* in *folder* changed; *whole*: it was closed after writing or renamed into
+        place (the writer is done with it: the debounce is cut short)."""
         with self._lock:
             entry = self._folders.get(folder)
             if entry is None:
@@ -196,7 +200,7 @@ class Watcher:
                 else:  # a folder holding requirement files (and maybe their includes)
                     relevant = name in extra or name.endswith((".txt", ".in"))
                 if relevant:
-                    self._debouncer.poke(project)
+                    self._debouncer.poke(project, whole)
 
     def sawenv_gone(self, folder: str) -> None:
         """The env of the project at *folder* went away: handled like a change to its files."""

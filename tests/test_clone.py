@@ -391,6 +391,9 @@ def test_the_daemon_builds_a_new_lock_state_from_the_live_one(daemon: Sandbox,
              and daemon.status(project)["state"] == "synced", 120, "the new lock state")
     new = (project / ".venv").resolve()
     logs = daemon.venvd("logs", str(project)).stdout
-    assert f"venvd: started from the lock state {old.name} (its files hard-linked)" in logs
+    # the clone was made after the first sync, while nobody waited (a spare), and taken now
+    assert (f"venvd: started from a clone of the lock state {old.name} made beforehand "
+            "(its files hard-linked)") in logs
+    assert new.name.startswith("spare-")
     assert script(project / ".venv", "cl-tool") == f"cl-tool 2.0 {new}/bin/python"
     assert script(old, "cl-tool") == f"cl-tool 1.0 {old}/bin/python"

@@ -345,10 +345,14 @@ def test_lock_states_are_bounded_and_prune_removes_unused_ones(sandbox: Sandbox)
         (project / "requirements.txt").write_text(pins)
         wait_for(lambda m=module, v=version: installed(project, m) == v, 60, pins)
         wait_for(lambda: sandbox.status(project)["state"] == "synced", 60, "synced")
-    # the live one and the one before (the others go once the sync is reported)
+    # the live one and the one before (the others go once the sync is reported), and at
+    # most one spare clone, the next state's start (not a lock state: no completion mark)
     states = wait_for(lambda: (lambda found: found if len(found) == 2 else None)(
-        [p for p in store.iterdir() if p.is_dir()]), 30, "two lock states")
+        [p for p in store.iterdir() if (p / ".venvd-complete").is_file()]), 30,
+        "two lock states")
     assert (project / ".venv").resolve() in states
+    others = [p for p in store.iterdir() if p.is_dir() and p not in states]
+    assert len(others) <= 1 and all(p.name.startswith("spare-") for p in others), others
     gone_store = (gone / ".venv").resolve().parent
     shutil.rmtree(gone)
     out = sandbox.venvd("prune").stdout

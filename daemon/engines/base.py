@@ -39,6 +39,8 @@ class Job:
     cancel: threading.Event
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     output: list[str] = field(default_factory=list)
+    #: What ``install_early`` installed (name -> version), for ``install`` to compare.
+    early: Optional[dict[str, str]] = None
 
     @property
     def env_python(self) -> str:
@@ -146,6 +148,10 @@ class Engine:
     def install(self, job: Job) -> None:
         """Make *job.env* (a fresh virtualenv) match the inputs exactly."""
         raise NotImplementedError
+
+    def install_early(self, job: Job) -> None:
+        """Once *job.env* exists, while ``resolve`` still runs: install what the resolution
+        will very likely be, for ``install`` to keep when it is so (nothing by default)."""
 
     def clone_mode(self, project: Path, config: ProjectConfig) -> str:
         """How a new lock state of *project* starts: ``clone``, unless its inputs need more."""

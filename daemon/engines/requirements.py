@@ -21,7 +21,7 @@ from venvd.daemon import projectfile
 from venvd.daemon.config import ProjectConfig
 from venvd.daemon.engines import pipopts
 from venvd.daemon.engines.base import Engine, Job
-from venvd.daemon.errors import VenvdError
+from venvd.daemon.errors import CommandFailed, VenvdError
 
 _INCLUDE = re.compile(r"^\s*(?:-r|-c|--requirement|--constraint)[\s=]+(\S+)")
 
@@ -90,6 +90,24 @@ class Requirements(Engine):
                  *options.resolve_args(), "--output-file", str(job.scratch / PINS),
                  *top, *extra], extra_env=pipopts.uv_environment(job.environ, options))
 
+    def install_early(self, job: Job) -> None:
+        """A file of exact pins only (what pip-compile, uv pip compile and pip freeze write):
+        its compiled pin set is very likely itself, so it is synced while the compile runs;
+        ``install`` keeps that when the compile agrees, and syncs its pin set when not (the
+        sync is exact: whatever was installed early and is not in the set goes)."""
+        files = _all_files(job)
+        pins = plain_pins(_text(files[0])) if len(files) == 1 else None
+        if pins is None:
+            return
+        job.scratch.mkdir(exist_ok=True)  # removed with the build's other scratch files
+        early = _write(job.scratch / EARLY, "".join(f"{n}=={v}\n" for n, v in pins.items()))
+        try:
+            job.run(job.pip_sync(*job.python_args, early),
+                    extra_env=pipopts.uv_environment(job.environ, pipopts.collect(files)))
+        except CommandFailed:  # e.g. a pin the index lacks: the compile says it better
+            return
+        job.early = pins
+
     def install(self, job: Job) -> None:
         top = _top(job)
         files = _all_files(job)
@@ -105,11 +123,33 @@ class Requirements(Engine):
         pins = _write(job.work / PINS,
                       options.header() + pipopts.absolute_paths(compiled, job.project))
         (job.scratch / PINS).unlink()
+        if job.early is not None and plain_pins(compiled) == job.early:
+            job.output.append("venvd: the compiled pin set is the file's own pins, "
+                              "installed while it was compiled")
+            return
         job.run(job.pip_sync(*options.install_args(), *job.python_args, pins), extra_env=uv_env)
 
 
 PINS = "requirements.lock.txt"
 OPTIONS = "requirements.options.txt"
+EARLY = "requirements.early.txt"
+_PIN = re.compile(r"([A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)\s*==\s*"
+                  r"([A-Za-z0-9][A-Za-z0-9.+!_-]*)")
+
+
+def plain_pins(text: str) -> Optional[dict[str, str]]:
+    """Normalised name -> version when every requirement of *text* is an exact pin with
+    nothing else (no option, marker, extra, URL or path), each name once; else ``None``."""
+    pins: dict[str, str] = {}
+    for line in pipopts.logical_lines(text):
+        match = _PIN.fullmatch(line)
+        if match is None:
+            return None
+        name = re.sub(r"[-_.]+", "-", match.group(1)).lower()
+        if name in pins:
+            return None
+        pins[name] = match.group(2)
+    return pins
 
 
 def _top(job: Job) -> list[str]:
