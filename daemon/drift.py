@@ -17,12 +17,15 @@ import json
 import os
 from importlib import metadata
 from pathlib import Path
+from typing import Optional
 
 from venvd.daemon.engines.base import Counts
 
 RECORD = Path(".venvd") / "installed.json"
 #: The ``*.dist-info`` folders there when the record was made (see ``unchanged``).
 STAMP = Path(".venvd") / "installed.stamp"
+#: Each metadata folder of the env -> its package's name and version (see ``record``).
+FOLDERS = Path(".venvd") / "installed.folders.json"
 #: The packages a virtualenv is seeded with; a user may upgrade them freely.
 SEEDS = frozenset({"pip", "setuptools", "wheel"})
 
@@ -34,26 +37,66 @@ def site_packages(env: Path) -> list[str]:
 def installed(env: Path) -> dict[str, str]:
     """Normalised distribution name -> version, for everything in *env*'s site-packages
     but the seeds."""
-    found: dict[str, str] = {}
-    for dist in metadata.distributions(path=site_packages(env)):
-        name = dist.metadata["Name"] if dist.metadata else None
-        if name and normalise(name) not in SEEDS:
-            found[normalise(name)] = dist.version
+    return _packages(_scan(env))
+
+
+def _scan(env: Path, known: Optional[dict[str, list[str]]] = None) -> dict[str, list[str]]:
+    """Each metadata folder of *env*'s site-packages (``<python>/<folder>``) -> its package's
+    normalised name and version. A ``.dist-info`` folder *known* (that of the state a clone
+    was made from) is not read again: its name holds the package's name and version."""
+    known = known or {}
+    found: dict[str, list[str]] = {}
+    for site in site_packages(env):
+        try:
+            names = sorted(os.listdir(site))
+        except OSError:
+            continue
+        for folder in names:
+            if not folder.endswith((".dist-info", ".egg-info")):
+                continue
+            key = f"{os.path.basename(os.path.dirname(site))}/{folder}"
+            if key in known and folder.endswith(".dist-info"):  # named with the version
+                found[key] = known[key]
+                continue
+            dist = metadata.Distribution.at(os.path.join(site, folder))
+            name = dist.metadata["Name"] if dist.metadata else None
+            if name:
+                found[key] = [normalise(name), dist.version]
     return found
+
+
+def _packages(folders: dict[str, list[str]]) -> dict[str, str]:
+    return {name: version for name, version in folders.values() if name not in SEEDS}
 
 
 def normalise(name: str) -> str:
     return name.lower().replace("_", "-").replace(".", "-")
 
 
-def record(env: Path) -> dict[str, str]:
-    """Remember what the sync installed (called once the env is complete); returns it."""
+def record(env: Path, base: Optional[Path] = None) -> dict[str, str]:
+    """Remember what the sync installed (called once the env is complete); returns it.
+    *base*: the state *env* was cloned from (its packages still there are not read again)."""
     path = env / RECORD
     path.parent.mkdir(exist_ok=True)
     stamp = _stamp(env)  # before reading: a change meanwhile then shows as one
-    found = installed(env)
+    folders = _scan(env, _folders(base) if base is not None else None)
+    found = _packages(folders)
+    (env / FOLDERS).write_text(json.dumps(folders, sort_keys=True) + "\n")
     path.write_text(json.dumps(found, sort_keys=True, indent=0) + "\n")
     (env / STAMP).write_text(stamp)
+    return found
+
+
+def _folders(env: Path) -> Optional[dict[str, list[str]]]:
+    """What ``record`` noted of *env*'s metadata folders (``None``: nothing usable)."""
+    try:
+        found = json.loads((env / FOLDERS).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(found, dict) or not all(
+            isinstance(v, list) and len(v) == 2 and all(isinstance(s, str) for s in v)
+            for v in found.values()):
+        return None
     return found
 
 

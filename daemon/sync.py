@@ -98,7 +98,7 @@ def run(plan: Plan, envs: Path, uv: str, progress: Progress,
         target, source, mode = spare[0], store / spare[1], READY
     job = build(plan, target, uv, progress, cancel, offline=False, envs=envs, source=source,
                 mode=mode)
-    now = drift.record(target)
+    now = drift.record(target, base=source)
     (target / COMPLETE).write_text(plan.fingerprint + "\n")
     before = _live_packages(plan)
     aside = switch(plan.project, target)
