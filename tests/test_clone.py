@@ -17,13 +17,17 @@ import shutil
 import subprocess
 import threading
 from collections.abc import Callable, Iterator
+from importlib import metadata
 from pathlib import Path
 
 import pytest
 
-from venvd.daemon import clone, seeding, sync
+from venvd.daemon import clone, drift, seeding, sync
+from venvd.daemon.engines import requirements
 from venvd.daemon.plans import make_plan
-from venvd.daemon.states import COMPLETE, env_store
+from venvd.daemon.spares import Spares
+from venvd.daemon.states import COMPLETE, env_store, prune_states
+from venvd.daemon.watch import Watcher
 
 from conftest import Py, Sandbox, wait_for
 from support.clonewheels import (
@@ -397,3 +401,106 @@ def test_the_daemon_builds_a_new_lock_state_from_the_live_one(daemon: Sandbox,
     assert new.name.startswith("spare-")
     assert script(project / ".venv", "cl-tool") == f"cl-tool 2.0 {new}/bin/python"
     assert script(old, "cl-tool") == f"cl-tool 1.0 {old}/bin/python"
+
+
+# Sync latency (issue 14): pins installed while they are compiled, spare clones, the drift
+# record of a clone, the debounce cut short by a file written whole.
+
+AGREED = "venvd: the compiled pin set is the file's own pins, installed while it was compiled"
+
+
+def test_a_file_of_exact_pins_is_installed_while_uv_compiles_it(offline: Sandbox,
+                                                                pythons: list[Py],
+                                                                tmp_path: Path) -> None:
+    """A closed set of pins is kept as installed early; a pin whose dependency the file lacks
+    is installed early too, but the compile adds the dependency and the exact sync of the
+    compiled set makes the env what a compile-then-sync makes."""
+    project = new_project(offline, "early", pythons[-1])
+    envs = tmp_path / "envs"
+    (project / "requirements.txt").write_text("cl-tool==1.0\ncl-lib==1.0  # pinned\n")
+    outcome = sync_now(project, envs)
+    assert AGREED in outcome.output
+    assert freeze((project / ".venv").resolve()) == {"cl-tool": "1.0", "cl-lib": "1.0"}
+    (project / "requirements.txt").write_text("cl-dep==1.0\n")  # needs cl-lib: the newest
+    outcome = sync_now(project, envs)
+    assert AGREED not in outcome.output
+    assert freeze((project / ".venv").resolve()) == {"cl-dep": "1.0", "cl-lib": "2.0"}
+
+
+@pytest.mark.parametrize(("text", "pins"), [
+    ("A_b.C == 1.0  # why\n\nzz==2.0rc1+local\n", {"a-b-c": "1.0", "zz": "2.0rc1+local"}),
+    ("", {}),
+    ("a==1.0\nA==2.0\n", None),  # one name twice
+    ("a>=1.0\n", None), ("a==1.*\n", None), ("a[x]==1.0\n", None),
+    ('a==1.0 ; python_version < "3.13"\n', None), ("--index-url http://x/simple\na==1\n", None),
+    ("-e ./lib\n", None), ("a @ https://x/a-1.0-py3-none-any.whl\n", None),
+])
+def test_only_files_of_plain_pins_are_installed_early(text: str,
+                                                      pins: dict[str, str] | None) -> None:
+    assert requirements.plain_pins(text) == pins
+
+
+def test_the_drift_record_of_a_clone_reads_only_new_metadata(offline: Sandbox,
+                                                             pythons: list[Py], tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch
+                                                             ) -> None:
+    project = new_project(offline, "record", pythons[-1])
+    envs = tmp_path / "envs"
+    (project / "requirements.txt").write_text("cl-tool==1.0\ncl-lib==1.0\n")
+    sync_now(project, envs)
+    read: list[str] = []
+    at = metadata.Distribution.at
+    monkeypatch.setattr(metadata.Distribution, "at",
+                        staticmethod(lambda path: read.append(os.path.basename(path)) or at(path)))
+    (project / "requirements.txt").write_text("cl-tool==2.0\ncl-lib==1.0\n")
+    sync_now(project, envs)
+    live = (project / ".venv").resolve()
+    assert read == ["cl_tool-2.0.dist-info"]
+    assert drift.recorded(live) == drift.installed(live) == {"cl-tool": "2.0", "cl-lib": "1.0"}
+
+
+def test_a_spare_is_taken_only_for_its_own_interpreter(offline: Sandbox,
+                                                       two_pythons: tuple[Py, Py],
+                                                       tmp_path: Path) -> None:
+    py_a, py_b = two_pythons
+    project = new_project(offline, "spare", py_a)
+    envs = tmp_path / "envs"
+    (project / "requirements.txt").write_text("cl-tool==1.0\n")
+    sync_now(project, envs)
+    live = (project / ".venv").resolve()
+    spares = Spares(UV)
+    spares.prepare(live.parent, live)
+    spares.close()
+    (spare,) = live.parent.glob("spare-*")
+    assert script(spare, "cl-tool") == f"cl-tool 1.0 {spare}/bin/python"  # its own python
+    # pruning leaves a spare alone; a folder left half-built goes
+    (live.parent / "half-built").mkdir()
+    assert prune_states(live.parent, keep=1, current=live) == [live.parent / "half-built"]
+    (project / ".python-version").write_text(py_b.version + "\n")
+    assert spares.take(live.parent, make_plan(project).interpreter) is None
+    (project / ".python-version").write_text(py_a.version + "\n")
+    assert spares.take(live.parent, make_plan(project).interpreter) == (spare, live.name)
+    assert spares.take(live.parent, make_plan(project).interpreter) is None  # taken once
+
+
+def test_a_file_written_whole_cuts_the_debounce_short(tmp_path: Path) -> None:
+    """With a debounce of ten minutes, a file closed after writing (or renamed into place)
+    is followed within the wait below; a file still being written is not."""
+    changes: list[str] = []
+    watcher = Watcher(changes.append, debounce=600)
+    watcher.start()
+    try:
+        project = tmp_path / "p"
+        project.mkdir()
+        watcher.watch(str(project))
+        with (project / "requirements.txt").open("w") as f:
+            f.write("alpha==1.0\n")
+            f.flush()
+            held = changes.copy()
+        wait_for(lambda: changes == [str(project)], 60, "the change of a closed file")
+        assert held == []
+        (project / ".tmp-edit").write_text("alpha==2.0\n")
+        os.replace(project / ".tmp-edit", project / "requirements.txt")
+        wait_for(lambda: changes == [str(project)] * 2, 60, "a file renamed into place")
+    finally:
+        watcher.stop()
