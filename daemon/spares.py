@@ -25,8 +25,10 @@ import time
 from pathlib import Path
 from typing import Optional
 
-from venvd.daemon import clone, pythons
-from venvd.daemon.states import SPARE, is_complete
+from venvd.daemon import clone, projects, pythons
+from venvd.daemon.errors import VenvdError
+from venvd.daemon.plans import Plan
+from venvd.daemon.states import SPARE, env_store, is_complete
 
 log = logging.getLogger("venvd.sync")
 
@@ -42,6 +44,20 @@ class Spares:
         self.uv = uv
         self._lock = threading.Lock()
         self._making: dict[Path, threading.Thread] = {}
+
+    def after_sync(self, plan: Plan, envs: Path) -> None:
+        """The next new lock state's start, cloned now while nobody waits: for an engine
+        whose states start as hard-linked clones, of the live state."""
+        if plan.engine.creates_env:
+            return
+        live = Path(projects.env_path(str(plan.project)))
+        try:
+            if plan.engine.clone_mode(plan.project, plan.config) != clone.LINKS \
+                    or not live.is_symlink() or not is_complete(live.resolve()):
+                return
+        except VenvdError:  # the files changed meanwhile: the sync that follows looks again
+            return
+        self.prepare(env_store(envs, plan.project), live.resolve())
 
     def prepare(self, store: Path, source: Path) -> None:
         """Make a spare clone of *source* (a complete state in *store*) in the background,

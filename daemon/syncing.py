@@ -11,7 +11,7 @@ from typing import Callable, Optional
 
 import psutil
 
-from venvd.daemon import clone, describe, plans, projects, states, sync, turns
+from venvd.daemon import describe, plans, projects, sync, turns
 from venvd.daemon.config import UserConfig
 from venvd.daemon.engines.base import Cancelled
 from venvd.daemon.errors import CommandFailed, VenvdError
@@ -169,20 +169,7 @@ class Syncer:
             self.kernels.refresh(project, plan)  # before the sync is over (status says so)
             with contextlib.suppress(OSError):  # a state left over goes at the next sync
                 sync.tidy(plan, self.paths.envs, self.config.keep_states)
-            self._spare(plan)
-
-    def _spare(self, plan: plans.Plan) -> None:
-        """The next new lock state's start, cloned now while nobody waits (see spares)."""
-        if plan.engine.creates_env:
-            return
-        live = Path(projects.env_path(str(plan.project)))
-        try:
-            if plan.engine.clone_mode(plan.project, plan.config) != clone.LINKS \
-                    or not live.is_symlink() or not states.is_complete(live.resolve()):
-                return
-        except VenvdError:  # the files changed meanwhile: the sync that follows looks again
-            return
-        self.spares.prepare(states.env_store(self.paths.envs, plan.project), live.resolve())
+            self.spares.after_sync(plan, self.paths.envs)
 
     def _waiting_for(self, project: str, what: Optional[str],
                      progress: Callable[[str], None]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -9,6 +10,7 @@ import re
 import shutil
 import subprocess
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -137,25 +139,38 @@ def test_git_checkout_syncs_once_and_switching_back_reuses_the_built_env(
     assert "uv" not in records[0]["output"], records[0]["output"]
 
 
-def test_sync_wait_streams_progress_plain_and_as_a_bar(daemon: Sandbox) -> None:
-    project = daemon.project("progress", requirements="gamma\n")
-    allow(daemon, project)
-    (project / "requirements.txt").write_text("gamma\nalpha\n")
-    plain = daemon.venvd("sync", str(project), "--wait")
+@contextlib.contextmanager
+def written_but_open(path: Path, text: str) -> Iterator[None]:
+    """*path* holds *text*, and stays open for writing until the block ends: the watcher has
+    seen it modified, not closed, so the change waits out the whole debounce."""
+    with path.open("w") as f:
+        f.write(text)
+        f.flush()
+        yield
+
+
+def test_sync_wait_streams_progress_plain_and_as_a_bar(sandbox: Sandbox) -> None:
+    # a long debounce, and each edit held open: the sync is the one `sync --wait` asks for
+    start_with_config(sandbox, "debounce_seconds = 600\n")
+    project = sandbox.project("progress", requirements="gamma\n")
+    allow(sandbox, project)
+    with written_but_open(project / "requirements.txt", "gamma\nalpha\n"):
+        plain = sandbox.venvd("sync", str(project), "--wait")
     assert "$ " in plain.stdout and "pip sync" in plain.stdout and "\r" not in plain.stdout
     assert "venvd: synced" in plain.stdout
-    (project / "requirements.txt").write_text("alpha\n")
-    child = pexpect.spawn(str(daemon.root / "bin" / "venvd"), ["sync", str(project), "--wait"],
-                          env=daemon.env, encoding="utf-8", timeout=60, dimensions=(24, 120))
-    child.expect(pexpect.EOF)
-    child.close()
+    with written_but_open(project / "requirements.txt", "alpha\n"):
+        child = pexpect.spawn(str(sandbox.root / "bin" / "venvd"),
+                              ["sync", str(project), "--wait"], env=sandbox.env,
+                              encoding="utf-8", timeout=60, dimensions=(24, 120))
+        child.expect(pexpect.EOF)
+        child.close()
     assert child.exitstatus == 0
     out = str(child.before)
     assert re.search(r"\r\[#*-*\] \d/\d ", out), out
     assert "venvd: synced" in out
     # a failing sync exits non-zero
-    (project / "requirements.txt").write_text("no-such-package-anywhere\n")
-    failed = daemon.venvd("sync", str(project), "--wait", check=False)
+    with written_but_open(project / "requirements.txt", "no-such-package-anywhere\n"):
+        failed = sandbox.venvd("sync", str(project), "--wait", check=False)
     assert failed.returncode == 1
     assert "no-such-package-anywhere" in failed.stderr
 
