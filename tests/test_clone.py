@@ -134,7 +134,7 @@ def sync_now(project: Path, envs: Path) -> sync.Outcome:
 
 
 def started_from(outcome: sync.Outcome) -> list[str]:
-    return [line for line in outcome.output if "started from the lock state" in line]
+    return [line for line in outcome.output if line.startswith("venvd: started from")]
 
 
 def freeze(env: Path) -> dict[str, str]:
@@ -210,16 +210,21 @@ def test_every_edit_gives_the_env_a_fresh_build_gives(kind: str, offline: Sandbo
     write = writer(kind, clone_wheels, local_index)
     envs = tmp_path / "envs"
     previous = None
+    # as the daemon does: a hard-linked clone is made after each sync (a spare), and the
+    # next new state starts from it; engines that clone by copies clone when they need to
+    spares = Spares(UV)
     for n, step in enumerate(STEPS):
         write(project, step)
         plan = make_plan(project)
         assert plan.engine.name == ENGINES[kind]
-        outcome = sync.run(plan, envs, UV, lambda _: None, threading.Event())
+        outcome = sync.run(plan, envs, UV, lambda _: None, threading.Event(), spares)
+        spares.after_sync(plan, envs)
         live = (project / ".venv").resolve()
         mode = plan.engine.clone_mode(project, plan.config)
-        how = {"links": "hard-linked", "copies": "copied"}.get(mode)
+        how = {"links": "a clone of the lock state {} made beforehand (its files hard-linked)",
+               "copies": "the lock state {} (its files copied)"}.get(mode)
         assert started_from(outcome) == ([] if previous is None or how is None else [
-            f"venvd: started from the lock state {previous.name} (its files {how})"])
+            f"venvd: started from {how.format(previous.name)}"])
         assert freeze(live) == expected(step), f"step {n}"
         # beside it, a name of the same length: a script's first line depends on the length
         fresh = live.with_name("f" * len(live.name))
@@ -233,6 +238,7 @@ def test_every_edit_gives_the_env_a_fresh_build_gives(kind: str, offline: Sandbo
         assert_records_true(live)
         shutil.rmtree(fresh)
         previous = live
+    spares.close()
 
 
 def files(env: Path) -> dict[str, tuple[int, bytes]]:
