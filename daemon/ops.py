@@ -186,6 +186,8 @@ def _prune(d: Daemon, busy: dict[str, str]) -> list[str]:
     removed: list[str] = []
     envs = d.paths.envs
     for store in sorted(envs.iterdir()) if envs.is_dir() else []:
+        if store.name.startswith("."):
+            continue  # the trash of pruned states (removed by a thread of its own), not a store
         owner = in_use.get(str(store))
         if owner is None:
             shutil.rmtree(store, ignore_errors=True)

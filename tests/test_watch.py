@@ -370,8 +370,10 @@ def test_lock_states_are_bounded_and_prune_removes_unused_ones(sandbox: Sandbox)
     assert len(others) <= 1 and all(p.name.startswith("spare-") for p in others), others
     gone_store = (gone / ".venv").resolve().parent
     shutil.rmtree(gone)
+    (envs / ".trash" / "a-pruned-state").mkdir(parents=True, exist_ok=True)
     out = sandbox.venvd("prune").stdout
     assert str(gone_store) in out
+    assert ".trash" not in out  # pruned states waiting for removal are no project's store
     assert not gone_store.exists() and store.exists()
-    assert sorted(p.name for p in envs.iterdir()) == [store.name]
+    assert sorted(p.name for p in envs.iterdir() if p.name != ".trash") == [store.name]
     assert installed(project, "gamma") == "1.0"  # the live env is untouched
