@@ -44,6 +44,8 @@ class Spares:
         self.uv = uv
         self._lock = threading.Lock()
         self._making: dict[Path, threading.Thread] = {}
+        #: A state to clone once the spare being made is done (the live one changed since).
+        self._next: dict[Path, Path] = {}
 
     def after_sync(self, plan: Plan, envs: Path) -> None:
         """The next new lock state's start, cloned now while nobody waits: for an engine
@@ -61,10 +63,11 @@ class Spares:
 
     def prepare(self, store: Path, source: Path) -> None:
         """Make a spare clone of *source* (a complete state in *store*) in the background,
-        replacing the project's spare that is waiting; nothing when one of *source* waits."""
+        replacing the project's spare that is waiting (nothing when it is of *source*)."""
         with self._lock:
-            if store in self._making:
-                return  # its sync made another: the next sync takes whichever is there
+            if store in self._making:  # another sync's: this one follows it
+                self._next[store] = source
+                return
             thread = threading.Thread(target=self._make, args=(store, source),
                                       name="venvd-spare", daemon=True)
             self._making[store] = thread
@@ -97,7 +100,18 @@ class Spares:
         if thread is not None:
             thread.join()
 
-    def _make(self, store: Path, source: Path) -> None:
+    def _make(self, store: Path, source: Optional[Path]) -> None:
+        while source is not None:
+            try:
+                self._make_one(store, source)
+            except Exception:  # a bug must not leave the store marked as being worked on
+                log.exception("making a spare clone of %s failed", source)
+            with self._lock:
+                source = self._next.pop(store, None)
+                if source is None:
+                    self._making.pop(store, None)
+
+    def _make_one(self, store: Path, source: Path) -> None:
         try:
             # the syncs of a project run one at a time, and take waits for this: every spare
             # here is waiting, or left by a daemon that stopped while making it
@@ -117,9 +131,6 @@ class Spares:
             (target / ORIGIN).write_text(source.name)
         except OSError as exc:  # the store removed meanwhile (prune, forget)
             log.info("no spare clone in %s: %s", store, exc)
-        finally:
-            with self._lock:
-                self._making.pop(store, None)
 
     def _warm(self, env: Path) -> None:
         """Let uv look at the spare's interpreter now (it keeps the answer for that path)."""
