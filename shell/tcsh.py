@@ -12,26 +12,39 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Optional
 
-from venvd.shell import posix
+from venvd.shell import posix, tcsh_fast
 from venvd.shell.activation import SAVED_PATH_VAR
 from venvd.shell.base import Changes, HookConfig, Shell, check_name, expand_home
+
+#: The daemon's pid file as tcsh code, beside the pid file (``Paths.pid_csh``).
+PID_SUFFIX = ".csh"
 
 # One line: `eval "`venvd hook tcsh`"` makes one word of each line and joins them with a
 # space. The client's code goes through a file of this shell's own in the private runtime
 # folder and `source` (a value may hold a newline, which only a sourced file keeps).
 _RUN = (
-    "set _venvd_pwd = $cwd:q; set _venvd_gen = $_venvd_g:q; "
-    "if ( $_venvd_w == 1 ) unsetenv VENVD_OFF; "  # `venvd activate`
+    "set _venvd_gen = $_venvd_g:q; "
     # a hand-activated venv's saved PATH is a shell variable: hand it to the client
     "if ( $?_OLD_VIRTUAL_PATH ) eval 'setenv _OLD_VIRTUAL_PATH $_OLD_VIRTUAL_PATH:q'; "
     # before the daemon's first start its runtime folder is missing: the client starts it
     "set _venvd_o = /dev/null; if ( -d $_venvd_rt:q ) set _venvd_o = $_venvd_out:q; "
     "if ( -x $_venvd_py:q ) %(command)s >! $_venvd_o:q; "
     "unsetenv _OLD_VIRTUAL_PATH; "
-    "if ( -x $_venvd_py:q && -r $_venvd_o:q && -o $_venvd_o:q ) source $_venvd_o:q; "
+    "if ( -x $_venvd_py:q && -r $_venvd_o:q && -o $_venvd_o:q ) source $_venvd_o:q"
+)
+# A change: the no-process script first (see venvd.shell.tcsh_fast) when the generation is
+# the one seen, then the client unless the script did it all.
+_STEP = (
+    "set _venvd_pwd = $cwd:q; "
+    "if ( $_venvd_w == 1 ) unsetenv VENVD_OFF; "  # `venvd activate`
+    "set _venvd_fok = 0; "
+    "if ( x$_venvd_g == x$_venvd_gen && $?VENVD_NO_FAST == 0 && -o $_venvd_fastf:q && "
+    "-r $_venvd_fastf:q ) source $_venvd_fastf:q; "
+    "set _venvd_do = _venvd_run; if ( $_venvd_fok == 1 ) set _venvd_do = ''; eval $_venvd_do; "
     "set _venvd_ve = ''; if ( $?VIRTUAL_ENV ) eval 'set _venvd_ve = $VIRTUAL_ENV:q'; "
     # venvd's deactivate only while nobody has one: a hand-activated venv keeps its own
-    "if ( $?VENVD_STATE ) eval 'if ( x\"`alias deactivate`\" == x ) "
+    # (the script defines it itself: it activates only where no other venv is active)
+    "if ( $?VENVD_STATE && $_venvd_fok == 0 ) eval 'if ( x\"`alias deactivate`\" == x ) "
     "alias deactivate _venvd_deactivate'"
 )
 # A single-line `if` cannot run an alias, and expands its command even when false: the
@@ -44,7 +57,7 @@ _PRECMD = (
     "set _venvd_w = 0; if ( $?VENVD_OFF && -o ${_venvd_wake:q}$$ ) set _venvd_w = 1; "
     "set _venvd_do = ''; "
     "if ( x$cwd:q != x$_venvd_pwd:q || x$_venvd_g != x$_venvd_gen || x$_venvd_v:q != "
-    "x$_venvd_ve:q || $_venvd_w == 1 ) set _venvd_do = _venvd_run; "
+    "x$_venvd_ve:q || $_venvd_w == 1 ) set _venvd_do = _venvd_step; "
     "eval $_venvd_do; set status = $_venvd_st"
 )
 
@@ -67,13 +80,15 @@ class Tcsh(Shell):
     def hook(self, config: HookConfig) -> str:
         values = (config.python, config.generation, posix.wake_prefix(config),
                   os.path.join(os.path.dirname(config.generation), "tcsh."))
-        if any("\n" in v for v in (*values, config.socket, config.state_db)):
+        if any("\n" in v for v in (*values, config.socket, config.state_db, config.ready,
+                                    config.pid_file, *config.markers)):
             # eval joins the lines of the hook: a path with a newline cannot be in it
             return "echo 'venvd: tcsh: a path of venvd holds a newline; no hook' > /dev/stderr\n"
         words = (config.python, *config.export_argv, self.name, "--socket", config.socket,
                  "--state-db", config.state_db)
         command = " ".join(quote(w) for w in words) + " --pid $$"
         run = _RUN % {"command": command}
+        runtime = os.path.dirname(config.generation)
         deactivate = (f"{command} --action deactivate >! $_venvd_out:q && "
                       "source $_venvd_out:q")
         parts = [
@@ -81,10 +96,15 @@ class Tcsh(Shell):
             f"set _venvd_gen_file = {quote(config.generation)}",
             f"set _venvd_wake = {quote(values[2])}",
             f"set _venvd_out = {quote(values[3])}$$",
-            f"set _venvd_rt = {quote(os.path.dirname(config.generation))}",
+            f"set _venvd_rt = {quote(runtime)}",
+            f"set _venvd_fastf = {quote(tcsh_fast.script_path(runtime))}",
+            f"set _venvd_pidf = {quote(config.pid_file + PID_SUFFIX)}",
+            f"set _venvd_rdir = {quote(config.ready)}",
+            f"set _venvd_markers = ( {' '.join(quote(m) for m in config.markers)} )",
             "set _venvd_pwd = ''", "set _venvd_gen = ''", "set _venvd_ve = ''",
             "set _venvd_fs = ''", "set _venvd_fe = ''", "set _venvd_fp = ''",
             f"alias _venvd_run {quote(run)}",
+            f"alias _venvd_step {quote(_STEP)}",
             f"alias _venvd_deactivate {quote(deactivate)}",
             f"alias _venvd_precmd {quote(_PRECMD)}",
             # after a command the user's own precmd (if any) still runs, after ours
@@ -94,6 +114,9 @@ class Tcsh(Shell):
             "alias precmd $_venvd_pc:q",
         ]
         return "; ".join(parts) + "\n"
+
+    def files(self, config: HookConfig) -> dict[str, str]:
+        return {tcsh_fast.script_path(os.path.dirname(config.generation)): tcsh_fast.SCRIPT}
 
     def export(self, changes: Changes) -> str:
         lines = []
