@@ -199,6 +199,10 @@ def test_a_killed_daemon_left_a_zombie_is_restarted_by_the_next_cd(
     project = daemon.project("undead", requirements="gamma\n")
     allow_and_sync(daemon, project)
     sh = daemon.shell(shell_kind, cwd=daemon.root)
+    sh.run(f"cd {project}")  # the daemon keeps a snippet: the no-process path could take it
+    wait_active(sh, project)
+    sh.run(f"cd {daemon.root}")
+    sh.run("true")
     old_pid = daemon.kill_daemon(reap=False)
     try:
         assert Path(f"/proc/{old_pid}").is_dir()  # a zombie, as the hook sees it
