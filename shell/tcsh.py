@@ -1,9 +1,11 @@
-"""tcsh: the hook is ``alias precmd`` (each prompt), with ``cwdcmd`` noting a ``cd``.
+"""tcsh: the hook is ``alias precmd`` (each prompt).
 
 An idle prompt runs builtins only: ``-M`` and ``-I`` (the generation file's time and inode,
-which change with each atomic rewrite) and string comparisons. tcsh cannot read a file into a
-variable without a process, so it cannot check the daemon's pid the way the other hooks'
-no-process path does: a ``cd`` or a new generation runs the export client.
+which change with each atomic rewrite) and string comparisons. A ``cd`` (with the
+generation unchanged) sources a script of builtins (venvd.shell.tcsh_fast): the daemon's
+pid, as tcsh code, and a zombie test (``-e /proc/PID/exe``: a zombie has no exe link), the
+walk up to the project, its ready snippet; no process at all. Anything unusual, or a new
+generation, runs the export client.
 """
 
 from __future__ import annotations
