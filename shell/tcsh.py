@@ -44,10 +44,10 @@ _STEP = (
     "-r $_venvd_fastf:q ) source $_venvd_fastf:q; "
     "set _venvd_do = _venvd_run; if ( $_venvd_fok == 1 ) set _venvd_do = ''; eval $_venvd_do; "
     "set _venvd_ve = ''; if ( $?VIRTUAL_ENV ) eval 'set _venvd_ve = $VIRTUAL_ENV:q'; "
-    # venvd's deactivate only while nobody has one: a hand-activated venv keeps its own
-    # (the script defines it itself: it activates only where no other venv is active)
-    "if ( $?VENVD_STATE && $_venvd_fok == 0 ) eval 'if ( x\"`alias deactivate`\" == x ) "
-    "alias deactivate _venvd_deactivate'"
+    # venvd's deactivate only while nobody has one: a hand-activated venv keeps its own.
+    # `alias NAME` prints it; a builtin's output goes to a file with no process (`-z`: empty)
+    "if ( $?VENVD_STATE && -d $_venvd_rt:q ) eval 'alias deactivate >! $_venvd_out:q'; "
+    "if ( $?VENVD_STATE && -z $_venvd_out:q ) alias deactivate _venvd_deactivate"
 )
 # A single-line `if` cannot run an alias, and expands its command even when false: the
 # alias to run is put in a variable for `eval`, and unset variables are read under `eval`.
@@ -62,6 +62,12 @@ _PRECMD = (
     "x$_venvd_ve:q || $_venvd_w == 1 ) set _venvd_do = _venvd_step; "
     "eval $_venvd_do; set status = $_venvd_st"
 )
+
+
+def fast_script(config: HookConfig) -> tuple[str, str]:
+    """The no-process script's path and text (see venvd.shell.tcsh_fast)."""
+    text = tcsh_fast.script([quote(m) for m in config.markers])
+    return tcsh_fast.script_path(os.path.dirname(config.generation), text), text
 
 
 def quote(value: str) -> str:
@@ -99,12 +105,12 @@ class Tcsh(Shell):
             f"set _venvd_wake = {quote(values[2])}",
             f"set _venvd_out = {quote(values[3])}$$",
             f"set _venvd_rt = {quote(runtime)}",
-            f"set _venvd_fastf = {quote(tcsh_fast.script_path(runtime))}",
+            f"set _venvd_fastf = {quote(fast_script(config)[0])}",
             f"set _venvd_pidf = {quote(config.pid_file + PID_SUFFIX)}",
             f"set _venvd_rdir = {quote(config.ready)}",
-            f"set _venvd_markers = ( {' '.join(quote(m) for m in config.markers)} )",
             "set _venvd_pwd = ''", "set _venvd_gen = ''", "set _venvd_ve = ''",
             "set _venvd_fs = ''", "set _venvd_fe = ''", "set _venvd_fp = ''",
+            "set _venvd_pe = ''", "set _venvd_pb = ''", "set _venvd_pa = ''",
             f"alias _venvd_run {quote(run)}",
             f"alias _venvd_step {quote(_STEP)}",
             f"alias _venvd_deactivate {quote(deactivate)}",
@@ -118,7 +124,8 @@ class Tcsh(Shell):
         return "; ".join(parts) + "\n"
 
     def files(self, config: HookConfig) -> dict[str, str]:
-        return {tcsh_fast.script_path(os.path.dirname(config.generation)): tcsh_fast.SCRIPT}
+        path, text = fast_script(config)
+        return {path: text}
 
     def export(self, changes: Changes) -> str:
         lines = []

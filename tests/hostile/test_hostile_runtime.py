@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from test_shells import allow_and_sync, wait_active
 
-from venvd.shell import SHELLS, tcsh_fast
+from venvd.shell import SHELLS
 from venvd.shell.data import SUFFIX as DATA
 from venvd.shell.ready import READY_NAME
 
@@ -104,8 +104,7 @@ def test_runtime_files_of_another_user_are_never_read_or_sourced(
     # script of its no-process path, which `venvd hook tcsh` wrote
     planted = [daemon.pid_file]
     if shell_kind == "tcsh":
-        runtime = str(_runtime(daemon))
-        planted = [Path(f"{daemon.pid_file}.csh"), Path(tcsh_fast.script_path(runtime))]
+        planted = [Path(f"{daemon.pid_file}.csh"), *_runtime(daemon).glob("tcsh-fast.*.csh")]
     for path in planted:
         os.chown(path, other_uid, -1)
         try:  # a file of another user's: the fast path steps aside (to the client)
