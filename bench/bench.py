@@ -4,8 +4,9 @@ the daemon's footprint, and sync latency. Standard library only; see bench/run.
 What a user pays is measured: a ``cd`` followed by the shell's prompt hooks (bash:
 ``PROMPT_COMMAND``; zsh: ``chpwd`` on the cd, then ``precmd_functions``; fish: the PWD
 handlers on the cd, then ``emit fish_prompt``), timed inside the shell with its own clock
-(``$EPOCHREALTIME`` in bash and zsh, the ``time`` keyword in fish). The same loop with no
-tool loaded is the baseline, and its median is subtracted from every figure.
+(``$EPOCHREALTIME`` in bash and zsh, the ``time`` keyword in fish; nushell and xonsh: see
+othershells.py; elvish and tcsh, interactive only, are driven in a pty: see ptyshells.py). The
+same loop with no tool loaded is the baseline, and its median is subtracted from every figure.
 """
 
 from __future__ import annotations
