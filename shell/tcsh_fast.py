@@ -17,7 +17,6 @@ rebuilt from ``path`` only when joining ``path`` gives PATH back exactly.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Sequence
 
@@ -156,5 +155,7 @@ def script(markers: Sequence[str]) -> str:
 
 def script_path(runtime: str, text: str) -> str:
     """Where ``venvd hook tcsh`` keeps the script *text* in the runtime folder *runtime*."""
+    import hashlib  # here: the export client, which imports every shell, never needs it
+
     digest = hashlib.sha256(text.encode()).hexdigest()[:12]
     return os.path.join(runtime, f"tcsh-fast.{digest}.csh")
