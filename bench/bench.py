@@ -4,8 +4,9 @@ the daemon's footprint, and sync latency. Standard library only; see bench/run.
 What a user pays is measured: a ``cd`` followed by the shell's prompt hooks (bash:
 ``PROMPT_COMMAND``; zsh: ``chpwd`` on the cd, then ``precmd_functions``; fish: the PWD
 handlers on the cd, then ``emit fish_prompt``), timed inside the shell with its own clock
-(``$EPOCHREALTIME`` in bash and zsh, the ``time`` keyword in fish). The same loop with no
-tool loaded is the baseline, and its median is subtracted from every figure.
+(``$EPOCHREALTIME`` in bash and zsh, the ``time`` keyword in fish; nushell and xonsh: see
+othershells.py; elvish and tcsh, interactive only, are driven in a pty: see ptyshells.py). The
+same loop with no tool loaded is the baseline, and its median is subtracted from every figure.
 """
 
 from __future__ import annotations
@@ -37,12 +38,15 @@ MEASURES = ("idle prompt", "cd into a project", "cd out of it")
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "bench"))
 import othershells  # noqa: E402
+import ptyshells  # noqa: E402
 
 from support.realproj import CATALOGUE, FIXTURES  # noqa: E402
 from support.wheels import build_wheel  # noqa: E402
 
-#: The parts of a run, for ``bench/run --only PART`` ("more-shells": nushell and xonsh).
+#: The parts of a run, for ``bench/run --only PART`` ("more-shells": nushell, xonsh, elvish
+#: and tcsh).
 PARTS = ("prompt", "more-shells", "daemon", "sync", "real-project", "lock-states")
+MORE_SHELLS = (*othershells.SHELLS, *ptyshells.SHELLS)
 
 
 def log(text: str) -> None:
@@ -233,6 +237,8 @@ def script(shell: str, tool: Optional[str]) -> str:
 def samples(shell: str, tool: Optional[str], env: dict[str, str], project: Path,
             outside: Path) -> tuple[dict[str, list[float]], str]:
     """Per-measure samples in ms, and what VIRTUAL_ENV ended as."""
+    if shell in ptyshells.SHELLS:  # interactive only: driven in a pty
+        return ptyshells.samples(shell, tool, env, project, outside, ITERATIONS, WORK)
     env = {**env, "PROJ": str(project), "OUT": str(outside), "N": str(ITERATIONS)}
     if shell in othershells.SHELLS:
         init = othershells.init_command(shell, tool)
@@ -270,6 +276,7 @@ def prompt_costs(env: dict[str, str], fixtures: dict[str, Path], missing: dict[s
     results: dict[tuple[str, str, str], Optional[float]] = {}
     for shell in shells:
         if not (othershells.available(shell) if shell in othershells.SHELLS
+                else ptyshells.available(shell) if shell in ptyshells.SHELLS
                 else shutil.which(shell)):
             missing[shell] = f"{shell} is not installed"
             continue
@@ -281,6 +288,13 @@ def prompt_costs(env: dict[str, str], fixtures: dict[str, Path], missing: dict[s
             if tool in missing:
                 continue
             if shell in othershells.SHELLS and (shell, tool) not in othershells.SUPPORTED:
+                continue
+            if shell in ptyshells.SHELLS and (shell, tool) not in ptyshells.SUPPORTED:
+                continue
+            broken = ptyshells.hook_error(shell, tool, env, WORK) \
+                if shell in ptyshells.SHELLS else None
+            if broken:  # e.g. direnv 2.32's elvish hook, in an elvish that dropped `except`
+                missing[f"{tool}/{shell}"] = broken
                 continue
             log(f"{shell}: {tool}")
             per_run: dict[str, list[float]] = {m: [] for m in MEASURES}
@@ -665,7 +679,7 @@ def report(costs: dict[tuple[str, str, str], Optional[float]], daemon: dict[str,
         out += ["", "## Prompt and cd, per shell", "",
                 "| shell | measure | venvd | direnv | mise | venvd/direnv | venvd/mise |",
                 "| --- | --- | --- | --- | --- | --- | --- |"]
-    for shell in (*SHELLS, *othershells.SHELLS) if costs else ():
+    for shell in (*SHELLS, *MORE_SHELLS) if costs else ():
         if not any(k[0] == shell for k in costs):
             continue
         for m in MEASURES:
@@ -715,8 +729,8 @@ def main(chosen: tuple[str, ...]) -> int:
         if "prompt" in chosen:
             costs = prompt_costs(env, fixtures, missing)
         if "more-shells" in chosen:
-            costs.update(prompt_costs(env, fixtures, missing, othershells.SHELLS))
-            missing.update(othershells.NOT_HOOKED)
+            costs.update(prompt_costs(env, fixtures, missing, MORE_SHELLS))
+            missing.update({**othershells.NOT_HOOKED, **ptyshells.NOT_HOOKED})
         if "daemon" in chosen:
             count = int(os.environ.get("BENCH_PROJECTS", "1000"))
             daemon = daemon_figures(env, venv, count)

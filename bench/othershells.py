@@ -4,9 +4,8 @@ run (nushell: its ``env_change.PWD`` hooks on the cd, then ``pre_prompt``; xonsh
 ``on_chdir`` event its ``cd`` fires, then ``on_pre_prompt``), timed inside the shell with its
 own clock, minus the same loop with no tool loaded.
 
-elvish and tcsh are left out: their prompt hooks (elvish's ``edit:before-readline``, tcsh's
-``precmd`` alias) exist only in an interactive shell, and the bench drives shells with
-``-c``. direnv has no xonsh hook (a third-party xontrib exists); mise has no tcsh one.
+elvish and tcsh, whose prompt hooks exist only in an interactive shell, are driven in a pty
+(bench/ptyshells.py). direnv has no xonsh hook (a third-party xontrib exists).
 """
 
 from __future__ import annotations
@@ -22,9 +21,7 @@ SHELLS = ("nu", "xonsh")
 #: Which tools hook which shell (the others are "not supported" in the table).
 SUPPORTED = {("nu", "venvd"), ("nu", "direnv"), ("nu", "mise"), ("xonsh", "venvd"),
              ("xonsh", "mise")}
-NOT_HOOKED = {"direnv/xonsh": "direnv has no xonsh hook (only a third-party xontrib)",
-              "elvish, tcsh": "their prompt hooks exist only in an interactive shell; the "
-                              "bench runs shells with -c"}
+NOT_HOOKED = {"direnv/xonsh": "direnv has no xonsh hook (only a third-party xontrib)"}
 
 # direnv's nushell hook, as its documentation gives it (JSON, applied with load-env)
 DIRENV_NU = """$env.config.hooks.pre_prompt = ($env.config.hooks.pre_prompt? | default []

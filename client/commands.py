@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -24,7 +25,7 @@ from venvd.client.statustext import describe_sync, print_status, print_table
 from venvd.daemon.display import printable
 from venvd.daemon.errors import VenvdError
 from venvd.daemon.ownership import RuntimeRefused, runtime_problem
-from venvd.daemon.paths import Paths, private_dir, user_paths
+from venvd.daemon.paths import Paths, private_dir, user_paths, write_private
 from venvd.daemon.projects import MARKERS
 from venvd.shell import HookConfig, get_shell
 from venvd.shell.activation import OFF_VAR, STATE_VAR, wake_file
@@ -87,7 +88,12 @@ def hook(args: argparse.Namespace) -> int:
         socket=str(paths.socket), generation=str(paths.generation), state_db=str(paths.db),
         ready=str(paths.ready), markers=MARKERS, pid_file=str(paths.pid),
     )
-    sys.stdout.write(get_shell(args.shell).hook(config))
+    shell = get_shell(args.shell)
+    for path, text in shell.files(config).items():
+        if not os.path.exists(path):
+            with contextlib.suppress(OSError):  # without it the hook asks the client
+                write_private(Path(path), text)
+    sys.stdout.write(shell.hook(config))
     return 0
 
 

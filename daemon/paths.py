@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import stat
 import warnings
 from pathlib import Path
@@ -37,6 +38,12 @@ class Paths(NamedTuple):
     @property
     def pid(self) -> Path:
         return self.runtime / "daemon.pid"
+
+    @property
+    def pid_csh(self) -> Path:
+        """The pid again, as tcsh code: tcsh cannot read a file without a process, only
+        ``source`` it (see venvd.shell.tcsh)."""
+        return self.runtime / "daemon.pid.csh"
 
     @property
     def generation(self) -> Path:
@@ -103,3 +110,12 @@ def private_dir(path: Path) -> Path:
     if stat.S_IMODE(path.lstat().st_mode) & 0o077:  # readable by others: nothing planted
         path.chmod(0o700)
     return path
+
+
+def write_private(path: Path, text: str) -> None:
+    """*text* in *path*, whole or not at all (a hook may source it at any moment), 0600."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)

@@ -17,7 +17,7 @@ from typing import IO
 from venvd.daemon.answering import Answerer
 from venvd.daemon.errors import VenvdError
 from venvd.daemon.intake import Intake
-from venvd.daemon.paths import Paths, private_dir
+from venvd.daemon.paths import Paths, private_dir, write_private
 from venvd.daemon.service import Daemon
 
 log = logging.getLogger("venvd")
@@ -118,13 +118,15 @@ def run(paths: Paths, uv: str) -> int:
     lock = acquire_lock(paths.lock)
     try:
         paths.pid.write_text(f"{os.getpid()}\n")
+        write_private(paths.pid_csh, f"set _venvd_dpid = {os.getpid()}\n")
         daemon = Daemon(paths, uv)
         try:
             Server(daemon, paths).serve()
         finally:
             daemon.close()
-            with contextlib.suppress(FileNotFoundError):
-                paths.pid.unlink()
+            for path in (paths.pid_csh, paths.pid):
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
     finally:
         lock.close()
     log.info("stopped")

@@ -84,6 +84,11 @@ class Shell(Protocol):
         places ``install.sh --uninstall`` also cleans."""
         return [expand_home(self.rc_file, environ)]
 
+    def files(self, config: HookConfig) -> dict[str, str]:
+        """Files the hook sources beside its text, ``{path: text}`` (paths in the private
+        runtime folder): ``venvd hook`` writes each one that is missing."""
+        return {}
+
     def hooked(self, rc_text: str) -> bool:
         """Whether an rc file's text sets up the hook (what ``venvd doctor`` checks)."""
         return f"venvd hook {self.name}" in rc_text

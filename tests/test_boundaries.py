@@ -319,9 +319,6 @@ def test_docs_and_members_activate_from_snippets_alone(daemon: Sandbox, workspac
     """The daemon keeps a snippet for docs/ and each member it has seen, a copy of the
     root's; with the export client made unreachable, cd into them from outside still
     activates, and after a deny it keeps them inactive."""
-    if shell_kind == "tcsh":
-        pytest.skip("tcsh cannot read a file into a variable without a process (the daemon's "
-                    "pid): its hook asks the client on each cd")
     ws = workspace
     inner = (ws / "docs", ws / "packages" / "lib-a")
     sh = daemon.shell(shell_kind, cwd=daemon.root)

@@ -172,10 +172,14 @@ def test_daemon_commands_and_state_that_survives_a_restart(sandbox: Sandbox) -> 
     sandbox.venvd("daemon", "restart")
     second = int(sandbox.pid_file.read_text())
     assert second != first
+    # the pid again as tcsh code (its hook can only source a file), private to the user
+    pid_csh = sandbox.pid_file.with_name(sandbox.pid_file.name + ".csh")
+    assert pid_csh.read_text() == f"set _venvd_dpid = {second}\n"
+    assert stat.S_IMODE(pid_csh.stat().st_mode) == 0o600
     assert sandbox.status(project)["trusted"] is True
     sandbox.venvd("daemon", "stop")
     wait_for(lambda: not sandbox.alive(), 20, "the daemon to stop")
-    assert not sandbox.pid_file.exists()
+    assert not sandbox.pid_file.exists() and not pid_csh.exists()
     # any command that needs the daemon starts it
     assert sandbox.status(project)["trusted"] is True
     assert sandbox.alive()

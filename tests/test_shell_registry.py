@@ -176,7 +176,7 @@ ALLOWED = {
     "venvd.daemon.projectfile", "venvd.daemon.folders", "venvd.daemon.display",
     "venvd.daemon.ownership",
     "venvd.shell", "venvd.shell.activation", "venvd.shell.base", "venvd.shell.posix",
-    "venvd.shell.data", "venvd.shell.nu_hook",
+    "venvd.shell.data", "venvd.shell.nu_hook", "venvd.shell.tcsh_fast",
     *(f"venvd.shell.{name}" for name in SHELLS),
 }
 

@@ -144,15 +144,13 @@ def test_hostile_directory_name_activates_and_executes_nothing(daemon: Sandbox,
     assert sh.run("python -c 'import gamma; print(gamma.__version__)'").strip() == "1.0"
     sh.run("cd /")
     sh.prompts_until(lambda: sh.var("VIRTUAL_ENV") == "", 30, "VIRTUAL_ENV unset")
-    # again through the hook's own path, with the daemon's snippet (no client at all);
-    # tcsh has no such path (it cannot read a file without a process): the client did it all
-    if shell_kind != "tcsh":
-        sh.run(no_client(shell_kind))
-        sh.cd_var("HOSTILE")
-        assert sh.run(same) == "yes"
-        assert sh.run("python -c 'import gamma; print(gamma.__version__)'").strip() == "1.0"
-        sh.run("cd /")
-        assert sh.var("VIRTUAL_ENV") == ""
+    # again through the hook's own path, with the daemon's snippet (no client at all)
+    sh.run(no_client(shell_kind))
+    sh.cd_var("HOSTILE")
+    assert sh.run(same) == "yes"
+    assert sh.run("python -c 'import gamma; print(gamma.__version__)'").strip() == "1.0"
+    sh.run("cd /")
+    assert sh.var("VIRTUAL_ENV") == ""
     pwned = [p for p in daemon.root.rglob("pwned*")] + list(Path("/").glob("pwned*"))
     assert pwned == [], f"a directory name was executed: {pwned}"
 
@@ -201,6 +199,10 @@ def test_a_killed_daemon_left_a_zombie_is_restarted_by_the_next_cd(
     project = daemon.project("undead", requirements="gamma\n")
     allow_and_sync(daemon, project)
     sh = daemon.shell(shell_kind, cwd=daemon.root)
+    sh.run(f"cd {project}")  # the daemon keeps a snippet: the no-process path could take it
+    wait_active(sh, project)
+    sh.run(f"cd {daemon.root}")
+    sh.run("true")
     old_pid = daemon.kill_daemon(reap=False)
     try:
         assert Path(f"/proc/{old_pid}").is_dir()  # a zombie, as the hook sees it
@@ -251,9 +253,6 @@ def test_cd_takes_no_process_once_the_daemon_has_snippets_ready(
         daemon: Sandbox, shell_kind: str, two_pythons: tuple[Py, Py]) -> None:
     """With the export client made unreachable, cd still activates, switches and reverts:
     the hook did it with builtins and the daemon's snippets alone."""
-    if shell_kind == "tcsh":
-        pytest.skip("tcsh cannot read a file into a variable without a process (the daemon's "
-                    "pid): its hook asks the client on each cd")
     py_a, py_b = two_pythons
     a = daemon.project("fast-a", py_a.minor, "gamma\n")
     b = daemon.project("fast-b", py_b.minor, "alpha\n")

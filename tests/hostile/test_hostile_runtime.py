@@ -37,15 +37,16 @@ def _seen_generation(sh: Shell) -> str:
     return sh.var(GEN_VAR[sh.kind])
 
 
-def _per_file_checks_only_in_the_first_three(kind: str) -> None:
+def _per_file_checks_only_in_the_first_three(kind: str, tcsh_too: bool = False) -> None:
     """The hooks of bash, zsh and fish read the runtime files these tests plant (pid file,
     generation, snippets) after checking each one's owner (``-O``), and so do nushell's
-    (the owner ``ls -l`` shows) and xonsh's (``fstat``). The tcsh hook reads none
-    of them (every cd asks the client; it sources only the client's own output, checked
-    with ``-o``); elvish 0.19 has no owner test without a process, so its hook relies on
-    the check of the whole runtime folder at shell start, tested for every shell below."""
-    if kind not in GEN_VAR:
-        why = ("reads none of these files" if kind == "tcsh"
+    (the owner ``ls -l`` shows) and xonsh's (``fstat``). The tcsh hook sources the pid
+    file's tcsh copy, its script and the snippets after ``-o`` (*tcsh_too*: the test of
+    those), and reads no generation (only the file's time and inode); elvish 0.19 has no
+    owner test without a process, so its hook relies on the check of the whole runtime
+    folder at shell start, tested for every shell below."""
+    if kind not in GEN_VAR and not (tcsh_too and kind == "tcsh"):
+        why = ("reads no generation file, only its time and inode" if kind == "tcsh"
                else "has no per-file owner check (elvish has no owner test)")
         pytest.skip(f"{kind}'s hook {why}; the runtime folder is checked at shell start")
 
@@ -77,7 +78,7 @@ def _venvd_lines(sh: Shell) -> list[str]:
 
 def test_runtime_files_of_another_user_are_never_read_or_sourced(
         daemon: Sandbox, shell_kind: str, other_uid: int) -> None:
-    _per_file_checks_only_in_the_first_three(shell_kind)
+    _per_file_checks_only_in_the_first_three(shell_kind, tcsh_too=True)
     project, env, sh = _been_in(daemon, shell_kind, "owned")
     sh.run("true")
     snippet = _snippet(daemon, project, shell_kind)
@@ -99,12 +100,17 @@ def test_runtime_files_of_another_user_are_never_read_or_sourced(
     os.chown(snippet, other_uid, -1)
     assert enter() == "" and not marker.exists()  # another user's: never sourced
     os.chown(snippet, os.getuid(), -1)
-    pid_file = daemon.pid_file
-    os.chown(pid_file, other_uid, -1)
-    try:  # a pid file of another user's: the fast path steps aside (to the client)
-        assert enter() == "" and not marker.exists()
-    finally:
-        os.chown(pid_file, os.getuid(), -1)
+    # tcsh sources the pid's tcsh copy (it cannot read a file without a process) and the
+    # script of its no-process path, which `venvd hook tcsh` wrote
+    planted = [daemon.pid_file]
+    if shell_kind == "tcsh":
+        planted = [Path(f"{daemon.pid_file}.csh"), *_runtime(daemon).glob("tcsh-fast.*.csh")]
+    for path in planted:
+        os.chown(path, other_uid, -1)
+        try:  # a file of another user's: the fast path steps aside (to the client)
+            assert enter() == "" and not marker.exists(), path
+        finally:
+            os.chown(path, os.getuid(), -1)
     assert enter() == env and marker.exists() == code
 
 
