@@ -488,6 +488,10 @@ def sync_figures(env: dict[str, str], venv: Path) -> dict[str, str]:
         return found[0] if found else ""
 
     def timed_edit(version: str) -> float:
+        # made once the daemon is idle again, its spare clone ready (edits are seconds
+        # apart); lock-states times edits made right after a sync apart
+        wait_for(lambda: any((project / ".venv").resolve().parent.glob("spare-*/.venvd-spare")),
+                 120, "the daemon's spare clone")
         t0 = time.perf_counter()
         lock.write_text(deps + f"alpha=={version}\n")
         wait_for(lambda: installed_alpha() == f"alpha-{version}.dist-info"
