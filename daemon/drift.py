@@ -78,12 +78,12 @@ def record(env: Path, base: Optional[Path] = None) -> dict[str, str]:
     *base*: the state *env* was cloned from (its packages still there are not read again)."""
     path = env / RECORD
     path.parent.mkdir(exist_ok=True)
-    stamp = _stamp(env)  # before reading: a change meanwhile then shows as one
+    names = stamp(env)  # before reading: a change meanwhile then shows as one
     folders = _scan(env, _folders(base) if base is not None else None)
     found = _packages(folders)
     (env / FOLDERS).write_text(json.dumps(folders, sort_keys=True) + "\n")
     path.write_text(json.dumps(found, sort_keys=True, indent=0) + "\n")
-    (env / STAMP).write_text(stamp)
+    (env / STAMP).write_text(names)
     return found
 
 
@@ -100,7 +100,7 @@ def _folders(env: Path) -> Optional[dict[str, list[str]]]:
     return found
 
 
-def _stamp(env: Path) -> str:
+def stamp(env: Path) -> str:
     """The ``*.dist-info`` folders of *env*'s site-packages (one ``listdir`` each): their
     names carry each installed package's name and version."""
     found = []
@@ -114,7 +114,7 @@ def unchanged(env: Path) -> bool:
     """Whether *env*'s site-packages folders are as ``record`` left them: nothing installed,
     upgraded or removed since (without reading a package's metadata)."""
     try:
-        return (env / STAMP).read_text() == _stamp(env)
+        return (env / STAMP).read_text() == stamp(env)
     except OSError:
         return False
 

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Optional
 
-from venvd.daemon import clone, projects, pythons
+from venvd.daemon import clone, drift, projects, pythons, turns
 from venvd.daemon.errors import VenvdError
 from venvd.daemon.plans import Plan
 from venvd.daemon.states import SPARE, env_store, is_complete
@@ -33,6 +33,8 @@ from venvd.daemon.states import SPARE, env_store, is_complete
 log = logging.getLogger("venvd.sync")
 
 PREFIX = SPARE
+#: How long a spare waits for uv to let go of the env it clones (then none is made).
+LOCK_WAIT = 5.0
 #: In a spare: the state it was cloned from (its folder name), for the log.
 ORIGIN = ".venvd-spare"
 
@@ -46,6 +48,7 @@ class Spares:
         self._making: dict[Path, threading.Thread] = {}
         #: A state to clone once the spare being made is done (the live one changed since).
         self._next: dict[Path, Path] = {}
+        self._stopping = threading.Event()
 
     def after_sync(self, plan: Plan, envs: Path) -> None:
         """The next new lock state's start, cloned now while nobody waits: for an engine
@@ -89,6 +92,7 @@ class Spares:
         return None
 
     def close(self) -> None:
+        self._stopping.set()
         with self._lock:
             threads = list(self._making.values())
         for thread in threads:
@@ -121,16 +125,32 @@ class Spares:
             for old in found:
                 shutil.rmtree(old, ignore_errors=True)
             target = store / f"{PREFIX}{time.time_ns():x}"
-            try:
-                clone.clone(source, target)
-            except OSError as exc:
+            if not self._clone(source, target):
                 shutil.rmtree(target, ignore_errors=True)
-                log.info("no spare clone of %s: %s", source, exc)
                 return
             self._warm(target)
             (target / ORIGIN).write_text(source.name)
         except OSError as exc:  # the store removed meanwhile (prune, forget)
             log.info("no spare clone in %s: %s", store, exc)
+
+    def _clone(self, source: Path, target: Path) -> bool:
+        """Clone *source* while nothing changes it: uv (``uv add`` in the shell, right after
+        the sync) waits on the env's lock meanwhile, and a change by anything else (pip)
+        shows in its packages' metadata folders, then the clone is dropped."""
+        with turns.env_lock(str(source), self._stopping, LOCK_WAIT) as locked:
+            if not locked:
+                log.info("no spare clone of %s: uv kept it locked", source)
+                return False
+            before = drift.stamp(source)
+            try:
+                clone.clone(source, target)
+            except OSError as exc:
+                log.info("no spare clone of %s: %s", source, exc)
+                return False
+            if drift.stamp(source) != before:
+                log.info("no spare clone of %s: it changed while it was cloned", source)
+                return False
+        return True
 
     def _warm(self, env: Path) -> None:
         """Let uv look at the spare's interpreter now (it keeps the answer for that path)."""

@@ -163,7 +163,11 @@ def adopt(plan: Plan, envs: Path, uv: str, progress: Progress,
         return None
     job = Job(plan.project, target, plan.interpreter.path, plan.config, uv, plan.inputs,
               progress, cancel)
-    if not plan.engine.matches(job):  # None: cannot tell
+    matched = plan.engine.matches(job)
+    if matched is False and _moved_on(plan, str(live)):
+        # the tool (uv remove after uv add) was at work while its env was checked
+        raise Superseded("the project changed while its env was checked")
+    if not matched:  # None: cannot tell
         return None
     checked = drift.installed(target)
     with turns.env_lock(str(target), cancel) as locked:
@@ -181,6 +185,13 @@ def adopt(plan: Plan, envs: Path, uv: str, progress: Progress,
                       "adopted it as this lock state (nothing to install)")
     return Outcome(plan, "ok", time.monotonic() - start, counts.added, counts.removed,
                    counts.changed, output=job.output, adopted=True)
+
+
+def _moved_on(plan: Plan, live: str) -> bool:
+    """Whether the project's files changed since *plan*, or its tool is at work on it."""
+    changed = fingerprint(plan.project, plan.engine.name, plan.interpreter, plan.inputs,
+                          plan.config) != plan.fingerprint
+    return changed or turns.busy(str(plan.project), live) is not None
 
 
 #: What uv prints when it cannot reach an index (then the cache may still have everything).

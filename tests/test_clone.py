@@ -22,7 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from venvd.daemon import clone, drift, seeding, sync
+from venvd.daemon import clone, drift, seeding, sync, turns
+from venvd.daemon import spares as spares_module
 from venvd.daemon.engines import requirements
 from venvd.daemon.plans import make_plan
 from venvd.daemon.spares import Spares
@@ -510,3 +511,63 @@ def test_a_file_written_whole_cuts_the_debounce_short(tmp_path: Path) -> None:
         wait_for(lambda: changes == [str(project)] * 2, 60, "a file renamed into place")
     finally:
         watcher.stop()
+
+
+def test_a_spare_is_never_cloned_from_an_env_being_changed(offline: Sandbox, pythons: list[Py],
+                                                           tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch
+                                                           ) -> None:
+    """uv (``uv add`` right after a sync) holds the env's lock: no spare is made meanwhile.
+    Anything else changing the env during the clone (pip; simulated here, since a real pip
+    cannot be made to land inside the clone's few milliseconds) drops the spare."""
+    project = new_project(offline, "busy", pythons[-1])
+    envs = tmp_path / "envs"
+    (project / "requirements.txt").write_text("cl-tool==1.0\n")
+    sync_now(project, envs)
+    live = (project / ".venv").resolve()
+    monkeypatch.setattr(spares_module, "LOCK_WAIT", 0.3)
+    spares = Spares(UV)
+    with turns.env_lock(str(live), threading.Event()) as locked:  # as uv holds it
+        assert locked
+        spares.prepare(live.parent, live)
+        spares.close()
+    assert not list(live.parent.glob("spare-*"))
+    real = clone.clone
+
+    def pip_meanwhile(source: Path, target: Path, mode: str = "links") -> None:
+        real(source, target, mode)
+        site = next(source.glob("lib/python*/site-packages"))
+        (site / "extra-1.0.dist-info").mkdir()
+
+    monkeypatch.setattr(clone, "clone", pip_meanwhile)
+    spares = Spares(UV)
+    spares.prepare(live.parent, live)
+    spares.close()
+    assert not list(live.parent.glob("spare-*"))
+    monkeypatch.setattr(clone, "clone", real)
+    spares = Spares(UV)
+    spares.prepare(live.parent, live)
+    spares.close()
+    assert len(list(live.parent.glob("spare-*/.venvd-spare"))) == 1
+
+
+def test_adopt_tries_again_when_the_project_moved_on_while_its_env_was_checked(
+        offline: Sandbox, pythons: list[Py], clone_wheels: Path, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """`uv add` then `uv remove` at once: the env check of the first sync sees the second at
+    work (files changed since the plan): one more sync follows, rather than a state built
+    beside uv's env for a lock already gone. With the plan still current, a mismatch is just
+    that: nothing to adopt."""
+    project = new_project(offline, "moved", pythons[-1])
+    monkeypatch.setenv("PATH", os.pathsep.join([str(Path(pythons[-1].path).parent),
+                                                os.environ.get("PATH", "")]))
+    write = writer("uvlock", clone_wheels, "")
+    envs = tmp_path / "envs"
+    write(project, STEPS[0])
+    sync_now(project, envs)
+    write(project, STEPS[1])
+    current = make_plan(project)
+    assert sync.adopt(current, envs, UV, lambda _: None, threading.Event()) is None
+    write(project, STEPS[2])
+    with pytest.raises(sync.Superseded):
+        sync.adopt(current, envs, UV, lambda _: None, threading.Event())
