@@ -34,7 +34,7 @@ log = logging.getLogger("venvd.sync")
 
 PREFIX = SPARE
 #: How long a spare waits for uv to let go of the env it clones (then none is made).
-LOCK_WAIT = 5.0
+LOCK_WAIT = 2.0
 #: In a spare: the state it was cloned from (its folder name), for the log.
 ORIGIN = ".venvd-spare"
 
