@@ -20,10 +20,11 @@ import psutil
 from venvd.daemon.paths import Paths
 from venvd.shell import SHELLS
 
-#: What the bash, zsh, fish, nushell and xonsh hooks export at each prompt: ``<shell>:<pid>``.
+#: What the hooks export (at each prompt; elvish's and tcsh's when they are loaded):
+#: ``<shell>:<pid>``.
 MARKER = "VENVD_HOOKED"
-#: The shells whose hook exports it.
-MARKED = ("bash", "zsh", "fish", "nu", "xonsh")
+#: The shells whose hook exports it (every shell venvd hooks).
+MARKED = ("bash", "zsh", "fish", "nu", "xonsh", "elvish", "tcsh")
 #: What a login bash reads: the first of these that exists, and only that one.
 LOGIN_FILES = ("~/.bash_profile", "~/.bash_login", "~/.profile")
 SOURCE_BASHRC = "[ -f ~/.bashrc ] && . ~/.bashrc"

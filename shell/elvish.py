@@ -148,6 +148,8 @@ fn venvd-hook {|@_|
 }
 set after-chdir = [$@after-chdir $venvd-hook~]
 set edit:before-readline = [$@edit:before-readline $venvd-hook~]
+# for `venvd doctor`, a child process: this very shell runs the hook at its prompts
+set-env VENVD_HOOKED 'elvish:'$pid
 edit:add-var venvd: $venvd:
 edit:add-var deactivate~ {|@_|
   if (not (venvd-exe $venvd:py)) { fail 'venvd: deactivate: '$venvd:py' is missing' }

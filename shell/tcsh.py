@@ -100,6 +100,8 @@ class Tcsh(Shell):
         deactivate = (f"{command} --action deactivate >! $_venvd_out:q && "
                       "source $_venvd_out:q")
         parts = [
+            # for `venvd doctor`, a child process: this very shell runs the hook
+            'setenv VENVD_HOOKED "tcsh:$$"',
             f"set _venvd_py = {quote(config.python)}",
             f"set _venvd_gen_file = {quote(config.generation)}",
             f"set _venvd_wake = {quote(values[2])}",

@@ -49,13 +49,14 @@ def test_doctor_sees_whether_its_shell_runs_the_hook(daemon: Sandbox, kind: str)
     assert sh.run(own_pid).strip() == pid  # back in the outer shell
 
 
-#: How nushell and xonsh print their own pid (their shells without an rc file cannot be
-#: driven here: the test driver needs its prompt, which the rc file sets).
-OWN_PID = {"nu": "print $nu.pid", "xonsh": "print(__import__('os').getpid())"}
+#: How nushell, xonsh, elvish and tcsh print their own pid (their shells without an rc file
+#: cannot be driven here: the test driver needs its prompt, which the rc file sets).
+OWN_PID = {"nu": "print $nu.pid", "xonsh": "print(__import__('os').getpid())",
+           "elvish": "echo $pid", "tcsh": "echo $$"}
 
 
 @pytest.mark.parametrize("kind", sorted(OWN_PID))
-def test_doctor_sees_that_nushell_and_xonsh_run_the_hook(daemon: Sandbox, kind: str) -> None:
+def test_doctor_sees_that_the_other_shells_run_the_hook(daemon: Sandbox, kind: str) -> None:
     sh = daemon.shell(kind, cwd=daemon.root)
     pid = sh.run(OWN_PID[kind]).strip()
     assert doctor_line(sh.run("venvd doctor"), "this shell") == (
