@@ -11,7 +11,7 @@ import os
 from collections.abc import Sequence
 from typing import Optional
 
-from venvd.shell.base import Changes, check_name
+from venvd.shell.base import Changes, Shell, check_name
 
 #: The ready snippets' suffix for these shells: one JSON object they share.
 SUFFIX = "json"
@@ -46,6 +46,21 @@ def remember(state: Optional[tuple[str, str, str]]) -> str:
 def snippet(values: Sequence[tuple[str, str]]) -> str:
     """The ready snippet: one JSON object, variable -> value."""
     return line({check_name(n): v for n, v in values})
+
+
+class DataShell(Shell):
+    """The members the shells reading these lines share (their hooks differ)."""
+
+    snippet_suffix = SUFFIX
+
+    def export(self, changes: Changes) -> str:
+        return export(changes)
+
+    def remember(self, state: Optional[tuple[str, str, str]]) -> str:
+        return remember(state)
+
+    def snippet(self, values: Sequence[tuple[str, str]]) -> str:
+        return snippet(values)
 
 
 def news_line(ident: int, project: str, text: str, heard: Sequence[int]) -> str:

@@ -10,11 +10,10 @@ strings to child processes, so it stays out of their environment, nested shells 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Optional
+from collections.abc import Mapping
 
 from venvd.shell import data, posix
-from venvd.shell.base import Changes, HookConfig, Shell, expand_home
+from venvd.shell.base import HookConfig, expand_home
 from venvd.shell.nu_hook import HOOK
 
 #: Where the rc block saves the hook: nushell reads its vendor autoload folder after
@@ -36,12 +35,11 @@ def quote(value: str) -> str:
     return '"' + "".join(out) + '"'
 
 
-class Nu(Shell):
+class Nu(data.DataShell):
     """nushell 0.101+ (vendor autoload folders)."""
 
     name = "nu"
     rc_file = "~/.config/nushell/config.nu"
-    snippet_suffix = data.SUFFIX
 
     def hook(self, config: HookConfig) -> str:
         return HOOK % {
@@ -51,14 +49,8 @@ class Nu(Shell):
             "markers": " ".join(quote(m) for m in config.markers),
         }
 
-    def export(self, changes: Changes) -> str:
-        return data.export(changes)
-
     def quote(self, value: str) -> str:
         return quote(value)
-
-    def remember(self, state: Optional[tuple[str, str, str]]) -> str:
-        return data.remember(state)
 
     def hook_line(self) -> str:
         return f"mkdir {_AUTOLOAD}; venvd hook nu | save -f ({_AUTOLOAD[1:-1]} venvd.nu)"
@@ -70,9 +62,6 @@ class Nu(Shell):
                 f"    $env.PATH = ($env.PATH | prepend {local_bin})\n}}\n"
                 f"if (which venvd | is-not-empty) {{ {self.hook_line()} }} else {{\n"
                 f"    rm -f ({_AUTOLOAD[1:-1]} venvd.nu)\n}}")
-
-    def snippet(self, values: Sequence[tuple[str, str]]) -> str:
-        return data.snippet(values)
 
     def rc_paths(self, environ: Mapping[str, str]) -> list[str]:
         default = expand_home(self.rc_file, environ)

@@ -9,11 +9,10 @@ Python object (``_venvd``), out of the environment of commands and nested shells
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Optional
+from collections.abc import Mapping
 
 from venvd.shell import data, posix
-from venvd.shell.base import Changes, HookConfig, Shell, expand_home
+from venvd.shell.base import HookConfig, expand_home
 
 _HOOK = '''# venvd's hook for xonsh, printed by `venvd hook xonsh` (the paths are this install's)
 def _venvd_make():
@@ -218,12 +217,11 @@ def quote(value: str) -> str:
     return repr(value)
 
 
-class Xonsh(Shell):
+class Xonsh(data.DataShell):
     """xonsh 0.14+."""
 
     name = "xonsh"
     rc_file = "~/.xonshrc"
-    snippet_suffix = data.SUFFIX
 
     def hook(self, config: HookConfig) -> str:
         return _HOOK % {
@@ -232,14 +230,8 @@ class Xonsh(Shell):
             "markers": ", ".join(quote(m) for m in config.markers),
         }
 
-    def export(self, changes: Changes) -> str:
-        return data.export(changes)
-
     def quote(self, value: str) -> str:
         return quote(value)
-
-    def remember(self, state: Optional[tuple[str, str, str]]) -> str:
-        return data.remember(state)
 
     def hook_line(self) -> str:
         return "exec($(venvd hook xonsh))"
@@ -250,9 +242,6 @@ class Xonsh(Shell):
                 # (xonsh's $PATH, which os.environ does not follow)
                 "if __import__('shutil').which('venvd', path=':'.join($PATH)):\n"
                 f"    {self.hook_line()}")
-
-    def snippet(self, values: Sequence[tuple[str, str]]) -> str:
-        return data.snippet(values)
 
     def rc_paths(self, environ: Mapping[str, str]) -> list[str]:
         # xonsh reads ~/.xonshrc and its XDG rc file alike: add to the first, clean both
