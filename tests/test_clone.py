@@ -130,6 +130,14 @@ def new_project(box: Sandbox, name: str, python: Py) -> Path:
     return project
 
 
+def synced_project(box: Sandbox, name: str, python: Py, pins: str, envs: Path) -> Path:
+    """A project of *pins* (its requirements.txt) on *python*, synced once into *envs*."""
+    project = new_project(box, name, python)
+    (project / "requirements.txt").write_text(pins)
+    sync_now(project, envs)
+    return project
+
+
 def sync_now(project: Path, envs: Path) -> sync.Outcome:
     return sync.run(make_plan(project), envs, UV, lambda _: None, threading.Event())
 
@@ -265,10 +273,8 @@ def test_the_old_state_is_left_as_it_was(offline: Sandbox, pythons: list[Py],
                                          tmp_path: Path) -> None:
     """A package added (the console script carried over into the clone), then one upgraded:
     the old state's files keep their inodes and content; its python and scripts still run."""
-    project = new_project(offline, "untouched", pythons[-1])
     envs = tmp_path / "envs"
-    (project / "requirements.txt").write_text("cl-tool==1.0\ncl-lib==1.0\n")
-    sync_now(project, envs)
+    project = synced_project(offline, "untouched", pythons[-1], "cl-tool==1.0\ncl-lib==1.0\n", envs)
     old = (project / ".venv").resolve()
     before = files(old)
     site = Path(next(old.glob("lib/*/site-packages"))).relative_to(old)
@@ -300,10 +306,8 @@ def test_the_old_state_is_left_as_it_was(offline: Sandbox, pythons: list[Py],
 def test_another_interpreter_builds_afresh(offline: Sandbox, two_pythons: tuple[Py, Py],
                                            tmp_path: Path) -> None:
     first, second = two_pythons
-    project = new_project(offline, "repython", first)
     envs = tmp_path / "envs"
-    (project / "requirements.txt").write_text("cl-tool==1.0\ncl-lib==1.0\n")
-    sync_now(project, envs)
+    project = synced_project(offline, "repython", first, "cl-tool==1.0\ncl-lib==1.0\n", envs)
     old = (project / ".venv").resolve()
     (project / ".python-version").write_text(second.version + "\n")
     outcome = sync_now(project, envs)
@@ -369,10 +373,8 @@ def test_a_clone_that_fails_falls_back_to_a_fresh_build(offline: Sandbox, python
                                                         tmp_path: Path,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     """A disk that fills up mid-clone cannot be had here: the clone is made to fail so."""
-    project = new_project(offline, "fallback", pythons[-1])
     envs = tmp_path / "envs"
-    (project / "requirements.txt").write_text("cl-tool==1.0\n")
-    sync_now(project, envs)
+    project = synced_project(offline, "fallback", pythons[-1], "cl-tool==1.0\n", envs)
 
     def full(source: Path, target: Path, mode: str = "links") -> None:
         os.mkdir(target)
@@ -451,10 +453,8 @@ def test_the_drift_record_of_a_clone_reads_only_new_metadata(offline: Sandbox,
                                                              pythons: list[Py], tmp_path: Path,
                                                              monkeypatch: pytest.MonkeyPatch
                                                              ) -> None:
-    project = new_project(offline, "record", pythons[-1])
     envs = tmp_path / "envs"
-    (project / "requirements.txt").write_text("cl-tool==1.0\ncl-lib==1.0\n")
-    sync_now(project, envs)
+    project = synced_project(offline, "record", pythons[-1], "cl-tool==1.0\ncl-lib==1.0\n", envs)
     read: list[str] = []
     at = metadata.Distribution.at
     monkeypatch.setattr(metadata.Distribution, "at",
@@ -470,10 +470,8 @@ def test_a_spare_is_taken_only_for_its_own_interpreter(offline: Sandbox,
                                                        two_pythons: tuple[Py, Py],
                                                        tmp_path: Path) -> None:
     py_a, py_b = two_pythons
-    project = new_project(offline, "spare", py_a)
     envs = tmp_path / "envs"
-    (project / "requirements.txt").write_text("cl-tool==1.0\n")
-    sync_now(project, envs)
+    project = synced_project(offline, "spare", py_a, "cl-tool==1.0\n", envs)
     live = (project / ".venv").resolve()
     spares = Spares(UV)
     spares.prepare(live.parent, live)
@@ -520,10 +518,8 @@ def test_a_spare_is_never_cloned_from_an_env_being_changed(offline: Sandbox, pyt
     """uv (``uv add`` right after a sync) holds the env's lock: no spare is made meanwhile.
     Anything else changing the env during the clone (pip; simulated here, since a real pip
     cannot be made to land inside the clone's few milliseconds) drops the spare."""
-    project = new_project(offline, "busy", pythons[-1])
     envs = tmp_path / "envs"
-    (project / "requirements.txt").write_text("cl-tool==1.0\n")
-    sync_now(project, envs)
+    project = synced_project(offline, "busy", pythons[-1], "cl-tool==1.0\n", envs)
     live = (project / ".venv").resolve()
     monkeypatch.setattr(spares_module, "LOCK_WAIT", 0.3)
     spares = Spares(UV)
