@@ -28,11 +28,10 @@ from typing import Optional
 from venvd.daemon import clone, drift, projects, pythons, turns
 from venvd.daemon.errors import VenvdError
 from venvd.daemon.plans import Plan
-from venvd.daemon.states import SPARE, env_store, is_complete
+from venvd.daemon.states import SPARE, env_store, is_complete, is_spare
 
 log = logging.getLogger("venvd.sync")
 
-PREFIX = SPARE
 #: How long a spare waits for uv to let go of the env it clones (then none is made).
 LOCK_WAIT = 2.0
 #: In a spare: the state it was cloned from (its folder name), for the log.
@@ -124,7 +123,7 @@ class Spares:
                 return
             for old in found:
                 shutil.rmtree(old, ignore_errors=True)
-            target = store / f"{PREFIX}{time.time_ns():x}"
+            target = store / f"{SPARE}{time.time_ns():x}"
             if not self._clone(source, target):
                 shutil.rmtree(target, ignore_errors=True)
                 return
@@ -172,7 +171,6 @@ def _origin(spare: Path) -> Optional[str]:
 
 def _spares(store: Path) -> list[Path]:
     try:
-        return sorted(f for f in store.iterdir() if f.name.startswith(PREFIX) and f.is_dir()
-                      and not is_complete(f))
+        return sorted(f for f in store.iterdir() if f.is_dir() and is_spare(f))
     except OSError:
         return []

@@ -55,7 +55,7 @@ def prune_states(store: Path, keep: int, current: Optional[Path],
     removed = []
     kept = 1 if current is not None else 0
     for folder in states:
-        if folder == current or (folder.name.startswith(SPARE) and not is_complete(folder)):
+        if folder == current or is_spare(folder):
             continue  # a spare clone is the next state's start (see spares)
         if kept < keep and is_complete(folder):
             kept += 1
@@ -81,6 +81,11 @@ def _last_used(folder: Path) -> float:
         return (folder / COMPLETE).stat().st_mtime
     except OSError:
         return 0.0
+
+
+def is_spare(folder: Path) -> bool:
+    """A spare clone being made, waiting, or being built into a state (not complete yet)."""
+    return folder.name.startswith(SPARE) and not is_complete(folder)
 
 
 def is_complete(target: Path) -> bool:
