@@ -92,10 +92,12 @@ def run(plan: Plan, envs: Path, uv: str, progress: Progress,
     store.mkdir(parents=True, exist_ok=True)
     mode = "never" if plan.engine.creates_env else plan.engine.clone_mode(plan.project,
                                                                            plan.config)
-    source = None if mode == "never" else clone.nearest(store, live, plan.interpreter)
+    source: Optional[Path] = None
     spare = spares.take(store, plan.interpreter) if spares and mode == clone.LINKS else None
     if spare is not None:  # a clone made beforehand (its origin's name, for the output)
         target, source, mode = spare[0], store / spare[1], READY
+    elif mode != "never":
+        source = clone.nearest(store, live, plan.interpreter)
     job = build(plan, target, uv, progress, cancel, offline=False, envs=envs, source=source,
                 mode=mode)
     now = drift.record(target, base=source)
