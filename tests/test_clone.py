@@ -25,6 +25,7 @@ import pytest
 from venvd.daemon import clone, drift, seeding, sync, turns
 from venvd.daemon import spares as spares_module
 from venvd.daemon.engines import requirements
+from venvd.daemon.engines.base import Job
 from venvd.daemon.plans import make_plan
 from venvd.daemon.spares import Spares
 from venvd.daemon.states import COMPLETE, env_store, prune_states
@@ -573,3 +574,39 @@ def test_adopt_tries_again_when_the_project_moved_on_while_its_env_was_checked(
     write(project, STEPS[2])
     with pytest.raises(sync.Superseded):
         sync.adopt(current, envs, UV, lambda _: None, threading.Event())
+
+
+def test_pins_uvs_cache_already_has_are_compiled_without_asking_the_index(
+        offline: Sandbox, pythons: list[Py], clone_wheels: Path, tmp_path: Path) -> None:
+    """Every version pinned, nothing else needed, all in uv's cache: the compile that checks
+    the file asks the index nothing (a release's metadata does not change). A file whose
+    compile adds a dependency is compiled with the index (its newest version may be new)."""
+    seen: list[str] = []
+    server = serve(build_simple_index(clone_wheels, tmp_path / "index"), seen)
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/simple/"
+        (offline.root / "uv.toml").write_text(f'index-url = "{url}"\n'
+                                              'python-downloads = "never"\n')
+        envs = tmp_path / "envs"
+        project = synced_project(offline, "cached", pythons[-1], "cl-tool==1.0\n", envs)
+
+        def compiled(pins: str) -> str:
+            """The pin set the engine's resolution writes for *pins*."""
+            (project / "requirements.txt").write_text(pins)
+            plan = make_plan(project)
+            job = Job(project, tmp_path / "scratch-env", plan.interpreter.path, plan.config,
+                      UV, plan.inputs, lambda _: None, threading.Event())
+            seen.clear()
+            plan.engine.resolve(job)
+            return (job.scratch / requirements.PINS).read_text()
+
+        assert requirements.plain_pins(compiled("cl-tool==1.0  # checked\n")) == {
+            "cl-tool": "1.0"}
+        assert seen == []
+        # cl-dep needs cl-lib, which the file does not pin: the index is asked
+        assert requirements.plain_pins(compiled("cl-dep==1.0\n")) == {
+            "cl-dep": "1.0", "cl-lib": "2.0"}
+        assert [path for path in seen if "cl-lib" in path], seen
+    finally:
+        server.shutdown()
+        server.server_close()

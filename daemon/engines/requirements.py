@@ -86,9 +86,12 @@ class Requirements(Engine):
         job.scratch.mkdir(exist_ok=True)
         # the options again as a file of their own: uv ignores those of ``-c`` files
         extra = [_write(job.scratch / OPTIONS, options.header())] if options.lines else []
-        job.run([job.uv, "pip", "compile", "--quiet", "--no-header", "--python", job.python,
-                 *options.resolve_args(), "--output-file", str(job.scratch / PINS),
-                 *top, *extra], extra_env=pipopts.uv_environment(job.environ, options))
+        argv = [job.uv, "pip", "compile", "--quiet", "--no-header", "--python", job.python,
+                *options.resolve_args(), "--output-file", str(job.scratch / PINS), *top, *extra]
+        uv_env = pipopts.uv_environment(job.environ, options)
+        pins = plain_pins(_text(files[0])) if len(files) == 1 else None
+        if pins is None or not _agrees_offline(job, argv, uv_env, pins):
+            job.run(argv, extra_env=uv_env)
 
     def install_early(self, job: Job) -> None:
         """A file of exact pins only (what pip-compile, uv pip compile and pip freeze write):
@@ -135,6 +138,20 @@ OPTIONS = "requirements.options.txt"
 EARLY = "requirements.early.txt"
 _PIN = re.compile(r"([A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)\s*==\s*"
                   r"([A-Za-z0-9][A-Za-z0-9.+!_-]*)")
+
+
+def _agrees_offline(job: Job, argv: list[str], uv_env: dict[str, str],
+                    pins: dict[str, str]) -> bool:
+    """Whether a compile from uv's cache alone gives the file's own exact pins. Then no
+    version was chosen (each is pinned, and nothing outside the pins is needed) and a
+    release's metadata does not change: the index would give the same answer, so it is not
+    asked (a compile online asks it about every pin, seconds on a slow link)."""
+    try:
+        job.run([*argv, "--offline"], extra_env=uv_env)
+    except CommandFailed:
+        job.output.append("venvd: uv's cache lacks some of it; compiling with the index")
+        return False
+    return plain_pins((job.scratch / PINS).read_text(encoding="utf-8")) == pins
 
 
 def plain_pins(text: str) -> Optional[dict[str, str]]:

@@ -55,12 +55,18 @@ def tool_path(daemon: Sandbox) -> Callable[[str], None]:
     return need
 
 
-def serve(root: Path) -> http.server.ThreadingHTTPServer:
-    """Serve *root* over HTTP on 127.0.0.1 from a thread of the test process."""
+def serve(root: Path, seen: list[str] | None = None) -> http.server.ThreadingHTTPServer:
+    """Serve *root* over HTTP on 127.0.0.1 from a thread of the test process; with *seen*,
+    the path of each request is appended to it."""
 
     class Quiet(http.server.SimpleHTTPRequestHandler):
         def log_message(self, format: str, *args: object) -> None:
             pass
+
+        def do_GET(self) -> None:
+            if seen is not None:
+                seen.append(self.path)
+            super().do_GET()
 
         def end_headers(self) -> None:
             # like a real index: clients must revalidate, so a dead index is noticed
