@@ -15,19 +15,25 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from importlib import metadata
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 from venvd.daemon.engines.base import Counts
 
 RECORD = Path(".venvd") / "installed.json"
 #: The ``*.dist-info`` folders there when the record was made (see ``unchanged``).
 STAMP = Path(".venvd") / "installed.stamp"
-#: Each metadata folder of the env -> its package's name and version (see ``record``).
+#: Each metadata folder of the env -> its package's name, version and the names its
+#: ``Requires-Dist`` entries name (see ``record`` and ``graph``).
 FOLDERS = Path(".venvd") / "installed.folders.json"
 #: The packages a virtualenv is seeded with; a user may upgrade them freely.
 SEEDS = frozenset({"pip", "setuptools", "wheel"})
+#: The name a ``Requires-Dist`` entry starts with.
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+#: A metadata folder -> ``[name, version, required names]`` (see ``FOLDERS``).
+Folders = dict[str, list[Any]]
 
 
 def site_packages(env: Path) -> list[str]:
@@ -40,12 +46,13 @@ def installed(env: Path) -> dict[str, str]:
     return _packages(_scan(env))
 
 
-def _scan(env: Path, known: Optional[dict[str, list[str]]] = None) -> dict[str, list[str]]:
+def _scan(env: Path, known: Optional[Folders] = None) -> Folders:
     """Each metadata folder of *env*'s site-packages (``<python>/<folder>``) -> its package's
-    normalised name and version. A ``.dist-info`` folder *known* (that of the state a clone
-    was made from) is not read again: its name holds the package's name and version."""
+    normalised name, version and required names. A ``.dist-info`` folder *known* (that of
+    the state a clone was made from) is not read again: its name holds the package's name
+    and version, and a release's metadata does not change."""
     known = known or {}
-    found: dict[str, list[str]] = {}
+    found: Folders = {}
     for site in site_packages(env):
         try:
             names = sorted(os.listdir(site))
@@ -55,18 +62,20 @@ def _scan(env: Path, known: Optional[dict[str, list[str]]] = None) -> dict[str, 
             if not folder.endswith((".dist-info", ".egg-info")):
                 continue
             key = f"{os.path.basename(os.path.dirname(site))}/{folder}"
-            if key in known and folder.endswith(".dist-info"):  # named with the version
-                found[key] = known[key]
+            if key in known and folder.endswith(".dist-info") and len(known[key]) == 3:
+                found[key] = known[key]  # named with the version
                 continue
-            dist = metadata.Distribution.at(os.path.join(site, folder))
-            name = dist.metadata["Name"] if dist.metadata else None
+            meta = metadata.Distribution.at(os.path.join(site, folder)).metadata
+            name = meta["Name"] if meta else None
             if name:
-                found[key] = [normalise(name), dist.version]
+                wants = sorted({normalise(m.group()) for m in map(_NAME.match, meta.get_all(
+                    "Requires-Dist") or []) if m})
+                found[key] = [normalise(name), meta["Version"] or "", wants]
     return found
 
 
-def _packages(folders: dict[str, list[str]]) -> dict[str, str]:
-    return {name: version for name, version in folders.values() if name not in SEEDS}
+def _packages(folders: Folders) -> dict[str, str]:
+    return {entry[0]: entry[1] for entry in folders.values() if entry[0] not in SEEDS}
 
 
 def normalise(name: str) -> str:
@@ -87,17 +96,30 @@ def record(env: Path, base: Optional[Path] = None) -> dict[str, str]:
     return found
 
 
-def _folders(env: Path) -> Optional[dict[str, list[str]]]:
-    """What ``record`` noted of *env*'s metadata folders (``None``: nothing usable)."""
+def _folders(env: Path) -> Optional[Folders]:
+    """What ``record`` noted of *env*'s metadata folders (``None``: nothing usable; an entry
+    of a record older than the required names has only the name and version)."""
     try:
         found = json.loads((env / FOLDERS).read_text())
     except (OSError, ValueError):
         return None
     if not isinstance(found, dict) or not all(
-            isinstance(v, list) and len(v) == 2 and all(isinstance(s, str) for s in v)
+            isinstance(v, list) and len(v) in (2, 3) and isinstance(v[0], str)
+            and isinstance(v[1], str) and (len(v) == 2 or (
+                isinstance(v[2], list) and all(isinstance(n, str) for n in v[2])))
             for v in found.values()):
         return None
     return found
+
+
+def graph(env: Path) -> Optional[dict[str, tuple[str, list[str]]]]:
+    """Each package installed in *env*, seeds included -> its version and the names its
+    requirements name (under any marker or extra), as its last sync recorded them; ``None``
+    when that record is missing or old, or the env changed since (``unchanged``)."""
+    folders = _folders(env)
+    if folders is None or not unchanged(env) or any(len(v) != 3 for v in folders.values()):
+        return None
+    return {v[0]: (v[1], v[2]) for v in folders.values()}
 
 
 def stamp(env: Path) -> str:

@@ -226,7 +226,7 @@ def build(plan: Plan, target: Path, uv: str, progress: Progress, cancel: threadi
     """
     environ = dict(os.environ, UV_OFFLINE="1") if offline else dict(os.environ)
     job = Job(plan.project, target, plan.interpreter.path, plan.config, uv, plan.inputs,
-              progress, cancel, environ)
+              progress, cancel, environ, origin=source)
     seeded = False
     try:
         if plan.engine.creates_env:

@@ -26,6 +26,7 @@ from venvd.daemon import clone, drift, seeding, sync, turns
 from venvd.daemon import spares as spares_module
 from venvd.daemon.engines import requirements
 from venvd.daemon.engines.base import Job
+from venvd.daemon.errors import CommandFailed
 from venvd.daemon.plans import make_plan
 from venvd.daemon.spares import Spares
 from venvd.daemon.states import COMPLETE, env_store, prune_states
@@ -435,6 +436,66 @@ def test_a_file_of_exact_pins_is_installed_while_uv_compiles_it(offline: Sandbox
     outcome = sync_now(project, envs)
     assert AGREED not in outcome.output
     assert freeze((project / ".venv").resolve()) == {"cl-dep": "1.0", "cl-lib": "2.0"}
+
+
+def compiles(outcome: sync.Outcome) -> list[str]:
+    """What the sync's ``uv pip compile`` commands compiled: ``part`` (the pins a change
+    touches) or ``whole`` (the file), in order."""
+    return ["part" if requirements.PART in line else "whole" for line in outcome.output
+            if line.startswith("$ ") and " pip compile " in line]
+
+
+def test_a_change_is_checked_by_compiling_only_what_it_touches(
+        offline: Sandbox, pythons: list[Py], tmp_path: Path) -> None:
+    """A file of exact pins cloned from a state: the pins that changed, and those whose
+    requirements name a change (transitively: an extra asked for on the way counts), are
+    compiled with all pins as constraints. When they compile to themselves the file is kept;
+    when not (a dependency missing, a version refused) the whole file is compiled, and the
+    env is what a compile-then-sync makes."""
+    envs = tmp_path / "envs"
+    project = synced_project(offline, "part", pythons[-1], "cl-tool==1.0\ncl-lib==1.0\n", envs)
+
+    def edit(pins: str, part: int) -> sync.Outcome:
+        """*pins* synced; *part*: how many of them the change touches (0: compiled whole)."""
+        (project / "requirements.txt").write_text(pins)
+        outcome = sync_now(project, envs)
+        said = f"venvd: compiled the {part} of {len(pins.split())} pins that changed"
+        assert (any(line.startswith(said) for line in outcome.output)
+                and compiles(outcome) == ["part"]) if part else (
+            compiles(outcome)[-1] == "whole"), outcome.output
+        return outcome
+
+    edit("cl-tool==2.0\ncl-lib==1.0\n", 1)
+    assert freeze((project / ".venv").resolve()) == {"cl-tool": "2.0", "cl-lib": "1.0"}
+    edit("cl-tool==2.0\ncl-lib==1.0\ncl-dep==1.0\n", 1)  # cl-dep needs cl-lib: pinned
+    edit("cl-tool==2.0\ncl-lib==2.0\ncl-dep==1.0\n", 2)  # cl-dep asks for cl-lib
+    assert drift.graph((project / ".venv").resolve())["cl-dep"] == ("1.0", ["cl-lib"])
+    edit("cl-tool==2.0\ncl-dep==1.0\n", 0)  # cl-lib gone: the compile adds it back
+    assert freeze((project / ".venv").resolve()) == {"cl-tool": "2.0", "cl-dep": "1.0",
+                                                     "cl-lib": "2.0"}
+    live = (project / ".venv").resolve()
+    with pytest.raises(CommandFailed, match="No solution found"):  # as the compile says
+        edit("cl-tool==2.0\ncl-new==1.0\ncl-lib==1.0\n", 0)  # cl-new needs cl-lib>=2.0
+    assert (project / ".venv").resolve() == live
+    edit("cl-fan==1.0\ncl-host==1.0\ncl-bonus==1.0\n", 3)  # cl-fan asks for cl-host[fancy]
+    # cl-bonus gone: cl-host names it (for its extra), and cl-fan asks for that extra
+    edit("cl-fan==1.0\ncl-host==1.0\n", 0)
+    assert freeze((project / ".venv").resolve()) == {"cl-fan": "1.0", "cl-host": "1.0",
+                                                     "cl-bonus": "1.0"}
+
+
+def test_the_record_of_what_packages_require_is_given_only_while_true(
+        offline: Sandbox, pythons: list[Py], tmp_path: Path) -> None:
+    envs = tmp_path / "envs"
+    project = synced_project(offline, "graph", pythons[-1], "cl-host==1.0\ncl-dep==1.0\n",
+                             envs)
+    live = (project / ".venv").resolve()
+    found = drift.graph(live)
+    assert found is not None
+    assert (found["cl-host"], found["cl-dep"], found["cl-lib"]) == (
+        ("1.0", ["cl-bonus"]), ("1.0", ["cl-lib"]), ("2.0", []))
+    shutil.rmtree(next(live.glob("lib/*/site-packages/cl_lib-2.0.dist-info")))
+    assert drift.graph(live) is None  # changed by hand since
 
 
 @pytest.mark.parametrize(("text", "pins"), [

@@ -41,6 +41,8 @@ class Job:
     output: list[str] = field(default_factory=list)
     #: What ``install_early`` installed (name -> version), for ``install`` to compare.
     early: Optional[dict[str, str]] = None
+    #: The complete lock state *env* starts as a clone of (None: a fresh env).
+    origin: Optional[Path] = None
 
     @property
     def env_python(self) -> str:

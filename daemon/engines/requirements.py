@@ -17,7 +17,7 @@ import re
 from pathlib import Path
 from typing import Optional
 
-from venvd.daemon import projectfile
+from venvd.daemon import drift, projectfile
 from venvd.daemon.config import ProjectConfig
 from venvd.daemon.engines import pipopts
 from venvd.daemon.engines.base import Engine, Job
@@ -90,7 +90,9 @@ class Requirements(Engine):
                 *options.resolve_args(), "--output-file", str(job.scratch / PINS), *top, *extra]
         uv_env = pipopts.uv_environment(job.environ, options)
         pins = plain_pins(_text(files[0])) if len(files) == 1 else None
-        if pins is None or not _agrees_offline(job, argv, uv_env, pins):
+        if pins is not None and _agrees_in_part(job, uv_env, files[0], pins):
+            _write(job.scratch / PINS, "".join(f"{n}=={v}\n" for n, v in pins.items()))
+        elif pins is None or not _agrees_offline(job, argv, uv_env, pins):
             job.run(argv, extra_env=uv_env)
 
     def install_early(self, job: Job) -> None:
@@ -136,8 +138,54 @@ class Requirements(Engine):
 PINS = "requirements.lock.txt"
 OPTIONS = "requirements.options.txt"
 EARLY = "requirements.early.txt"
+PART = "requirements.part.txt"
+PART_PINS = "requirements.part.lock.txt"
 _PIN = re.compile(r"([A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)\s*==\s*"
                   r"([A-Za-z0-9][A-Za-z0-9.+!_-]*)")
+
+
+def _agrees_in_part(job: Job, uv_env: dict[str, str], file: Path,
+                    pins: dict[str, str]) -> bool:
+    """Whether the compile of *pins* would give *pins*, told from the part that changed
+    since the state the env starts as a clone of (``job.origin``), whose packages are a
+    complete set (a compile's, or one this check passed).
+
+    What changed (a version, a package added or removed) and, transitively, every package
+    whose requirements name one of those (under any marker or extra, as the origin's record
+    keeps them) are compiled from uv's cache with all the pins as constraints. The rest
+    asks, under the same markers and extras, for what it did in the origin, where it was
+    met: when this part compiles to its own pins, the whole does. One package and its
+    dependents resolve in uv's time to start, where 200 pins take twice that."""
+    origin = drift.graph(job.origin) if job.origin is not None else None
+    if origin is None:
+        return False
+    changed = {n for n, v in pins.items() if origin.get(n, ("",))[0] != v}
+    gone = origin.keys() - pins.keys()
+    users: dict[str, set[str]] = {}
+    for name, (_, wants) in origin.items():
+        for wanted in wants:
+            users.setdefault(wanted, set()).add(name)
+    part, todo = set(changed), [*changed, *gone]
+    while todo:
+        for user in users.get(todo.pop(), ()):
+            if user not in part:
+                part.add(user)
+                todo.append(user)
+    part &= pins.keys()  # a removed package asks for nothing any more
+    if part:
+        asked = _write(job.scratch / PART, "".join(f"{n}=={pins[n]}\n" for n in sorted(part)))
+        try:
+            job.run([job.uv, "pip", "compile", "--quiet", "--no-header", "--no-annotate",
+                     "--offline", "--python", job.python, "--output-file",
+                     str(job.scratch / PART_PINS), asked, "-c", str(file)], extra_env=uv_env)
+        except CommandFailed:  # a conflict, or what uv's cache lacks: the whole is compiled
+            return False
+        found = plain_pins((job.scratch / PART_PINS).read_text(encoding="utf-8"))
+        if found is None or any(pins.get(n) != v for n, v in found.items()):
+            return False
+    job.output.append(f"venvd: compiled the {len(part)} of {len(pins)} pins that changed or "
+                      "depend on a change: the file is its own compiled pin set")
+    return True
 
 
 def _agrees_offline(job: Job, argv: list[str], uv_env: dict[str, str],

@@ -23,6 +23,8 @@ CATALOGUE: tuple[tuple[str, str, tuple[str, ...], bool, dict[str, tuple[str, ...
     ("cl-dep", "1.0", ("cl-lib>=1.0",), False, {}),
     ("cl-host", "1.0", (), False, {"fancy": ("cl-bonus",)}),
     ("cl-bonus", "1.0", (), False, {}),
+    ("cl-fan", "1.0", ("cl-host[fancy]",), False, {}),  # asks for another's extra
+    ("cl-new", "1.0", ("cl-lib>=2.0",), False, {}),
 )
 
 #: One requirement: name, version, extra ("" for none).
