@@ -28,10 +28,12 @@ from pathlib import Path
 
 import bench as b
 
+SIZES = (11, 200)
+
 
 def figures(env: dict[str, str], venv: Path) -> dict[str, str]:
-    small = edits(env, venv, 11)
-    large = edits(env, venv, 200)
+    found = edits(env, venv)
+    small, large = found[SIZES[0]], found[SIZES[1]]
     a = small["new"] - small["hand"]
     bb = large["new"] - large["hand"]
     return {
@@ -58,66 +60,88 @@ def figures(env: dict[str, str], venv: Path) -> dict[str, str]:
     }
 
 
-def edits(env: dict[str, str], venv: Path, packages: int) -> dict[str, float]:
-    """The figures of one env size: a project of *packages* pins, edited RUNS times (each
-    edit a new version of one package: a new lock state), then switched back and forth."""
+class Edited:
+    """A project of *packages* pins (``dep0==1.0`` … and ``alpha``), allowed and synced."""
+
+    def __init__(self, env: dict[str, str], work: Path, packages: int) -> None:
+        self.env = env
+        self.project = work / f"project-{packages}"
+        self.project.mkdir()
+        self.deps = "".join(f"dep{i}==1.0\n" for i in range(packages - 1))
+        self.lock = self.project / "requirements.txt"
+        self.lock.write_text(self.deps + "alpha==1.0\n")
+        self.link = self.project / ".venv"
+        self.reported: list[float] = []
+        b.daemon_request(env, {"op": "allow", "dir": str(self.project)})
+        b.wait_for(lambda: b.project_state(env, self.project)["state"] == "synced", 120,
+                   "first sync")
+
+    def spare_ready(self) -> bool:
+        return any(self.link.resolve().parent.glob("spare-*/.venvd-spare"))
+
+    def edit(self, version: str) -> float:
+        """Edit -> ``.venv`` switched to the new state (the env is in sync; watched with
+        ``readlink``, which costs the daemon nothing, where a status request per poll would
+        compete with the sync); the daemon's report of it is timed apart."""
+        before = os.readlink(self.link)
+        t0 = time.perf_counter()
+        self.lock.write_text(self.deps + f"alpha=={version}\n")
+        b.wait_for(lambda: os.readlink(self.link) != before and _alpha(self.project) == version,
+                   120, "the switch")
+        t1 = time.perf_counter()
+        b.wait_for(lambda: b.project_state(self.env, self.project)["state"] == "synced", 120,
+                   "synced")
+        self.reported.append((time.perf_counter() - t0) * 1e3)
+        return (t1 - t0) * 1e3
+
+
+def edits(env: dict[str, str], venv: Path) -> dict[int, dict[str, float]]:
+    """The figures of each size in SIZES: a project of that many pins, edited RUNS times (each
+    edit a new version of one package: a new lock state), then switched back and forth. The
+    sizes take turns, edit by edit, so that each figure meets the same load."""
     # outside this checkout: a folder whose only marker is requirements.txt, inside a
     # project (this repository), belongs to that project
-    work = Path(tempfile.gettempdir()) / f"venvd-bench-{os.getuid()}" / f"lock-states-{packages}"
+    work = Path(tempfile.gettempdir()) / f"venvd-bench-{os.getuid()}" / "lock-states"
     shutil.rmtree(work, ignore_errors=True)
     wheels = work / "wheels"
     wheels.mkdir(parents=True)
     versions = [f"{1 + i}.0" for i in range(2 * b.RUNS + 1)]
-    for version in versions:
+    fresh = [f"{100 + i}.0" for i in range(2 * b.RUNS + 1)]  # the same edits, by hand
+    for version in versions + fresh:
         package_wheel(wheels, "alpha", version)
-    deps = "".join(f"dep{i}==1.0\n" for i in range(packages - 1))
-    for i in range(packages - 1):
+    for i in range(max(SIZES) - 1):
         package_wheel(wheels, f"dep{i}", "1.0")
     (work / "uv.toml").write_text(f'no-index = true\nfind-links = ["{wheels}"]\n')
     env = {**env, "UV_CONFIG_FILE": str(work / "uv.toml"), "UV_CACHE_DIR": str(work / "cache")}
     b.run(["venvd", "daemon", "restart"], env=env)
-    project = work / "project"
-    project.mkdir()
-    lock = project / "requirements.txt"
-    lock.write_text(deps + "alpha==1.0\n")
-    b.daemon_request(env, {"op": "allow", "dir": str(project)})
-    b.wait_for(lambda: b.project_state(env, project)["state"] == "synced", 120, "first sync")
+    projects = [Edited(env, work, n) for n in SIZES]
+    trash = Path(env["XDG_DATA_HOME"]) / "venvd" / "envs" / ".trash"  # pruned states
 
-    link = project / ".venv"
-    reported: list[float] = []
+    def idle() -> bool:
+        """The daemon has done what it does after a sync while nobody waits (spare clones
+        ready, old states removed), as a person's edits are seconds apart."""
+        return all(p.spare_ready() for p in projects) and not (
+            trash.exists() and any(trash.iterdir()))
 
-    def timed_edit(version: str, idle: bool = True) -> float:
-        """Edit -> ``.venv`` switched to the new state (the env is in sync; watched with
-        ``readlink``, which costs the daemon nothing, where a status request per poll would
-        compete with the sync); the daemon's report of it is timed apart. *idle*: the edit
-        waits until the daemon has done what it does after a sync while nobody waits (its
-        spare clone of the new state is ready), as a person's edits are seconds apart."""
-        if idle:
-            b.wait_for(lambda: any(link.resolve().parent.glob("spare-*/.venvd-spare")), 120,
-                       "the daemon's spare clone")
-        before = os.readlink(link)
-        t0 = time.perf_counter()
-        lock.write_text(deps + f"alpha=={version}\n")
-        b.wait_for(lambda: os.readlink(link) != before and _alpha(project) == version, 120,
-                   "the switch")
-        t1 = time.perf_counter()
-        b.wait_for(lambda: b.project_state(env, project)["state"] == "synced", 120, "synced")
-        reported.append((time.perf_counter() - t0) * 1e3)
-        return (t1 - t0) * 1e3
-
-    new, states = [], []
+    new: dict[int, list[float]] = {n: [] for n in SIZES}
+    states: list[Path] = []
     for version in versions[1:b.RUNS + 1]:
-        new.append(timed_edit(version))
-        states.append(link.resolve())
-    new_reported = statistics.median(reported)
+        for n, project in zip(SIZES, projects):
+            b.wait_for(idle, 120, "the daemon's spare clones, and old states removed")
+            os.sync()  # what the last one wrote goes to disk now, not during this one
+            new[n].append(project.edit(version))
+        states.append(projects[-1].link.resolve())
+    reported = {n: statistics.median(p.reported) for n, p in zip(SIZES, projects)}
     # the last state was made from the one before it, which is still kept (KEEP_STATES)
     size, added = disk(states[-2]), disk(states[-1], states[-2])
-    rushed = [timed_edit(v, idle=False) for v in versions[b.RUNS + 1:]]
-    switch = [timed_edit(v, idle=False) for v in (versions[-2], versions[-1]) * 3]
-    return {"new": statistics.median(new), "switch": statistics.median(switch),
-            "rushed": statistics.median(rushed),
-            "reported": new_reported,
-            "hand": by_hand(env, venv, work, deps, versions), "size": size, "added": added}
+    # each edit right after the sync before it: the sync then waits for the spare being made
+    rushed = {n: [p.edit(v) for v in versions[b.RUNS + 1:]] for n, p in zip(SIZES, projects)}
+    switch = [projects[-1].edit(v) for v in (versions[-2], versions[-1]) * 3]
+    b.run(["venvd", "daemon", "stop"], env=env)  # its work after a sync would share the cores
+    hand = by_hand(env, venv, work, fresh)
+    return {n: {"new": statistics.median(new[n]), "rushed": statistics.median(rushed[n]),
+                "reported": reported[n], "hand": hand[n], "switch": statistics.median(switch),
+                "size": size, "added": added} for n in SIZES}
 
 
 def package_wheel(folder: Path, name: str, version: str, modules: int = 12) -> Path:
@@ -153,21 +177,27 @@ def _alpha(project: Path) -> str:
     return found[0].removesuffix(".dist-info").split("-")[1] if found else ""
 
 
-def by_hand(env: dict[str, str], venv: Path, work: Path, deps: str,
-            versions: list[str]) -> float:
-    """``uv pip sync`` of the same one-package change in a venv of the same packages."""
+def by_hand(env: dict[str, str], venv: Path, work: Path,
+            versions: list[str]) -> dict[int, float]:
+    """``uv pip sync`` of the same one-package change in a venv of the same packages, for
+    each size in turns: each a version installed nowhere before (as each of venvd's edits
+    is), so uv unpacks it."""
     uv = str(venv / "bin" / "uv")
-    hand = work / "by-hand"
-    b.run([uv, "venv", "-q", str(hand)], env=env)
-    pins = work / "pins.txt"
-    times = []
-    for version in (versions[0], versions[1]) * 4:
-        pins.write_text(deps + f"alpha=={version}\n")
-        t0 = time.perf_counter()
-        b.run([uv, "pip", "sync", "-q", "--python", str(hand / "bin/python"), str(pins)],
-              env=env)
-        times.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(times[1:])  # the first one installs everything
+    times: dict[int, list[float]] = {n: [] for n in SIZES}
+    for version in versions:
+        for n in SIZES:
+            hand = work / f"by-hand-{n}"
+            if not hand.exists():
+                b.run([uv, "venv", "-q", str(hand)], env=env)
+            pins = work / f"pins-{n}.txt"
+            pins.write_text("".join(f"dep{i}==1.0\n" for i in range(n - 1))
+                            + f"alpha=={version}\n")
+            os.sync()
+            t0 = time.perf_counter()
+            b.run([uv, "pip", "sync", "-q", "--python", str(hand / "bin/python"), str(pins)],
+                  env=env)
+            times[n].append((time.perf_counter() - t0) * 1e3)
+    return {n: statistics.median(t[1:]) for n, t in times.items()}  # the first: everything
 
 
 def disk(env: Path, beside: Path | None = None) -> float:

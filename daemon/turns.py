@@ -34,7 +34,12 @@ POLL = 0.1
 
 
 def env_lock_held(env: str) -> bool:
-    """Whether someone (uv) holds ``<env>/.lock``; probed with a shared lock let go at once."""
+    """Whether someone (uv) holds ``<env>/.lock``; probed with a shared lock let go at once.
+    Not when venvd holds it itself (``env_lock``: a spare clone being made, which the sync
+    waits for as it takes it)."""
+    with _HELD_LOCK:
+        if env in _HELD:
+            return False
     try:
         # O_NONBLOCK: a FIFO there (the project's folder is not venvd's) must not hold the
         # sync thread in open() for good
@@ -82,12 +87,21 @@ def env_lock(env: str, cancel: threading.Event,
             except OSError:
                 yield False
                 return
+        with _HELD_LOCK:
+            _HELD.add(env)
         try:
             yield True
         finally:
+            with _HELD_LOCK:
+                _HELD.discard(env)
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+#: The envs whose lock this process holds (``env_lock``).
+_HELD: set[str] = set()
+_HELD_LOCK = threading.Lock()
 
 
 def tool_command(cmdline: list[str]) -> Optional[str]:

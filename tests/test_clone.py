@@ -15,6 +15,7 @@ import os
 import shlex
 import shutil
 import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from importlib import metadata
@@ -24,7 +25,7 @@ import pytest
 
 from venvd.daemon import clone, drift, seeding, sync, turns
 from venvd.daemon import spares as spares_module
-from venvd.daemon.engines import requirements
+from venvd.daemon.engines import pincheck, requirements
 from venvd.daemon.engines.base import Job
 from venvd.daemon.errors import CommandFailed
 from venvd.daemon.plans import make_plan
@@ -441,47 +442,54 @@ def test_a_file_of_exact_pins_is_installed_while_uv_compiles_it(offline: Sandbox
 def compiles(outcome: sync.Outcome) -> list[str]:
     """What the sync's ``uv pip compile`` commands compiled: ``part`` (the pins a change
     touches) or ``whole`` (the file), in order."""
-    return ["part" if requirements.PART in line else "whole" for line in outcome.output
+    return ["part" if pincheck.PART in line else "whole" for line in outcome.output
             if line.startswith("$ ") and " pip compile " in line]
 
 
-def test_a_change_is_checked_by_compiling_only_what_it_touches(
-        offline: Sandbox, pythons: list[Py], tmp_path: Path) -> None:
-    """A file of exact pins cloned from a state: the pins that changed, and those whose
-    requirements name a change (transitively: an extra asked for on the way counts), are
-    compiled with all pins as constraints. When they compile to themselves the file is kept;
-    when not (a dependency missing, a version refused) the whole file is compiled, and the
-    env is what a compile-then-sync makes."""
+def test_a_change_is_checked_from_what_it_reaches(offline: Sandbox, pythons: list[Py],
+                                                  tmp_path: Path) -> None:
+    """A file of exact pins cloned from a state is checked from what changed. When nothing
+    else names a change, uv's check of the env after the early install decides; when
+    packages do, they and the changes are compiled with all pins as constraints. A
+    dependency missing, a version refused, a ``Requires-Python`` not met or an extra asked
+    for (which uv's check does not read) has the whole file compiled, and the env is what a
+    compile-then-sync makes (or the sync fails as the compile does)."""
     envs = tmp_path / "envs"
     project = synced_project(offline, "part", pythons[-1], "cl-tool==1.0\ncl-lib==1.0\n", envs)
 
-    def edit(pins: str, part: int) -> sync.Outcome:
-        """*pins* synced; *part*: how many of them the change touches (0: compiled whole)."""
+    def edit(pins: str, how: str) -> dict[str, str]:
+        """*pins* synced, checked *how* (``check``, ``part``, or ``whole``: compiled)."""
         (project / "requirements.txt").write_text(pins)
         outcome = sync_now(project, envs)
-        said = f"venvd: compiled the {part} of {len(pins.split())} pins that changed"
-        assert (any(line.startswith(said) for line in outcome.output)
-                and compiles(outcome) == ["part"]) if part else (
-            compiles(outcome)[-1] == "whole"), outcome.output
-        return outcome
+        said = {"check": "venvd: uv's check of the env found the requirements of every pin",
+                "part": "venvd: compiled the "}
+        if how == "whole":
+            assert compiles(outcome)[-1:] == ["whole"], outcome.output
+        else:
+            assert compiles(outcome) == (["part"] if how == "part" else []), outcome.output
+            assert any(line.startswith(said[how]) for line in outcome.output), outcome.output
+        return freeze((project / ".venv").resolve())
 
-    edit("cl-tool==2.0\ncl-lib==1.0\n", 1)
-    assert freeze((project / ".venv").resolve()) == {"cl-tool": "2.0", "cl-lib": "1.0"}
-    edit("cl-tool==2.0\ncl-lib==1.0\ncl-dep==1.0\n", 1)  # cl-dep needs cl-lib: pinned
-    edit("cl-tool==2.0\ncl-lib==2.0\ncl-dep==1.0\n", 2)  # cl-dep asks for cl-lib
-    assert drift.graph((project / ".venv").resolve())["cl-dep"] == ("1.0", ["cl-lib"])
-    edit("cl-tool==2.0\ncl-dep==1.0\n", 0)  # cl-lib gone: the compile adds it back
-    assert freeze((project / ".venv").resolve()) == {"cl-tool": "2.0", "cl-dep": "1.0",
-                                                     "cl-lib": "2.0"}
+    assert edit("cl-tool==2.0\ncl-lib==1.0\n", "check") == {"cl-tool": "2.0", "cl-lib": "1.0"}
+    # cl-dep needs cl-lib, which nothing named before: uv's check finds it missing
+    assert edit("cl-tool==2.0\ncl-dep==1.0\n", "whole") == {"cl-tool": "2.0", "cl-dep": "1.0",
+                                                           "cl-lib": "2.0"}
+    edit("cl-tool==2.0\ncl-dep==1.0\ncl-lib==1.0\n", "part")  # cl-dep names cl-lib
+    assert edit("cl-tool==1.0\ncl-dep==1.0\n", "whole")["cl-lib"] == "2.0"  # added back
+    edit("cl-tool==1.0\ncl-dep==1.0\ncl-lib==2.0\ncl-host==1.0\n", "check")
     live = (project / ".venv").resolve()
     with pytest.raises(CommandFailed, match="No solution found"):  # as the compile says
-        edit("cl-tool==2.0\ncl-new==1.0\ncl-lib==1.0\n", 0)  # cl-new needs cl-lib>=2.0
+        edit("cl-tool==1.0\ncl-new==1.0\ncl-lib==1.0\n", "whole")  # needs cl-lib>=2.0
+    with pytest.raises(CommandFailed, match="requires Python >=4"):
+        edit("cl-tool==1.0\ncl-future==1.0\n", "whole")
     assert (project / ".venv").resolve() == live
-    edit("cl-fan==1.0\ncl-host==1.0\ncl-bonus==1.0\n", 3)  # cl-fan asks for cl-host[fancy]
-    # cl-bonus gone: cl-host names it (for its extra), and cl-fan asks for that extra
-    edit("cl-fan==1.0\ncl-host==1.0\n", 0)
-    assert freeze((project / ".venv").resolve()) == {"cl-fan": "1.0", "cl-host": "1.0",
-                                                     "cl-bonus": "1.0"}
+    # cl-fan asks for cl-host[fancy], which needs cl-bonus
+    assert edit("cl-fan==1.0\ncl-host==1.0\ncl-tool==1.0\n", "whole") == {
+        "cl-fan": "1.0", "cl-host": "1.0", "cl-bonus": "1.0", "cl-tool": "1.0"}
+    edit("cl-fan==1.0\ncl-host==1.0\ncl-bonus==1.0\n", "check")
+    # cl-bonus gone: cl-host names it (for its extra), and cl-fan names cl-host
+    assert edit("cl-fan==1.0\ncl-host==1.0\n", "whole")["cl-bonus"] == "1.0"
+    assert drift.graph(live)["cl-dep"] == ("1.0", ["cl-lib"])
 
 
 def test_the_record_of_what_packages_require_is_given_only_while_true(
@@ -613,6 +621,25 @@ def test_a_spare_is_never_cloned_from_an_env_being_changed(offline: Sandbox, pyt
     spares.prepare(live.parent, live)
     spares.close()
     assert len(list(live.parent.glob("spare-*/.venvd-spare"))) == 1
+
+
+def test_the_lock_venvd_holds_for_a_spare_is_not_waited_for(tmp_path: Path) -> None:
+    """A sync right after the one before waits for the spare being made (it takes it), not
+    for the env lock the spare holds as it clones, which reads as uv at work; a lock held by
+    another process (uv) still is."""
+    env = tmp_path / "env"
+    env.mkdir()
+    with turns.env_lock(str(env), threading.Event()) as locked:
+        assert locked
+        assert turns.busy(str(tmp_path), str(env)) is None
+    holder = ("import fcntl, os, sys\nfd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)\n"
+              "fcntl.flock(fd, fcntl.LOCK_EX)\nprint('held', flush=True)\nsys.stdin.read()\n")
+    with subprocess.Popen([sys.executable, "-c", holder, str(env / ".lock")],
+                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) as uv:
+        assert uv.stdout is not None and uv.stdout.readline() == "held\n"
+        assert turns.busy(str(tmp_path), str(env)) == "uv (it holds the env's lock)"
+        assert uv.stdin is not None
+        uv.stdin.close()
 
 
 def test_adopt_tries_again_when_the_project_moved_on_while_its_env_was_checked(

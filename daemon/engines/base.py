@@ -41,8 +41,12 @@ class Job:
     output: list[str] = field(default_factory=list)
     #: What ``install_early`` installed (name -> version), for ``install`` to compare.
     early: Optional[dict[str, str]] = None
+    #: The output of ``install_early``'s command (uv's check of the env, for ``install``).
+    early_output: str = ""
     #: The complete lock state *env* starts as a clone of (None: a fresh env).
     origin: Optional[Path] = None
+    #: What ``resolve`` left for ``install`` to decide (the engine's own).
+    deferred: object = None
 
     @property
     def env_python(self) -> str:

@@ -5,6 +5,10 @@ A file of top-level pins (``Django==4.2.8``) gets its dependencies that way; a c
 (pip-compile, ``pip freeze``) resolves to itself, so it is installed exactly as pinned. A file
 with ``--hash`` entries is synced as it is, with hashes required, since compiling would drop them.
 
+A file of exact pins only is installed while it is compiled (``install_early``), and when its
+env starts as a clone of a state, only what the edit reaches is checked (``pincheck``): a
+one-package edit then costs what that package costs, whatever the size of the env.
+
 The files' index and build options, at any ``-r``/``-c`` depth, go with the pin set (see
 ``pipopts``), which is stored in the env with absolute paths, so it installs on its own.
 Relative requirement paths (``-e ./lib``) are relative to the project, where pip and uv take
@@ -17,10 +21,11 @@ import re
 from pathlib import Path
 from typing import Optional
 
-from venvd.daemon import drift, projectfile
+from venvd.daemon import projectfile
 from venvd.daemon.config import ProjectConfig
-from venvd.daemon.engines import pipopts
+from venvd.daemon.engines import pincheck, pipopts
 from venvd.daemon.engines.base import Engine, Job
+from venvd.daemon.engines.pincheck import plain_pins
 from venvd.daemon.errors import CommandFailed, VenvdError
 
 _INCLUDE = re.compile(r"^\s*(?:-r|-c|--requirement|--constraint)[\s=]+(\S+)")
@@ -76,39 +81,42 @@ class Requirements(Engine):
         return "never" if _hashed([f for t in top for f in includes(t, seen)]) else self.clone
 
     def resolve(self, job: Job) -> None:
-        """Compile the complete pin set; needs only the interpreter, so it runs while the
-        env is being created."""
-        top = _top(job)
+        """The complete pin set; needs only the interpreter, so it runs while the env is
+        being created. A file of exact pins whose env starts as a clone of a state is
+        checked from what changed since (``pincheck``)."""
         files = _all_files(job)
         if _hashed(files):
             return
-        options = pipopts.collect(files)
-        job.scratch.mkdir(exist_ok=True)
-        # the options again as a file of their own: uv ignores those of ``-c`` files
-        extra = [_write(job.scratch / OPTIONS, options.header())] if options.lines else []
-        argv = [job.uv, "pip", "compile", "--quiet", "--no-header", "--python", job.python,
-                *options.resolve_args(), "--output-file", str(job.scratch / PINS), *top, *extra]
-        uv_env = pipopts.uv_environment(job.environ, options)
         pins = plain_pins(_text(files[0])) if len(files) == 1 else None
-        if pins is not None and _agrees_in_part(job, uv_env, files[0], pins):
-            _write(job.scratch / PINS, "".join(f"{n}=={v}\n" for n, v in pins.items()))
-        elif pins is None or not _agrees_offline(job, argv, uv_env, pins):
-            job.run(argv, extra_env=uv_env)
+        found = pincheck.change(job.origin, pins) if pins is not None else None
+        if pins is None or found is None:
+            _compile(job, files)
+        elif found.alone:
+            job.deferred = found  # uv's check of the early install decides (``install``)
+        elif pincheck.compile_part(job, pipopts.uv_environment(job.environ, pipopts.collect(
+                files)), files[0], pins, found):
+            _write(job.scratch / PINS, _lines(pins))
+        else:
+            _compile(job, files)
 
     def install_early(self, job: Job) -> None:
         """A file of exact pins only (what pip-compile, uv pip compile and pip freeze write):
-        its compiled pin set is very likely itself, so it is synced while the compile runs;
-        ``install`` keeps that when the compile agrees, and syncs its pin set when not (the
-        sync is exact: whatever was installed early and is not in the set goes)."""
+        its compiled pin set is very likely itself, so it is synced while the compile (or
+        the check of what changed) runs, uv checking the env after in a clone; ``install``
+        keeps that when the compile agrees or the check stands, and syncs the compiled set
+        when not (the sync is exact: whatever was installed early and is not in it goes)."""
         files = _all_files(job)
         pins = plain_pins(_text(files[0])) if len(files) == 1 else None
         if pins is None:
             return
         job.scratch.mkdir(exist_ok=True)  # removed with the build's other scratch files
-        early = _write(job.scratch / EARLY, "".join(f"{n}=={v}\n" for n, v in pins.items()))
+        early = _write(job.scratch / EARLY, _lines(pins))
+        # uv's check of the env after (a clone's: see ``pincheck``)
+        check = ["--strict"] if job.origin is not None else []
         try:
-            job.run(job.pip_sync(*job.python_args, early),
-                    extra_env=pipopts.uv_environment(job.environ, pipopts.collect(files)))
+            job.early_output = job.run(
+                job.pip_sync(*check, *job.python_args, early),
+                extra_env=pipopts.uv_environment(job.environ, pipopts.collect(files)))
         except CommandFailed:  # e.g. a pin the index lacks: the compile says it better
             return
         job.early = pins
@@ -123,6 +131,12 @@ class Requirements(Engine):
             job.run(job.pip_sync("--require-hashes", *options.install_args(), *job.python_args,
                                  *top, *extra), extra_env=uv_env)
             return
+        if not (job.scratch / PINS).exists():  # left to uv's check of the early install
+            found = job.deferred
+            if isinstance(found, pincheck.Change) and pincheck.check_stands(job, found):
+                _write(job.scratch / PINS, _lines(dict(found.pins)))
+            else:
+                _compile(job, files)
         # the pin set carries the files' options and absolute paths: it installs on its own
         compiled = (job.scratch / PINS).read_text(encoding="utf-8")
         pins = _write(job.work / PINS,
@@ -138,54 +152,21 @@ class Requirements(Engine):
 PINS = "requirements.lock.txt"
 OPTIONS = "requirements.options.txt"
 EARLY = "requirements.early.txt"
-PART = "requirements.part.txt"
-PART_PINS = "requirements.part.lock.txt"
-_PIN = re.compile(r"([A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)\s*==\s*"
-                  r"([A-Za-z0-9][A-Za-z0-9.+!_-]*)")
 
 
-def _agrees_in_part(job: Job, uv_env: dict[str, str], file: Path,
-                    pins: dict[str, str]) -> bool:
-    """Whether the compile of *pins* would give *pins*, told from the part that changed
-    since the state the env starts as a clone of (``job.origin``), whose packages are a
-    complete set (a compile's, or one this check passed).
-
-    What changed (a version, a package added or removed) and, transitively, every package
-    whose requirements name one of those (under any marker or extra, as the origin's record
-    keeps them) are compiled from uv's cache with all the pins as constraints. The rest
-    asks, under the same markers and extras, for what it did in the origin, where it was
-    met: when this part compiles to its own pins, the whole does. One package and its
-    dependents resolve in uv's time to start, where 200 pins take twice that."""
-    origin = drift.graph(job.origin) if job.origin is not None else None
-    if origin is None:
-        return False
-    changed = {n for n, v in pins.items() if origin.get(n, ("",))[0] != v}
-    gone = origin.keys() - pins.keys()
-    users: dict[str, set[str]] = {}
-    for name, (_, wants) in origin.items():
-        for wanted in wants:
-            users.setdefault(wanted, set()).add(name)
-    part, todo = set(changed), [*changed, *gone]
-    while todo:
-        for user in users.get(todo.pop(), ()):
-            if user not in part:
-                part.add(user)
-                todo.append(user)
-    part &= pins.keys()  # a removed package asks for nothing any more
-    if part:
-        asked = _write(job.scratch / PART, "".join(f"{n}=={pins[n]}\n" for n in sorted(part)))
-        try:
-            job.run([job.uv, "pip", "compile", "--quiet", "--no-header", "--no-annotate",
-                     "--offline", "--python", job.python, "--output-file",
-                     str(job.scratch / PART_PINS), asked, "-c", str(file)], extra_env=uv_env)
-        except CommandFailed:  # a conflict, or what uv's cache lacks: the whole is compiled
-            return False
-        found = plain_pins((job.scratch / PART_PINS).read_text(encoding="utf-8"))
-        if found is None or any(pins.get(n) != v for n, v in found.items()):
-            return False
-    job.output.append(f"venvd: compiled the {len(part)} of {len(pins)} pins that changed or "
-                      "depend on a change: the file is its own compiled pin set")
-    return True
+def _compile(job: Job, files: list[Path]) -> None:
+    """The complete pin set of the files, into the scratch folder (``PINS``)."""
+    options = pipopts.collect(files)
+    job.scratch.mkdir(exist_ok=True)
+    # the options again as a file of their own: uv ignores those of ``-c`` files
+    extra = [_write(job.scratch / OPTIONS, options.header())] if options.lines else []
+    argv = [job.uv, "pip", "compile", "--quiet", "--no-header", "--python", job.python,
+            *options.resolve_args(), "--output-file", str(job.scratch / PINS), *_top(job),
+            *extra]
+    uv_env = pipopts.uv_environment(job.environ, options)
+    pins = plain_pins(_text(files[0])) if len(files) == 1 else None
+    if pins is None or not _agrees_offline(job, argv, uv_env, pins):
+        job.run(argv, extra_env=uv_env)
 
 
 def _agrees_offline(job: Job, argv: list[str], uv_env: dict[str, str],
@@ -202,19 +183,8 @@ def _agrees_offline(job: Job, argv: list[str], uv_env: dict[str, str],
     return plain_pins((job.scratch / PINS).read_text(encoding="utf-8")) == pins
 
 
-def plain_pins(text: str) -> Optional[dict[str, str]]:
-    """Normalised name -> version when every requirement of *text* is an exact pin with
-    nothing else (no option, marker, extra, URL or path), each name once; else ``None``."""
-    pins: dict[str, str] = {}
-    for line in pipopts.logical_lines(text):
-        match = _PIN.fullmatch(line)
-        if match is None:
-            return None
-        name = re.sub(r"[-_.]+", "-", match.group(1)).lower()
-        if name in pins:
-            return None
-        pins[name] = match.group(2)
-    return pins
+def _lines(pins: dict[str, str]) -> str:
+    return "".join(f"{n}=={v}\n" for n, v in pins.items())
 
 
 def _top(job: Job) -> list[str]:

@@ -42,13 +42,15 @@ STEPS: tuple[tuple[Req, ...], ...] = (
 
 
 def build_wheel(folder: Path, name: str, version: str, requires: tuple[str, ...] = (),
-                script: bool = False, extras: dict[str, tuple[str, ...]] | None = None) -> Path:
+                script: bool = False, extras: dict[str, tuple[str, ...]] | None = None,
+                python: str = "") -> Path:
     """A pure-Python wheel; with *script*, a console script named *name* that prints the
-    package's version and the interpreter running it."""
+    package's version and the interpreter running it; *python*: its ``Requires-Python``."""
     module = name.replace("-", "_")
     info = f"{module}-{version}.dist-info"
     meta = ["Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}",
-            *(f"Requires-Dist: {r}" for r in requires)]
+            *(f"Requires-Dist: {r}" for r in requires),
+            *([f"Requires-Python: {python}"] if python else [])]
     for extra, wanted in (extras or {}).items():
         meta += [f"Provides-Extra: {extra}",
                  *(f'Requires-Dist: {r}; extra == "{extra}"' for r in wanted)]
@@ -70,6 +72,7 @@ def build_clone_wheels(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     for name, version, requires, script, extras in CATALOGUE:
         build_wheel(folder, name, version, requires, script, extras)
+    build_wheel(folder, "cl-future", "1.0", python=">=4")  # for no Python there is
     return folder
 
 
