@@ -5,10 +5,13 @@ by hand, whatever the size of the env.
 (a) a one-package edit in an 11-package env, and (b) in a 200-package env: lockfile written ->
 ``.venv`` points at the new state (its debounce included; the daemon's report of it, the
 status it answers, is timed apart), median of RUNS,
-beside ``uv pip sync`` of the same change by hand in a venv of the same packages. Each edit is
-made once the daemon is done with the one before, spare clone included (a person's edits are
-seconds apart); RUNS more edits, each right after the sync before it is reported, are timed
-apart too (then the sync waits for the spare being made);
+beside ``uv pip sync`` of the same change by hand in a venv of the same packages (each a
+version installed nowhere before, as venvd's edits are). Each edit is made once the daemon is
+done with the one before, spare clone included (a person's edits are seconds apart), and after
+``sync(2)``, so that what the one before wrote is not written out during it; the two sizes
+take turns, edit by edit, and so do the syncs by hand (with the daemon stopped), so that each
+figure meets the same load. RUNS more edits, each right after the sync before it is reported,
+are timed apart too (then the sync waits for the spare being made);
 (c) switching back to a state built before (200 packages); (d) what a new state of the
 200-package env adds on disk (blocks of files it does not share with the old state).
 The packages are small wheels built here (12 modules of about 3 KiB each, a package folder).
