@@ -10,7 +10,8 @@ version installed nowhere before, as venvd's edits are). Each edit is made once 
 done with the one before, spare clone included (a person's edits are seconds apart), and after
 ``sync(2)``, so that what the one before wrote is not written out during it; the two sizes
 take turns, edit by edit, and so do the syncs by hand (with the daemon stopped), so that each
-figure meets the same load. RUNS more edits, each right after the sync before it is reported,
+figure meets the same load; a daemon of its own (fresh HOME) runs them, knowing no other part's
+projects. RUNS more edits, each right after the sync before it is reported,
 are timed apart too (then the sync waits for the spare being made);
 (c) switching back to a state built before (200 packages); (d) what a new state of the
 200-package env adds on disk (blocks of files it does not share with the old state).
@@ -115,32 +116,42 @@ def edits(env: dict[str, str], venv: Path) -> dict[int, dict[str, float]]:
     for i in range(max(SIZES) - 1):
         package_wheel(wheels, f"dep{i}", "1.0")
     (work / "uv.toml").write_text(f'no-index = true\nfind-links = ["{wheels}"]\n')
-    env = {**env, "UV_CONFIG_FILE": str(work / "uv.toml"), "UV_CACHE_DIR": str(work / "cache")}
-    b.run(["venvd", "daemon", "restart"], env=env)
-    projects = [Edited(env, work, n) for n in SIZES]
-    trash = Path(env["XDG_DATA_HOME"]) / "venvd" / "envs" / ".trash"  # pruned states
+    # a daemon of its own, that knows no other part's projects (a restart of the shared one
+    # would look at each of the thousand the daemon part made, while these edits are timed)
+    b.run(["venvd", "daemon", "stop"], env=env, check=False)
+    home, runtime = work / "home", work / "run"
+    runtime.mkdir(mode=0o700)
+    env = {**env, "HOME": str(home), "XDG_RUNTIME_DIR": str(runtime),
+           "XDG_CONFIG_HOME": str(home / ".config"), "XDG_DATA_HOME": str(home / ".local/share"),
+           "XDG_STATE_HOME": str(home / ".local/state"), "XDG_CACHE_HOME": str(home / ".cache"),
+           "UV_CONFIG_FILE": str(work / "uv.toml"), "UV_CACHE_DIR": str(work / "cache")}
+    b.run(["venvd", "daemon", "start"], env=env)
+    try:
+        projects = [Edited(env, work, n) for n in SIZES]
+        trash = Path(env["XDG_DATA_HOME"]) / "venvd" / "envs" / ".trash"  # pruned states
 
-    def idle() -> bool:
-        """The daemon has done what it does after a sync while nobody waits (spare clones
-        ready, old states removed), as a person's edits are seconds apart."""
-        return all(p.spare_ready() for p in projects) and not (
-            trash.exists() and any(trash.iterdir()))
+        def idle() -> bool:
+            """The daemon has done what it does after a sync while nobody waits (spare clones
+            ready, old states removed), as a person's edits are seconds apart."""
+            return all(p.spare_ready() for p in projects) and not (
+                trash.exists() and any(trash.iterdir()))
 
-    new: dict[int, list[float]] = {n: [] for n in SIZES}
-    states: list[Path] = []
-    for version in versions[1:b.RUNS + 1]:
-        for n, project in zip(SIZES, projects):
-            b.wait_for(idle, 120, "the daemon's spare clones, and old states removed")
-            os.sync()  # what the last one wrote goes to disk now, not during this one
-            new[n].append(project.edit(version))
-        states.append(projects[-1].link.resolve())
-    reported = {n: statistics.median(p.reported) for n, p in zip(SIZES, projects)}
-    # the last state was made from the one before it, which is still kept (KEEP_STATES)
-    size, added = disk(states[-2]), disk(states[-1], states[-2])
-    # each edit right after the sync before it: the sync then waits for the spare being made
-    rushed = {n: [p.edit(v) for v in versions[b.RUNS + 1:]] for n, p in zip(SIZES, projects)}
-    switch = [projects[-1].edit(v) for v in (versions[-2], versions[-1]) * 3]
-    b.run(["venvd", "daemon", "stop"], env=env)  # its work after a sync would share the cores
+        new: dict[int, list[float]] = {n: [] for n in SIZES}
+        states: list[Path] = []
+        for version in versions[1:b.RUNS + 1]:
+            for n, project in zip(SIZES, projects):
+                b.wait_for(idle, 120, "the daemon's spare clones, and old states removed")
+                os.sync()  # what the last one wrote goes to disk now, not during this one
+                new[n].append(project.edit(version))
+            states.append(projects[-1].link.resolve())
+        reported = {n: statistics.median(p.reported) for n, p in zip(SIZES, projects)}
+        # the last state was made from the one before it, which is still kept (KEEP_STATES)
+        size, added = disk(states[-2]), disk(states[-1], states[-2])
+        # each edit right after the sync before it: the sync then waits for the spare being made
+        rushed = {n: [p.edit(v) for v in versions[b.RUNS + 1:]] for n, p in zip(SIZES, projects)}
+        switch = [projects[-1].edit(v) for v in (versions[-2], versions[-1]) * 3]
+    finally:  # its work after a sync would share the cores with the syncs by hand
+        b.run(["venvd", "daemon", "stop"], env=env, check=False)
     hand = by_hand(env, venv, work, fresh)
     return {n: {"new": statistics.median(new[n]), "rushed": statistics.median(rushed[n]),
                 "reported": reported[n], "hand": hand[n], "switch": statistics.median(switch),
