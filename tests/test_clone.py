@@ -468,6 +468,7 @@ def test_a_change_is_checked_from_what_it_reaches(offline: Sandbox, pythons: lis
         else:
             assert compiles(outcome) == (["part"] if how == "part" else []), outcome.output
             assert any(line.startswith(said[how]) for line in outcome.output), outcome.output
+            assert (AGREED in outcome.output) is (how == "part")  # nothing else compiled
         return freeze((project / ".venv").resolve())
 
     assert edit("cl-tool==2.0\ncl-lib==1.0\n", "check") == {"cl-tool": "2.0", "cl-lib": "1.0"}

@@ -131,10 +131,12 @@ class Requirements(Engine):
             job.run(job.pip_sync("--require-hashes", *options.install_args(), *job.python_args,
                                  *top, *extra), extra_env=uv_env)
             return
-        if not (job.scratch / PINS).exists():  # left to uv's check of the early install
+        checked = False  # uv's check of the early install stood for the compile
+        if not (job.scratch / PINS).exists():  # left to that check
             found = job.deferred
-            if isinstance(found, pincheck.Change) and pincheck.check_stands(job, found):
-                _write(job.scratch / PINS, _lines(dict(found.pins)))
+            checked = isinstance(found, pincheck.Change) and pincheck.check_stands(job, found)
+            if checked:
+                _write(job.scratch / PINS, _lines(job.early or {}))
             else:
                 _compile(job, files)
         # the pin set carries the files' options and absolute paths: it installs on its own
@@ -143,8 +145,9 @@ class Requirements(Engine):
                       options.header() + pipopts.absolute_paths(compiled, job.project))
         (job.scratch / PINS).unlink()
         if job.early is not None and plain_pins(compiled) == job.early:
-            job.output.append("venvd: the compiled pin set is the file's own pins, "
-                              "installed while it was compiled")
+            if not checked:
+                job.output.append("venvd: the compiled pin set is the file's own pins, "
+                                  "installed while it was compiled")
             return
         job.run(job.pip_sync(*options.install_args(), *job.python_args, pins), extra_env=uv_env)
 
