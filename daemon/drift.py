@@ -30,9 +30,11 @@ STAMP = Path(".venvd") / "installed.stamp"
 FOLDERS = Path(".venvd") / "installed.folders.json"
 #: The packages a virtualenv is seeded with; a user may upgrade them freely.
 SEEDS = frozenset({"pip", "setuptools", "wheel"})
-#: The name a ``Requires-Dist`` entry starts with.
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
-#: A metadata folder -> ``[name, version, required names]`` (see ``FOLDERS``).
+#: A ``Requires-Dist`` entry: its name, whether it asks for extras (``[``), and its marker.
+_REQUIREMENT = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(\[)?[^;]*;?(.*)", re.S)
+_OWN_EXTRA = re.compile(r"(?!.*\bor\b).*\bextra\s*==", re.S)
+#: A metadata folder -> ``[name, version, required names, those outside its own extras,
+#: those asked for with extras]`` (see ``FOLDERS`` and ``graph``).
 Folders = dict[str, list[Any]]
 
 
@@ -62,16 +64,39 @@ def _scan(env: Path, known: Optional[Folders] = None) -> Folders:
             if not folder.endswith((".dist-info", ".egg-info")):
                 continue
             key = f"{os.path.basename(os.path.dirname(site))}/{folder}"
-            if key in known and folder.endswith(".dist-info") and len(known[key]) == 3:
+            if key in known and folder.endswith(".dist-info") and len(known[key]) == 5:
                 found[key] = known[key]  # named with the version
                 continue
             meta = metadata.Distribution.at(os.path.join(site, folder)).metadata
             name = meta["Name"] if meta else None
             if name:
-                wants = sorted({normalise(m.group()) for m in map(_NAME.match, meta.get_all(
-                    "Requires-Dist") or []) if m})
-                found[key] = [normalise(name), meta["Version"] or "", wants]
+                found[key] = [normalise(name), meta["Version"] or "",
+                              *_requires(meta.get_all("Requires-Dist") or [])]
     return found
+
+
+def _requires(entries: list[str]) -> list[list[str]]:
+    """The names *entries* (``Requires-Dist`` values) name: all of them, those outside the
+    package's own extras, and those asked for with extras of theirs."""
+    wants, base, asks = set(), set(), set()
+    for entry in entries:
+        match = _REQUIREMENT.match(entry)
+        if match is None:
+            continue
+        name = normalise(match.group(1))
+        wants.add(name)
+        if not own_extra_only(match.group(3)):
+            base.add(name)
+        if match.group(2):
+            asks.add(name)
+    return [sorted(wants), sorted(base), sorted(asks)]
+
+
+def own_extra_only(marker: str) -> bool:
+    """Whether a requirement's *marker* holds only with one of the package's own extras
+    (``extra == "test"``, maybe with ``and``): then only someone who asks for that extra of
+    the package reads it."""
+    return _OWN_EXTRA.match(marker) is not None
 
 
 def _packages(folders: Folders) -> dict[str, str]:
@@ -98,28 +123,30 @@ def record(env: Path, base: Optional[Path] = None) -> dict[str, str]:
 
 def _folders(env: Path) -> Optional[Folders]:
     """What ``record`` noted of *env*'s metadata folders (``None``: nothing usable; an entry
-    of a record older than the required names has only the name and version)."""
+    of an older record has only the name and version, or the required names in one list)."""
     try:
         found = json.loads((env / FOLDERS).read_text())
     except (OSError, ValueError):
         return None
     if not isinstance(found, dict) or not all(
-            isinstance(v, list) and len(v) in (2, 3) and isinstance(v[0], str)
-            and isinstance(v[1], str) and (len(v) == 2 or (
-                isinstance(v[2], list) and all(isinstance(n, str) for n in v[2])))
-            for v in found.values()):
+            isinstance(v, list) and len(v) >= 2 and isinstance(v[0], str)
+            and isinstance(v[1], str) and all(
+                isinstance(names, list) and all(isinstance(n, str) for n in names)
+                for names in v[2:]) for v in found.values()):
         return None
     return found
 
 
 def graph(env: Path) -> Optional[dict[str, tuple[str, list[str]]]]:
     """Each package installed in *env*, seeds included -> its version and the names its
-    requirements name (under any marker or extra), as its last sync recorded them; ``None``
-    when that record is missing or old, or the env changed since (``unchanged``)."""
+    requirements name, as its last sync recorded them: under any marker, and those of its
+    own extras only when some package asks for an extra of it (with exact pins, nobody else
+    can). ``None`` when that record is missing or old, or the env changed since."""
     folders = _folders(env)
-    if folders is None or not unchanged(env) or any(len(v) != 3 for v in folders.values()):
+    if folders is None or not unchanged(env) or any(len(v) != 5 for v in folders.values()):
         return None
-    return {v[0]: (v[1], v[2]) for v in folders.values()}
+    asked = {name for v in folders.values() for name in v[4]}
+    return {v[0]: (v[1], v[2] if v[0] in asked else v[3]) for v in folders.values()}
 
 
 def stamp(env: Path) -> str:

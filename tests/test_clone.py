@@ -488,8 +488,11 @@ def test_a_change_is_checked_from_what_it_reaches(offline: Sandbox, pythons: lis
     assert edit("cl-fan==1.0\ncl-host==1.0\ncl-tool==1.0\n", "whole") == {
         "cl-fan": "1.0", "cl-host": "1.0", "cl-bonus": "1.0", "cl-tool": "1.0"}
     edit("cl-fan==1.0\ncl-host==1.0\ncl-bonus==1.0\n", "check")
-    # cl-bonus gone: cl-host names it (for its extra), and cl-fan names cl-host
+    # cl-bonus gone: cl-host names it for its extra, which cl-fan asks for
     assert edit("cl-fan==1.0\ncl-host==1.0\n", "whole")["cl-bonus"] == "1.0"
+    edit("cl-host==1.0\ncl-bonus==1.0\n", "check")
+    # cl-bonus gone again: nothing asks for cl-host's extra now
+    assert edit("cl-host==1.0\n", "check") == {"cl-host": "1.0"}
     assert drift.graph(live)["cl-dep"] == ("1.0", ["cl-lib"])
 
 
@@ -501,10 +504,22 @@ def test_the_record_of_what_packages_require_is_given_only_while_true(
     live = (project / ".venv").resolve()
     found = drift.graph(live)
     assert found is not None
+    # cl-host names cl-bonus for its extra, which nothing here asks for
     assert (found["cl-host"], found["cl-dep"], found["cl-lib"]) == (
-        ("1.0", ["cl-bonus"]), ("1.0", ["cl-lib"]), ("2.0", []))
+        ("1.0", []), ("1.0", ["cl-lib"]), ("2.0", []))
+    (project / "requirements.txt").write_text("cl-host==1.0\ncl-fan==1.0\n")
+    sync_now(project, envs)
+    found = drift.graph((project / ".venv").resolve())
+    assert found is not None and found["cl-host"] == ("1.0", ["cl-bonus"])  # cl-fan asks
     shutil.rmtree(next(live.glob("lib/*/site-packages/cl_lib-2.0.dist-info")))
     assert drift.graph(live) is None  # changed by hand since
+
+
+def test_what_a_record_keeps_of_a_packages_requirements() -> None:
+    assert drift._requires([
+        "b>=1", 'c[x] ; extra == "t"', "D_d (>=1) ; python_version >= '3.8' and extra == 't'",
+        "e[y,z]", "f; extra == 't' or os_name == 'nt'", "g @ https://x/g.whl"]) == [
+        ["b", "c", "d-d", "e", "f", "g"], ["b", "e", "f", "g"], ["c", "e"]]
 
 
 @pytest.mark.parametrize(("text", "pins"), [

@@ -6,7 +6,8 @@ under the interpreter's markers, with the extras asked for on the way) is met by
 every pin's ``Requires-Python`` by the interpreter. The origin's packages were such a set: a
 compile's, or one this check passed. So only what a change can reach needs a look: the pins
 that changed (a version, a package added) and, transitively, every package whose requirements
-name a changed or removed one (under any marker or extra, as the origin's record keeps them).
+name a changed or removed one (under any marker, as the origin's record keeps them; one of
+the package's own extras only when some package asks for an extra of it).
 The rest asks, under the same markers and extras, for what it asked in the origin, where it was
 met.
 
@@ -147,14 +148,12 @@ _DIAGNOSTIC = re.compile(r"The package `")
 #: its marker.
 _BEYOND = re.compile(r"^Requires-Dist:[ \t]*[A-Za-z0-9][A-Za-z0-9._-]*[ \t]*[\[@][^;\n]*;?(.*)$",
                      re.M)
-#: A marker true only with one of the package's own extras (``extra == "test"``, maybe with
-#: ``and``): such a requirement is read only when someone asks for that extra, who would
-#: name the package.
-_EXTRA_ONLY = re.compile(r"^(?!.*\bor\b).*\bextra\s*==")
 
 
 def _beyond(headers: str) -> bool:
-    return any(not _EXTRA_ONLY.match(m.group(1)) for m in _BEYOND.finditer(headers))
+    """Whether a package's metadata *headers* ask for another's extra or a URL (but for one
+    of its own extras: only someone who asks for that extra reads it, and would name it)."""
+    return any(not drift.own_extra_only(m.group(1)) for m in _BEYOND.finditer(headers))
 
 
 def _headers(path: Path) -> str:
