@@ -714,3 +714,33 @@ def test_pins_uvs_cache_already_has_are_compiled_without_asking_the_index(
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_part_uvs_cache_lacks_has_the_whole_compiled_with_the_index_at_once(
+        offline: Sandbox, pythons: list[Py], clone_wheels: Path, tmp_path: Path) -> None:
+    """cl-lib 2.0 was never downloaded: the compile of the part an edit reaches, from uv's
+    cache, fails for that, and the whole file is compiled with the index at once (from the
+    cache first, it would fail the same way)."""
+    server = serve(build_simple_index(clone_wheels, tmp_path / "index"))
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/simple/"
+        (offline.root / "uv.toml").write_text(f'index-url = "{url}"\n'
+                                              'python-downloads = "never"\n')
+        envs = tmp_path / "envs"
+        project = synced_project(offline, "uncached", pythons[-1],
+                                 "cl-dep==1.0\ncl-lib==1.0\n", envs)
+        (project / "requirements.txt").write_text("cl-dep==1.0\ncl-lib==2.0\n")
+        plan = make_plan(project)
+        job = Job(project, tmp_path / "scratch-env", plan.interpreter.path, plan.config, UV,
+                  plan.inputs, lambda _: None, threading.Event(),
+                  origin=(project / ".venv").resolve())
+        plan.engine.resolve(job)
+        commands = [line for line in job.output if line.startswith("$ ")]
+        assert [requirements.PINS in c and "--offline" not in c for c in commands] == [
+            False, True], job.output  # the part from the cache, then the whole with the index
+        assert requirements.UNCACHED in job.output
+        assert requirements.plain_pins((job.scratch / requirements.PINS).read_text()) == {
+            "cl-dep": "1.0", "cl-lib": "2.0"}
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -74,9 +74,10 @@ def change(origin: Optional[Path], pins: dict[str, str]) -> Optional[Change]:
 
 
 def compile_part(job: Job, uv_env: dict[str, str], file: Path, pins: dict[str, str],
-                 found: Change) -> bool:
+                 found: Change) -> Optional[bool]:
     """Whether the part of *pins* a change reaches compiles, from uv's cache and with every
-    pin of *file* as a constraint, to its own pins (the whole then does)."""
+    pin of *file* as a constraint, to its own pins (the whole then does); ``None`` when uv's
+    cache lacks some of it (a compile of the whole from the cache would fail the same way)."""
     if found.reached:
         job.scratch.mkdir(exist_ok=True)
         asked = job.scratch / PART
@@ -86,8 +87,8 @@ def compile_part(job: Job, uv_env: dict[str, str], file: Path, pins: dict[str, s
                      "--offline", "--python", job.python, "--output-file",
                      str(job.scratch / PART_PINS), str(asked), "-c", str(file)],
                     extra_env=uv_env)
-        except CommandFailed:  # a conflict, or what uv's cache lacks: the whole is compiled
-            return False
+        except CommandFailed as exc:  # a conflict, or what uv's cache lacks
+            return None if _UNCACHED in exc.output else False
         compiled = plain_pins((job.scratch / PART_PINS).read_text(encoding="utf-8"))
         if compiled is None or any(pins.get(n) != v for n, v in compiled.items()):
             return False
@@ -142,6 +143,8 @@ def plain_pins(text: str) -> Optional[dict[str, str]]:
 
 _PIN = re.compile(r"([A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)\s*==\s*"
                   r"([A-Za-z0-9][A-Za-z0-9.+!_-]*)")
+#: uv's words for a compile from its cache (``--offline``) that needed the index.
+_UNCACHED = "the network was disabled"
 #: uv's words for what its check of an env (``--strict``) found amiss.
 _DIAGNOSTIC = re.compile(r"The package `")
 #: A requirement for another package's extras or a URL (``b[x]``, ``b @ …``); group 1 is

@@ -93,11 +93,13 @@ class Requirements(Engine):
             _compile(job, files)
         elif found.alone:
             job.deferred = found  # uv's check of the early install decides (``install``)
-        elif pincheck.compile_part(job, pipopts.uv_environment(job.environ, pipopts.collect(
-                files)), files[0], pins, found):
-            _write(job.scratch / PINS, _lines(pins))
         else:
-            _compile(job, files)
+            agreed = pincheck.compile_part(job, pipopts.uv_environment(
+                job.environ, pipopts.collect(files)), files[0], pins, found)
+            if agreed:
+                _write(job.scratch / PINS, _lines(pins))
+            else:
+                _compile(job, files, cached=agreed is not None)
 
     def install_early(self, job: Job) -> None:
         """A file of exact pins only (what pip-compile, uv pip compile and pip freeze write):
@@ -155,10 +157,12 @@ class Requirements(Engine):
 PINS = "requirements.lock.txt"
 OPTIONS = "requirements.options.txt"
 EARLY = "requirements.early.txt"
+UNCACHED = "venvd: uv's cache lacks some of it; compiling with the index"
 
 
-def _compile(job: Job, files: list[Path]) -> None:
-    """The complete pin set of the files, into the scratch folder (``PINS``)."""
+def _compile(job: Job, files: list[Path], cached: bool = True) -> None:
+    """The complete pin set of the files, into the scratch folder (``PINS``); a file of
+    exact pins from uv's cache first, unless it is known to lack some (not *cached*)."""
     options = pipopts.collect(files)
     job.scratch.mkdir(exist_ok=True)
     # the options again as a file of their own: uv ignores those of ``-c`` files
@@ -168,7 +172,9 @@ def _compile(job: Job, files: list[Path]) -> None:
             *extra]
     uv_env = pipopts.uv_environment(job.environ, options)
     pins = plain_pins(_text(files[0])) if len(files) == 1 else None
-    if pins is None or not _agrees_offline(job, argv, uv_env, pins):
+    if pins is not None and not cached:
+        job.output.append(UNCACHED)
+    if pins is None or not cached or not _agrees_offline(job, argv, uv_env, pins):
         job.run(argv, extra_env=uv_env)
 
 
@@ -181,7 +187,7 @@ def _agrees_offline(job: Job, argv: list[str], uv_env: dict[str, str],
     try:
         job.run([*argv, "--offline"], extra_env=uv_env)
     except CommandFailed:
-        job.output.append("venvd: uv's cache lacks some of it; compiling with the index")
+        job.output.append(UNCACHED)
         return False
     return plain_pins((job.scratch / PINS).read_text(encoding="utf-8")) == pins
 
