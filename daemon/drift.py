@@ -30,8 +30,9 @@ STAMP = Path(".venvd") / "installed.stamp"
 FOLDERS = Path(".venvd") / "installed.folders.json"
 #: The packages a virtualenv is seeded with; a user may upgrade them freely.
 SEEDS = frozenset({"pip", "setuptools", "wheel"})
-#: A ``Requires-Dist`` entry: its name, whether it asks for extras (``[``), and its marker.
-_REQUIREMENT = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(\[)?[^;]*;?(.*)", re.S)
+#: A ``Requires-Dist`` entry: its name, ``[`` when it asks for extras or ``@`` for a URL, and
+#: its marker.
+_REQUIREMENT = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*([\[@])?[^;]*;?(.*)", re.S)
 _OWN_EXTRA = re.compile(r"(?!.*\bor\b).*\bextra\s*==", re.S)
 #: A metadata folder -> ``[name, version, required names, those outside its own extras,
 #: those asked for with extras]`` (see ``FOLDERS`` and ``graph``).
@@ -79,24 +80,27 @@ def _requires(entries: list[str]) -> list[list[str]]:
     """The names *entries* (``Requires-Dist`` values) name: all of them, those outside the
     package's own extras, and those asked for with extras of theirs."""
     wants, base, asks = set(), set(), set()
-    for entry in entries:
-        match = _REQUIREMENT.match(entry)
-        if match is None:
-            continue
-        name = normalise(match.group(1))
+    for name, kind, own_extra in requirements(entries):
         wants.add(name)
-        if not own_extra_only(match.group(3)):
+        if not own_extra:
             base.add(name)
-        if match.group(2):
+        if kind == "[":
             asks.add(name)
     return [sorted(wants), sorted(base), sorted(asks)]
 
 
-def own_extra_only(marker: str) -> bool:
-    """Whether a requirement's *marker* holds only with one of the package's own extras
-    (``extra == "test"``, maybe with ``and``): then only someone who asks for that extra of
-    the package reads it."""
-    return _OWN_EXTRA.match(marker) is not None
+def requirements(entries: list[str]) -> list[tuple[str, str, bool]]:
+    """Each of *entries* (``Requires-Dist`` values) as its normalised name, ``[`` when it asks
+    for extras of that package or ``@`` for a URL (else ``""``), and whether it holds only
+    with one of the package's own extras (``extra == "test"``, maybe with ``and``: then only
+    someone who asks for that extra of the package reads it)."""
+    found = []
+    for entry in entries:
+        match = _REQUIREMENT.match(entry)
+        if match is not None:
+            found.append((normalise(match.group(1)), match.group(2) or "",
+                          _OWN_EXTRA.match(match.group(3)) is not None))
+    return found
 
 
 def _packages(folders: Folders) -> dict[str, str]:

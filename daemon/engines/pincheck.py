@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
+from email.parser import HeaderParser
 from pathlib import Path
 from typing import Optional
 
@@ -113,10 +114,13 @@ def check_stands(job: Job, found: Change) -> bool:
             if not folder.endswith(".dist-info") or name not in found.changed:
                 continue
             try:
-                if _beyond(_headers(Path(site, folder, "METADATA"))):
-                    return False
+                text = Path(site, folder, "METADATA").read_text(encoding="utf-8",
+                                                                errors="replace")
             except OSError:
                 return False
+            if any(kind and not own_extra for _, kind, own_extra in drift.requirements(
+                    HeaderParser().parsestr(text).get_all("Requires-Dist") or [])):
+                return False  # another's extra, or a URL
             seen.add(name)
     if seen != found.changed:
         return False
@@ -147,24 +151,3 @@ _PIN = re.compile(r"([A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)\s*==\s*"
 _UNCACHED = "the network was disabled"
 #: uv's words for what its check of an env (``--strict``) found amiss.
 _DIAGNOSTIC = re.compile(r"The package `")
-#: A requirement for another package's extras or a URL (``b[x]``, ``b @ …``); group 1 is
-#: its marker.
-_BEYOND = re.compile(r"^Requires-Dist:[ \t]*[A-Za-z0-9][A-Za-z0-9._-]*[ \t]*[\[@][^;\n]*;?(.*)$",
-                     re.M)
-
-
-def _beyond(headers: str) -> bool:
-    """Whether a package's metadata *headers* ask for another's extra or a URL (but for one
-    of its own extras: only someone who asks for that extra reads it, and would name it)."""
-    return any(not drift.own_extra_only(m.group(1)) for m in _BEYOND.finditer(headers))
-
-
-def _headers(path: Path) -> str:
-    """A metadata file's headers (up to the first empty line, where its description starts)."""
-    lines = []
-    with path.open(encoding="utf-8", errors="replace") as text:
-        for line in text:
-            if not line.strip():
-                break
-            lines.append(line)
-    return "".join(lines)

@@ -133,23 +133,20 @@ class Requirements(Engine):
             job.run(job.pip_sync("--require-hashes", *options.install_args(), *job.python_args,
                                  *top, *extra), extra_env=uv_env)
             return
-        checked = False  # uv's check of the early install stood for the compile
-        if not (job.scratch / PINS).exists():  # left to that check
+        if not (job.scratch / PINS).exists():  # left to uv's check of the early install
             found = job.deferred
-            checked = isinstance(found, pincheck.Change) and pincheck.check_stands(job, found)
-            if checked:
-                _write(job.scratch / PINS, _lines(job.early or {}))
-            else:
-                _compile(job, files)
+            if isinstance(found, pincheck.Change) and pincheck.check_stands(job, found):
+                _write(job.work / PINS, _lines(dict(found.pins)))  # exact pins: no options
+                return
+            _compile(job, files)
         # the pin set carries the files' options and absolute paths: it installs on its own
         compiled = (job.scratch / PINS).read_text(encoding="utf-8")
         pins = _write(job.work / PINS,
                       options.header() + pipopts.absolute_paths(compiled, job.project))
         (job.scratch / PINS).unlink()
         if job.early is not None and plain_pins(compiled) == job.early:
-            if not checked:
-                job.output.append("venvd: the compiled pin set is the file's own pins, "
-                                  "installed while it was compiled")
+            job.output.append("venvd: the compiled pin set is the file's own pins, "
+                              "installed while it was compiled")
             return
         job.run(job.pip_sync(*options.install_args(), *job.python_args, pins), extra_env=uv_env)
 
@@ -172,10 +169,12 @@ def _compile(job: Job, files: list[Path], cached: bool = True) -> None:
             *extra]
     uv_env = pipopts.uv_environment(job.environ, options)
     pins = plain_pins(_text(files[0])) if len(files) == 1 else None
-    if pins is not None and not cached:
-        job.output.append(UNCACHED)
-    if pins is None or not cached or not _agrees_offline(job, argv, uv_env, pins):
-        job.run(argv, extra_env=uv_env)
+    if pins is not None:
+        if cached and _agrees_offline(job, argv, uv_env, pins):
+            return
+        if not cached:
+            job.output.append(UNCACHED)
+    job.run(argv, extra_env=uv_env)
 
 
 def _agrees_offline(job: Job, argv: list[str], uv_env: dict[str, str],
